@@ -1,0 +1,113 @@
+"""The `shardkit` command line: parse options, build a config, call one library function.
+
+Bad option values exit with status 2 before any work, with a message naming the value.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import click
+
+from shardkit.errors import ConfigError
+
+
+def _fail_usage(exc: ConfigError) -> None:
+    raise click.UsageError(str(exc)) from exc
+
+
+def _storage_options(values: tuple[str, ...]) -> dict:
+    """``--storage-option key=value`` pairs (values parsed as JSON when they can be)."""
+    options = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--storage-option")
+        try:
+            options[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            options[key] = raw
+    return options
+
+
+@click.group()
+@click.version_option(package_name="shardkit")
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+def cli(verbose: int) -> None:
+    """shardkit: long recordings → WebDataset shards of salient chunks → N6 models."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+@click.argument("input_dir", metavar="INPUT")
+@click.argument("output", metavar="OUTPUT")
+@click.option("--sample-rate", "sample_rate_hz", type=int, default=24000, show_default=True, help="Sample rate of the stored segments (Hz).")
+@click.option("--chunk-s", type=float, default=3.0, show_default=True, help="Segment length in fixed-length mode (s).")
+@click.option("--max-chunks", "max_chunks_per_file", type=int, default=3, show_default=True, help="At most this many segments per recording.")
+@click.option("--variable-length", is_flag=True, help="Variable-length segments between --min-segment-s and --max-segment-s.")
+@click.option("--min-segment-s", type=float, default=1.0, show_default=True)
+@click.option("--max-segment-s", type=float, default=10.0, show_default=True)
+@click.option("--min-file-s", type=float, default=0.5, show_default=True, help="Skip recordings shorter than this.")
+@click.option("--val-fraction", type=float, default=0.1, show_default=True, help="Share of recordings in the val split.")
+@click.option("--test-fraction", type=float, default=0.0, show_default=True, help="Share of recordings in the test split.")
+@click.option("--codec", default="flac", show_default=True, help="flac, wav or pcm16.")
+@click.option("--shard-max-samples", type=int, default=1000, show_default=True)
+@click.option("--shard-max-seconds", type=float, default=3600.0, show_default=True)
+@click.option("--threshold-db", type=float, default=6.0, show_default=True, help="Salience threshold above the noise floor (dB).")
+@click.option("--workers", type=int, default=None, help="Worker processes [default: CPU count; 0 = in-process].")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--executor", default="local", show_default=True, help="local or inline.")
+@click.option("--storage-option", "storage_option", multiple=True, metavar="KEY=VALUE", help="fsspec option for OUTPUT (repeatable), e.g. endpoint_url=http://127.0.0.1:9000.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def build(input_dir: str, output: str, storage_option: tuple[str, ...], executor: str, no_progress: bool, threshold_db: float, workers: int | None, **settings) -> None:
+    """Decode recordings under INPUT once into WebDataset shards at OUTPUT (folder or s3://...)."""
+    from shardkit.build.config import BuildConfig  # noqa: PLC0415
+    from shardkit.build.runner import build as run_build  # noqa: PLC0415
+    from shardkit.build.salience import SalienceConfig  # noqa: PLC0415
+
+    try:
+        config = BuildConfig(
+            **settings, salience=SalienceConfig(threshold_db=threshold_db), **({} if workers is None else {"workers": workers})
+        )
+        summary = run_build(input_dir, output, config, storage_options=_storage_options(storage_option), executor=executor, progress=not no_progress)
+    except ConfigError as exc:
+        _fail_usage(exc)
+    from shardkit.read.summary import format_build_summary  # noqa: PLC0415
+
+    click.echo(format_build_summary(summary))
+
+
+@cli.command()
+@click.argument("url")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--storage-option", "storage_option", multiple=True, metavar="KEY=VALUE")
+def inspect(url: str, as_json: bool, storage_option: tuple[str, ...]) -> None:
+    """Summarise a shard set: classes, samples and hours per split, durations, skipped inputs."""
+    from shardkit.read.summary import format_summary, summarize  # noqa: PLC0415
+
+    try:
+        summary = summarize(url, _storage_options(storage_option))
+    except ConfigError as exc:
+        _fail_usage(exc)
+    click.echo(json.dumps(summary, indent=2) if as_json else format_summary(summary))
+
+
+@cli.command()
+@click.option("--out", "out_dir", default="demo-out", show_default=True, help="Folder for the demo corpus and its shards.")
+@click.option("--workers", type=int, default=None, help="Worker processes [default: CPU count].")
+def demo(out_dir: str, workers: int | None) -> None:
+    """Generate the demo corpus, build shards from it and inspect them."""
+    from shardkit.demo.run import run_demo  # noqa: PLC0415
+
+    try:
+        run_demo(out_dir, workers=workers, echo=click.echo)
+    except ConfigError as exc:
+        _fail_usage(exc)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(cli(standalone_mode=True))

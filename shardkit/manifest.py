@@ -1,0 +1,134 @@
+"""The manifest contract (format ``shardkit/1``): build it from shard records, write it, read it.
+
+``manifest.json`` is written last and atomically; a reader trusts only the shards it lists.
+Beside it, ``failed.jsonl`` holds one line per skipped input with its reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import Counter
+from typing import Any
+
+import shardkit
+from shardkit.errors import ConfigError
+from shardkit.storage import Store
+
+MANIFEST_NAME = "manifest.json"
+FAILED_REPORT_NAME = "failed.jsonl"
+#: width of the duration histogram bins (the reader derives bucket boundaries from it)
+HISTOGRAM_BIN_S = 0.1
+
+
+def duration_histogram(durations: list[float], max_s: float) -> dict:
+    """Counts of segment durations in ``HISTOGRAM_BIN_S`` bins from 0 to ``max_s``."""
+    n_bins = max(1, int(math.ceil(max_s / HISTOGRAM_BIN_S - 1e-9)))
+    counts = [0] * n_bins
+    for duration in durations:
+        counts[min(n_bins - 1, int(duration / HISTOGRAM_BIN_S + 1e-9))] += 1
+    return {"bin_s": HISTOGRAM_BIN_S, "edges_s": [round(i * HISTOGRAM_BIN_S, 6) for i in range(n_bins + 1)], "counts": counts}
+
+
+def build_manifest(
+    records: list[dict],
+    *,
+    settings: dict,
+    negative_classes: list[str],
+    skipped: list[dict],
+    ignored: dict[str, int],
+    longest_segment_s: float,
+) -> dict:
+    """Assemble the manifest from every committed shard record.
+
+    Args:
+        records: shard records (from workers, or recovered).
+        settings: the build settings (``BuildConfig.to_dict()``).
+        negative_classes: negative class folder names present in INPUT.
+        skipped: every skipped input (scan and worker failures), as report dicts.
+        ignored: counts of ignored non-audio / hidden files by reason.
+        longest_segment_s: upper end of the duration histogram.
+    """
+    splits: dict[str, dict] = {}
+    positive: set[str] = set()
+    for record in sorted(records, key=lambda r: (r["split"], r["index"])):
+        if not record["shard"]:
+            continue
+        split = splits.setdefault(record["split"], {"shards": [], "samples": 0, "seconds": 0.0, "classes": Counter(), "_durations": []})
+        seconds = sum(s["duration_s"] for s in record["samples"])
+        split["shards"].append(
+            {"name": record["shard"], "samples": len(record["samples"]), "seconds": round(seconds, 3), "sha256": record["sha256"], "bytes": record["bytes"]}
+        )
+        split["samples"] += len(record["samples"])
+        split["seconds"] += seconds
+        for sample in record["samples"]:
+            split["classes"][sample["class"]] += 1
+            split["_durations"].append(sample["duration_s"])
+            positive.update(sample["labels"])
+    for split in splits.values():
+        split["seconds"] = round(split["seconds"], 3)
+        split["classes"] = dict(sorted(split["classes"].items()))
+        split["duration_histogram"] = duration_histogram(split.pop("_durations"), longest_segment_s)
+    decoded = [r.get("decoded_s") for r in records]
+    return {
+        "format": shardkit.FORMAT_ID,
+        "tool_version": shardkit.__version__,
+        "created_unix": int(time.time()),
+        "classes": sorted(positive),
+        "negative_classes": sorted(negative_classes),
+        "sample_rate": settings["sample_rate_hz"],
+        "codec": settings["codec"],
+        "splits": dict(sorted(splits.items())),
+        "settings": settings,
+        "inputs": {
+            "recordings_processed": sum(len(r["sources"]) for r in records),
+            "decoded_s": round(sum(d for d in decoded if d), 3),
+            "skipped": len(skipped),
+            "skipped_by_reason": dict(sorted(Counter(s["reason"] for s in skipped).items())),
+            "ignored_by_reason": dict(sorted(ignored.items())),
+        },
+        "failed_report": FAILED_REPORT_NAME,
+    }
+
+
+def write_manifest(store: Store, manifest: dict, skipped: list[dict]) -> None:
+    """Write the failed-input report, then the manifest (last, atomically)."""
+    lines = "".join(json.dumps(s, sort_keys=True, ensure_ascii=False) + "\n" for s in skipped)
+    store.write_bytes(FAILED_REPORT_NAME, lines.encode("utf-8"))
+    store.write_json(MANIFEST_NAME, manifest)
+
+
+def read_manifest(url: str, storage_options: dict[str, Any] | None = None) -> dict:
+    """Read and check the manifest of a shard folder (or a URL ending in ``manifest.json``).
+
+    Raises:
+        ConfigError: no manifest there, unreadable JSON, or another format.
+    """
+    folder = url[: -len(MANIFEST_NAME)].rstrip("/") if url.endswith(MANIFEST_NAME) else url
+    store = Store(folder, storage_options or {})
+    try:
+        manifest = store.read_json(MANIFEST_NAME)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"no {MANIFEST_NAME} in {folder!r}: not a finished shardkit build") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{MANIFEST_NAME} in {folder!r} is not valid JSON: {exc}") from exc
+    if manifest.get("format") != shardkit.FORMAT_ID:
+        raise ConfigError(f"{MANIFEST_NAME} in {folder!r} has format {manifest.get('format')!r}; expected {shardkit.FORMAT_ID!r}")
+    return manifest
+
+
+def read_failed_report(url: str, storage_options: dict[str, Any] | None = None) -> list[dict]:
+    """The skipped-input report beside a manifest (empty when absent)."""
+    store = Store(url, storage_options or {})
+    try:
+        text = store.read_bytes(FAILED_REPORT_NAME).decode("utf-8")
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def shard_urls(url: str, manifest: dict, split: str) -> list[str]:
+    """Full URLs of a split's shards, in manifest order."""
+    base = url[: -len(MANIFEST_NAME)].rstrip("/") if url.endswith(MANIFEST_NAME) else url.rstrip("/")
+    return [f"{base}/{shard['name']}" for shard in manifest["splits"].get(split, {}).get("shards", [])]

@@ -1,0 +1,1 @@
+"""Reading shard sets: summaries now, the streaming tf.data reader later."""

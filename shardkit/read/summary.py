@@ -1,0 +1,110 @@
+"""Human and JSON summaries of a shard set (`shardkit inspect`) and of a build run."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from shardkit.manifest import read_failed_report, read_manifest
+
+if TYPE_CHECKING:
+    from shardkit.build.runner import BuildSummary
+
+
+def summarize(url: str, storage_options: dict[str, Any] | None = None) -> dict:
+    """Everything `shardkit inspect` shows, as a JSON-ready dict.
+
+    Raises:
+        ConfigError: no readable ``shardkit/1`` manifest at ``url``.
+    """
+    manifest = read_manifest(url, storage_options)
+    splits = {}
+    for name, split in manifest["splits"].items():
+        sizes = [shard["bytes"] for shard in split["shards"]]
+        splits[name] = {
+            "samples": split["samples"],
+            "hours": round(split["seconds"] / 3600, 4),
+            "shards": len(split["shards"]),
+            "shard_bytes": {"min": min(sizes), "max": max(sizes), "total": sum(sizes)} if sizes else None,
+            "shard_samples": [shard["samples"] for shard in split["shards"]],
+            "classes": split["classes"],
+            "duration_histogram": split["duration_histogram"],
+        }
+    failed = read_failed_report(url.removesuffix("manifest.json").rstrip("/") or url, storage_options)
+    return {
+        "url": url,
+        "format": manifest["format"],
+        "tool_version": manifest["tool_version"],
+        "classes": manifest["classes"],
+        "negative_classes": manifest["negative_classes"],
+        "sample_rate": manifest["sample_rate"],
+        "codec": manifest["codec"],
+        "splits": splits,
+        "skipped_by_reason": manifest["inputs"]["skipped_by_reason"],
+        "ignored_by_reason": manifest["inputs"]["ignored_by_reason"],
+        "skipped": failed,
+    }
+
+
+def _histogram_lines(histogram: dict, width: int = 40) -> list[str]:
+    """Non-empty histogram bins as text bars."""
+    counts, edges = histogram["counts"], histogram["edges_s"]
+    peak = max(counts) or 1
+    return [
+        f"    {edges[i]:6.1f}-{edges[i + 1]:<6.1f}s {counts[i]:7d} {'#' * max(1, round(width * counts[i] / peak))}"
+        for i in range(len(counts))
+        if counts[i]
+    ]
+
+
+def format_summary(summary: dict) -> str:
+    """The human-readable `shardkit inspect` report."""
+    lines = [
+        f"{summary['url']}  ({summary['format']}, shardkit {summary['tool_version']})",
+        f"  {summary['sample_rate']} Hz, codec {summary['codec']}",
+        f"  classes ({len(summary['classes'])}): {', '.join(summary['classes']) or '-'}",
+        f"  negative classes: {', '.join(summary['negative_classes']) or '-'}",
+    ]
+    for name, split in summary["splits"].items():
+        size = split["shard_bytes"]
+        lines.append(
+            f"  {name}: {split['samples']} samples, {split['hours']:.3f} h in {split['shards']} shards"
+            + (f" ({size['min'] / 1e6:.1f}-{size['max'] / 1e6:.1f} MB each)" if size else "")
+        )
+        for cls, count in split["classes"].items():
+            lines.append(f"    {cls:<24} {count:7d}")
+        lines.append("    durations:")
+        lines.extend(_histogram_lines(split["duration_histogram"]))
+    skipped = summary["skipped_by_reason"]
+    lines.append(f"  skipped inputs: {sum(skipped.values())}" + (f" ({', '.join(f'{k}: {v}' for k, v in skipped.items())})" if skipped else ""))
+    for item in summary["skipped"][:20]:
+        lines.append(f"    {item['source']}: {item['reason']} - {item['detail']}")
+    if len(summary["skipped"]) > 20:
+        lines.append(f"    ... {len(summary['skipped']) - 20} more in failed.jsonl")
+    ignored = summary["ignored_by_reason"]
+    if ignored:
+        lines.append(f"  ignored files: {', '.join(f'{k}: {v}' for k, v in ignored.items())}")
+    return "\n".join(lines)
+
+
+def format_build_summary(summary: "BuildSummary") -> str:
+    """The few lines `shardkit build` prints when it ends."""
+    if summary.up_to_date:
+        return f"{summary.output} is up to date: nothing to do."
+    manifest = summary.manifest or {}
+    per_split = ", ".join(f"{name} {split['samples']}" for name, split in manifest.get("splits", {}).items())
+    failures: Counter = summary.failures
+    lines = [
+        f"built {summary.samples_written} samples from {summary.recordings_processed} recordings "
+        f"({summary.decoded_s / 3600:.2f} h of audio) in {summary.wall_s:.1f} s ({summary.x_real_time:.0f}x real time)",
+        f"  {summary.output}: {per_split or 'no samples'}; classes: {', '.join(manifest.get('classes', [])) or '-'}",
+    ]
+    skipped = manifest.get("inputs", {}).get("skipped_by_reason", {})
+    if skipped:
+        lines.append(
+            f"  skipped {sum(skipped.values())} inputs ({', '.join(f'{k}: {v}' for k, v in skipped.items())}); "
+            f"see {summary.output.rstrip('/')}/failed.jsonl"
+        )
+    elif failures:
+        lines.append(f"  failures: {dict(failures)}")
+    return "\n".join(lines)
