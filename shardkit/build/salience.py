@@ -133,9 +133,11 @@ class BandPowerAccumulator:
             self._parts.append(np.add.reduceat(power, self._starts, axis=1).astype(np.float32))
 
     def result(self) -> np.ndarray:
-        """Band powers, shape ``(frames, bands)``; a final partial frame is zero-padded."""
-        if len(self._carry):
-            self.add(np.zeros(self.layout.n_fft - len(self._carry), dtype=np.float32))
+        """Band powers, shape ``(frames, bands)``.
+
+        A final partial frame is dropped: zero-padding it would put a step into the frame,
+        whose broadband leakage looks like an event against a steep (brown) noise floor.
+        """
         if not self._parts:
             return np.zeros((0, len(self.layout.band_slices)), dtype=np.float32)
         return np.concatenate(self._parts)

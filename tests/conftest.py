@@ -1,0 +1,103 @@
+"""Shared fixtures: tiny audio written with soundfile, an S3 endpoint on loopback, slow-test gating."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow") or os.environ.get("SHARDKIT_RUN_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: run with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def tone_in_noise(
+    duration_s: float,
+    sample_rate_hz: int,
+    *,
+    calls: tuple[tuple[float, float, float], ...] = (),
+    noise_rms: float = 0.02,
+    call_amplitude: float = 0.02,
+    seed: int = 0,
+) -> np.ndarray:
+    """White noise with Hann-windowed tones: ``calls`` holds (start_s, length_s, freq_hz)."""
+    rng = np.random.default_rng(seed)
+    n = int(round(duration_s * sample_rate_hz))
+    signal = (rng.standard_normal(n) * noise_rms).astype(np.float32)
+    for start_s, length_s, freq_hz in calls:
+        start, length = int(start_s * sample_rate_hz), int(length_s * sample_rate_hz)
+        t = np.arange(length) / sample_rate_hz
+        signal[start : start + length] += (call_amplitude * np.sin(2 * np.pi * freq_hz * t) * np.hanning(length)).astype(np.float32)
+    return signal
+
+
+def write_audio(path: Path, samples: np.ndarray, sample_rate_hz: int, subtype: str = "PCM_16") -> Path:
+    """Write ``samples`` with soundfile, creating folders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), samples, sample_rate_hz, subtype=subtype)
+    return path
+
+
+@pytest.fixture
+def small_corpus(tmp_path: Path) -> Path:
+    """A tiny INPUT tree: 2 classes + noise, 48 kHz and 16 kHz FLAC, one stereo file, calls at known times."""
+    root = tmp_path / "input"
+    for i in range(4):
+        write_audio(root / "alpha" / f"a{i}.flac", tone_in_noise(12, 48000, calls=((3, 0.6, 3000), (8, 0.6, 3500)), seed=i), 48000)
+        write_audio(root / "beta" / "sub" / f"b{i}.flac", tone_in_noise(9, 16000, calls=((4, 0.8, 2000),), seed=10 + i), 16000)
+    for i in range(2):
+        write_audio(root / "noise" / f"n{i}.flac", tone_in_noise(7, 24000, seed=20 + i), 24000)
+    stereo = np.stack([tone_in_noise(5, 32000, calls=((2, 0.5, 4000),), seed=30), tone_in_noise(5, 32000, seed=31)], axis=1)
+    write_audio(root / "beta" / "stereo.flac", stereo, 32000)
+    (root / "alpha" / "notes.txt").write_text("field notes")
+    (root / "README.md").write_text("not in a class folder")
+    return root
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A real S3 endpoint on 127.0.0.1 (moto's ThreadedMotoServer), as s3fs's own tests use."""
+    pytest.importorskip("s3fs")
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch):
+    """Standard AWS environment pointing at the loopback endpoint, with a fresh bucket."""
+    import boto3
+    import s3fs
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    bucket = f"shards-{os.urandom(4).hex()}"
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
+    s3fs.S3FileSystem.clear_instance_cache()
+    yield bucket
+    s3fs.S3FileSystem.clear_instance_cache()
