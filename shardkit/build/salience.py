@@ -150,25 +150,33 @@ def band_powers(signal: np.ndarray, layout: FrameLayout) -> np.ndarray:
     return acc.result()
 
 
-def frame_scores(powers: np.ndarray, frame_s: float, smooth_s: float) -> np.ndarray:
+def frame_scores(powers: np.ndarray, frame_s: float, smooth_s: float, bands_per_pass: int = 8) -> np.ndarray:
     """Per-frame salience in dB: the largest band excess over that band's noise floor.
+
+    Bands are processed a few at a time so the float64 temporaries stay small (hour-long
+    files have ~170k frames).
 
     Args:
         powers: ``(frames, bands)`` band powers.
         frame_s: frame duration in seconds.
         smooth_s: moving-average length over time, applied to the powers first.
+        bands_per_pass: bands processed together.
     """
-    if len(powers) == 0:
-        return np.zeros(0, dtype=np.float32)
-    width = max(1, min(len(powers), int(round(smooth_s / frame_s))))
-    csum = np.cumsum(np.vstack([np.zeros((1, powers.shape[1])), powers.astype(np.float64)]), axis=0)
-    left = np.arange(len(powers)) - width // 2
-    lo = np.clip(left, 0, len(powers) - width)
-    smoothed = (csum[lo + width] - csum[lo]) / width
+    n_frames = len(powers)
+    best = np.full(n_frames, -np.inf, dtype=np.float32)
+    if n_frames == 0:
+        return best
+    width = max(1, min(n_frames, int(round(smooth_s / frame_s))))
+    lo = np.clip(np.arange(n_frames) - width // 2, 0, n_frames - width)
     tiny = np.finfo(np.float32).tiny
-    floor = np.median(smoothed, axis=0) + tiny
-    excess_db = 10.0 * np.log10((smoothed + tiny) / floor)
-    return excess_db.max(axis=1).astype(np.float32)
+    for first in range(0, powers.shape[1], bands_per_pass):
+        block = powers[:, first : first + bands_per_pass].astype(np.float64)
+        csum = np.concatenate([np.zeros((1, block.shape[1])), np.cumsum(block, axis=0)])
+        smoothed = (csum[lo + width] - csum[lo]) / width
+        floor = np.median(smoothed, axis=0) + tiny
+        excess_db = 10.0 * np.log10((smoothed + tiny) / floor)
+        np.maximum(best, excess_db.max(axis=1), out=best)
+    return best
 
 
 def select_segments(
