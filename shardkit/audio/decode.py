@@ -19,6 +19,8 @@ from shardkit.errors import InputFileError
 
 #: frames decoded per block when streaming (about 5.5 s at 48 kHz)
 DEFAULT_BLOCK_FRAMES = 1 << 18
+#: libsndfile subtypes that store integer samples (they decode to finite floats by construction)
+INTEGER_SUBTYPES = frozenset({"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "ALAC_16", "ALAC_20", "ALAC_24", "ALAC_32"})
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ def iter_mono_blocks(handle: sf.SoundFile, block_frames: int = DEFAULT_BLOCK_FRA
     """
     handle.seek(0)
     decoded = 0
+    check_finite = handle.subtype not in INTEGER_SUBTYPES  # integer samples cannot be NaN/Inf
     while True:
         try:
             block = handle.read(block_frames, dtype="float32", always_2d=True)
@@ -115,7 +118,8 @@ def iter_mono_blocks(handle: sf.SoundFile, block_frames: int = DEFAULT_BLOCK_FRA
         if len(block) == 0:
             break
         mono = _to_mono(block)
-        _check_finite(mono, decoded, handle.samplerate)
+        if check_finite:
+            _check_finite(mono, decoded, handle.samplerate)
         decoded += len(mono)
         yield mono
     if decoded < handle.frames:

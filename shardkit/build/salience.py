@@ -113,12 +113,15 @@ class BandPowerAccumulator:
 
     def __init__(self, layout: FrameLayout) -> None:
         self.layout = layout
-        self._window = np.hanning(layout.n_fft + 1)[:-1].astype(np.float32)
+        # float64 frames take numpy's fastest FFT path; a 0/1 matrix sums bins into bands
+        self._window = np.hanning(layout.n_fft + 1)[:-1]
         self._carry = np.zeros(0, dtype=np.float32)
         self._parts: list[np.ndarray] = []
         edges = layout.band_edges
         self._lo, self._hi = int(edges[0]), int(edges[-1])
-        self._starts = edges[:-1] - self._lo
+        self._band_matrix = np.zeros((self._hi - self._lo, len(edges) - 1))
+        for band, (start, stop) in enumerate(layout.band_slices):
+            self._band_matrix[start - self._lo : stop - self._lo, band] = 1.0
 
     def add(self, block: np.ndarray) -> None:
         """Append a block of mono samples."""
@@ -130,7 +133,7 @@ class BandPowerAccumulator:
             frames = data[: n_frames * n_fft].reshape(n_frames, n_fft) * self._window
             spectrum = np.fft.rfft(frames, axis=1)[:, self._lo : self._hi]
             power = spectrum.real**2 + spectrum.imag**2
-            self._parts.append(np.add.reduceat(power, self._starts, axis=1).astype(np.float32))
+            self._parts.append((power @ self._band_matrix).astype(np.float32))
 
     def result(self) -> np.ndarray:
         """Band powers, shape ``(frames, bands)``.
@@ -163,20 +166,19 @@ def frame_scores(powers: np.ndarray, frame_s: float, smooth_s: float, bands_per_
         bands_per_pass: bands processed together.
     """
     n_frames = len(powers)
-    best = np.full(n_frames, -np.inf, dtype=np.float32)
     if n_frames == 0:
-        return best
+        return np.zeros(0, dtype=np.float32)
     width = max(1, min(n_frames, int(round(smooth_s / frame_s))))
     lo = np.clip(np.arange(n_frames) - width // 2, 0, n_frames - width)
     tiny = np.finfo(np.float32).tiny
+    best_ratio = np.zeros(n_frames, dtype=np.float64)
     for first in range(0, powers.shape[1], bands_per_pass):
         block = powers[:, first : first + bands_per_pass].astype(np.float64)
         csum = np.concatenate([np.zeros((1, block.shape[1])), np.cumsum(block, axis=0)])
         smoothed = (csum[lo + width] - csum[lo]) / width
         floor = np.median(smoothed, axis=0) + tiny
-        excess_db = 10.0 * np.log10((smoothed + tiny) / floor)
-        np.maximum(best, excess_db.max(axis=1), out=best)
-    return best
+        np.maximum(best_ratio, ((smoothed + tiny) / floor).max(axis=1), out=best_ratio)
+    return (10.0 * np.log10(best_ratio)).astype(np.float32)  # log of the max == max of the logs
 
 
 def select_segments(
