@@ -55,7 +55,9 @@ def build_manifest(
     for record in sorted(records, key=lambda r: (r["split"], r["index"])):
         if not record["shard"]:
             continue
-        split = splits.setdefault(record["split"], {"shards": [], "samples": 0, "seconds": 0.0, "classes": Counter(), "_durations": []})
+        split = splits.setdefault(
+            record["split"], {"shards": [], "samples": 0, "seconds": 0.0, "classes": Counter(), "class_seconds": Counter(), "_durations": []}
+        )
         seconds = sum(s["duration_s"] for s in record["samples"])
         split["shards"].append(
             {"name": record["shard"], "samples": len(record["samples"]), "seconds": round(seconds, 3), "sha256": record["sha256"], "bytes": record["bytes"]}
@@ -64,11 +66,13 @@ def build_manifest(
         split["seconds"] += seconds
         for sample in record["samples"]:
             split["classes"][sample["class"]] += 1
+            split["class_seconds"][sample["class"]] += sample["duration_s"]
             split["_durations"].append(sample["duration_s"])
             positive.update(sample["labels"])
     for split in splits.values():
         split["seconds"] = round(split["seconds"], 3)
         split["classes"] = dict(sorted(split["classes"].items()))
+        split["class_seconds"] = {name: round(seconds, 3) for name, seconds in sorted(split["class_seconds"].items())}
         split["duration_histogram"] = duration_histogram(split.pop("_durations"), longest_segment_s)
     decoded = [r.get("decoded_s") for r in records]
     return {

@@ -28,6 +28,7 @@ def summarize(url: str, storage_options: dict[str, Any] | None = None) -> dict:
             "shard_bytes": {"min": min(sizes), "max": max(sizes), "total": sum(sizes)} if sizes else None,
             "shard_samples": [shard["samples"] for shard in split["shards"]],
             "classes": split["classes"],
+            "class_hours": {name: round(seconds / 3600, 4) for name, seconds in split["class_seconds"].items()},
             "duration_histogram": split["duration_histogram"],
         }
     failed = read_failed_report(url.removesuffix("manifest.json").rstrip("/") or url, storage_options)
@@ -72,7 +73,7 @@ def format_summary(summary: dict) -> str:
             + (f" ({size['min'] / 1e6:.1f}-{size['max'] / 1e6:.1f} MB each)" if size else "")
         )
         for cls, count in split["classes"].items():
-            lines.append(f"    {cls:<24} {count:7d}")
+            lines.append(f"    {cls:<24} {count:7d} samples {split['class_hours'][cls]:9.3f} h")
         lines.append("    durations:")
         lines.extend(_histogram_lines(split["duration_histogram"]))
     skipped = summary["skipped_by_reason"]

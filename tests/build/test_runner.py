@@ -77,6 +77,8 @@ def test_manifest_contents(built):
         mine = [s["meta"] for s in samples if s["meta"]["split"] == split_name]
         assert split["samples"] == len(mine)
         assert split["classes"] == dict(Counter(m["class"] for m in mine))
+        for name, seconds in split["class_seconds"].items():
+            assert seconds == pytest.approx(sum(m["duration_s"] for m in mine if m["class"] == name), abs=1e-3)
         assert split["seconds"] == pytest.approx(sum(m["duration_s"] for m in mine), abs=1e-3)
         assert sum(split["duration_histogram"]["counts"]) == len(mine)
         assert all(s["samples"] <= CONFIG.shard_max_samples for s in split["shards"])
@@ -188,3 +190,31 @@ if __name__ == "__main__":
     assert len({w["pid"] for w in workers}) <= 2, "long-lived: at most 2 processes served 4 tasks"
     assert all(w == {**w, "tf": False, "omp": "1", "blas": "1", "method": "spawn"} for w in workers)
     assert parent == {"parent_tf": False}
+
+
+def test_unexpected_error_in_one_file_is_recorded_and_the_build_goes_on(small_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from shardkit.build import worker
+
+    real = worker.extract_file
+
+    def flaky(source, config):
+        if source.source == "alpha/a1.flac":
+            raise MemoryError("simulated")
+        return real(source, config)
+
+    monkeypatch.setattr(worker, "extract_file", flaky)
+    summary = build(str(small_corpus), str(tmp_path / "o"), BuildConfig(workers=0), executor="inline", progress=False)
+    report = (tmp_path / "o" / "failed.jsonl").read_text()
+    assert '"reason": "internal_error"' in report and "MemoryError: simulated" in report
+    assert summary.recordings_processed == 11 and summary.failures == {"internal_error": 1}
+    assert "alpha/a1.flac" not in {s["meta"]["source"] for s in read_samples(tmp_path / "o", summary.manifest)}
+
+
+def test_any_fsspec_url_works(small_corpus: Path):
+    import fsspec
+
+    summary = build(str(small_corpus), "memory://shardkit-test/out", BuildConfig(workers=0), executor="inline", progress=False)
+    fs = fsspec.filesystem("memory")
+    names = {p.rsplit("/", 1)[1] for p in fs.ls("/shardkit-test/out", detail=False)}
+    assert "manifest.json" in names and summary.samples_written > 0
+    assert {s["name"] for split in summary.manifest["splits"].values() for s in split["shards"]} <= names
