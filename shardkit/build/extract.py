@@ -80,21 +80,22 @@ def extract_file(source: SourceFile, config: BuildConfig) -> Extraction:
             max_segment_s=config.max_segment_s if config.variable_length else None,
             context_s=config.salience.context_s,
         )
-        samples = [
-            _make_sample(source, config, segment, read_resampled(handle, segment.start_s, _n_out(segment, config), config.sample_rate_hz),
-                         snr_db=segment_snr_db(powers, frame_s, segment), native_hz=native_hz, channels=handle.channels, duration_s=duration_s)
-            for segment in segments
-        ]
+        samples = []
+        for segment in segments:
+            n_out = max(1, int(round(segment.duration_s * config.sample_rate_hz)))
+            audio = read_resampled(handle, segment.start_s, n_out, config.sample_rate_hz)
+            provenance = {
+                "snr_db": round(segment_snr_db(powers, frame_s, segment), 2),
+                "source_sample_rate": native_hz,
+                "source_channels": handle.channels,
+                "source_duration_s": round(duration_s, 3),
+            }
+            samples.append(_make_sample(source, config, segment, audio, provenance))
     return Extraction(samples, duration_s)
 
 
-def _n_out(segment: Segment, config: BuildConfig) -> int:
-    return max(1, int(round(segment.duration_s * config.sample_rate_hz)))
-
-
-def _make_sample(
-    source: SourceFile, config: BuildConfig, segment: Segment, audio: np.ndarray, *, snr_db: float, native_hz: int, channels: int, duration_s: float
-) -> Sample:
+def _make_sample(source: SourceFile, config: BuildConfig, segment: Segment, audio: np.ndarray, provenance: dict) -> Sample:
+    """Encode a segment and describe it (the ``KEY.json`` member)."""
     codec = CODECS[config.codec]
     peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
     meta = {
@@ -109,11 +110,8 @@ def _make_sample(
         "rank": segment.rank,
         "picked_by": segment.picked_by,
         "peak_s": round(segment.peak_s, 3),
-        "snr_db": round(snr_db, 2),
         "peak_dbfs": round(20.0 * np.log10(peak), 2) if peak > 0 else None,
         "clipping_ratio": clipping_ratio(audio),
-        "source_sample_rate": native_hz,
-        "source_channels": channels,
-        "source_duration_s": round(duration_s, 3),
+        **provenance,
     }
     return Sample(sample_key(source.source, segment.start_s), codec.extension, codec.encode(audio, config.sample_rate_hz), meta)

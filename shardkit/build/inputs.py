@@ -121,7 +121,8 @@ def scan_inputs(input_dir: str, val_fraction: float, test_fraction: float, read_
             scan.ignored["not_in_class_folder"] += 1
             continue
         if name is None:
-            scan.skipped.append(Skip(os.fsdecode(class_entry.name), "bad_name", "class folder name is not valid UTF-8"))
+            shown = class_entry.name.decode("utf-8", "backslashreplace") + "/"
+            scan.skipped.append(Skip(shown, "bad_name", "class folder name is not valid UTF-8"))
             continue
         found = _scan_class(scan, class_entry.path, root, name, val_fraction, test_fraction, read_headers)
         if not found:
@@ -150,7 +151,8 @@ def _scan_class(
             found += 1
             rel = _decoded_name(rel_raw)
             if rel is None:
-                scan.skipped.append(Skip(os.fsdecode(rel_raw).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"), "bad_name", "path is not valid UTF-8"))
+                shown = rel_raw.decode("utf-8", "backslashreplace").replace(os.sep, "/")
+                scan.skipped.append(Skip(shown, "bad_name", "path is not valid UTF-8"))
                 continue
             source = rel.replace(os.sep, "/")
             try:

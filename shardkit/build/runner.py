@@ -17,7 +17,7 @@ from shardkit.build.config import BuildConfig
 from shardkit.build.executors import EXECUTORS
 from shardkit.build.inputs import InputScan, scan_inputs
 from shardkit.build.plan import plan_tasks
-from shardkit.build.shards import DONE_DIR, STATE_DIR, recover_record
+from shardkit.build.shards import DONE_DIR, STATE_DIR, record_name, recover_record
 from shardkit.errors import ConfigError
 from shardkit.manifest import MANIFEST_NAME, build_manifest, write_manifest
 from shardkit.storage import Store
@@ -72,7 +72,7 @@ def load_records(store: Store) -> list[dict]:
             if index.isdigit() and (split, int(index)) not in records:
                 log.warning("shard %s has no commit record (build killed after committing it); recovering it", name)
                 record = recover_record(store, name)
-                store.write_json(f"{DONE_DIR}/{name[: -len('.tar')]}.json", record)
+                store.write_json(record_name(split, int(index)), record)
                 records[(split, int(index))] = record
     return list(records.values())
 
