@@ -65,4 +65,5 @@ print(json.dumps({{"peak_mb": after / 1024, "start_mb": before / 1024, "offsets"
     out = json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
     assert out["duration_s"] == pytest.approx(3600.0)
     assert out["peak_mb"] < 300, f"peak RSS {out['peak_mb']:.0f} MB"
+    print(f"hour-long 48 kHz file: peak RSS {out['peak_mb']:.0f} MB (start {out['start_mb']:.0f} MB)")
     assert out["picked_by"][0] == "salience" and 47 * 60 + 18.5 <= out["offsets"][0] <= 47 * 60 + 20.5
