@@ -178,3 +178,29 @@ class Store:
             self.delete(probe)
         except Exception as exc:  # noqa: BLE001 - any failure means "not writable", reported with its cause
             raise ConfigError(f"OUTPUT {self.url!r} is not writable: {type(exc).__name__}: {exc}") from exc
+
+
+#: exceptions worth retrying when reading from an object store
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
+
+
+def read_url_bytes(url: str, storage_options: dict[str, Any] | None = None, *, retries: int = 3, backoff_s: float = 0.5) -> bytes:
+    """The whole object at ``url``, retrying transient errors with exponential backoff.
+
+    Raises:
+        FileNotFoundError: the object does not exist (not retried).
+        OSError: still failing after ``retries`` attempts.
+    """
+    import time  # noqa: PLC0415
+
+    fs, path = filesystem(url, storage_options)
+    for attempt in range(retries + 1):
+        try:
+            return fs.cat_file(path)
+        except FileNotFoundError:
+            raise
+        except (OSError, *TRANSIENT_ERRORS) as exc:
+            if attempt == retries:
+                raise OSError(f"reading {url!r} failed after {retries + 1} attempts: {exc}") from exc
+            time.sleep(backoff_s * 2**attempt)
+    raise AssertionError("unreachable")

@@ -16,11 +16,15 @@ import tensorflow as tf
 from shardkit.audio.frontends import LOG_EPS, NORM_EPS, FrontendConfig, dct_matrix, mel_filters, periodic_hann
 
 
-def stft_magnitude(chunks: tf.Tensor, config: FrontendConfig) -> tf.Tensor:
-    """``[B, N]`` → ``[B, n_fft/2, W]`` magnitude, centred zero-padded frames, no Nyquist bin."""
+def stft_magnitude(chunks: tf.Tensor, config: FrontendConfig, n_frames: int | tf.Tensor | None = None) -> tf.Tensor:
+    """``[B, N]`` → ``[B, n_fft/2, W]`` magnitude, centred zero-padded frames, no Nyquist bin.
+
+    ``n_frames`` defaults to the contract's W; variable-length batches pass ``N // hop``.
+    """
     pad = config.n_fft // 2
     padded = tf.pad(chunks, [[0, 0], [pad, pad]])
-    frames = tf.signal.frame(padded, config.n_fft, config.hop_length)[:, : config.n_frames, :]
+    keep = config.n_frames if n_frames is None else n_frames
+    frames = tf.signal.frame(padded, config.n_fft, config.hop_length)[:, :keep, :]
     window = tf.constant(periodic_hann(config.n_fft), dtype=tf.float32)
     magnitude = tf.abs(tf.signal.rfft(frames * window))[..., : config.n_fft // 2]
     return tf.transpose(magnitude, [0, 2, 1])
@@ -34,39 +38,44 @@ def minmax(features: tf.Tensor) -> tf.Tensor:
     return (features - low) / (high - low + NORM_EPS)
 
 
-def _mel_magnitude(chunks: tf.Tensor, config: FrontendConfig) -> tf.Tensor:
+def _mel_magnitude(chunks: tf.Tensor, config: FrontendConfig, n_frames: int | tf.Tensor | None) -> tf.Tensor:
     filters = tf.constant(mel_filters(config), dtype=tf.float32)
-    return tf.einsum("mf,bfw->bmw", filters, stft_magnitude(chunks, config))
+    return tf.einsum("mf,bfw->bmw", filters, stft_magnitude(chunks, config, n_frames))
 
 
-def hybrid(chunks: tf.Tensor, config: FrontendConfig) -> tf.Tensor:
+def hybrid(chunks: tf.Tensor, config: FrontendConfig, n_frames: int | tf.Tensor | None = None) -> tf.Tensor:
     """Linear magnitude spectrogram, min-max normalised: ``[B, n_fft/2, W]``."""
-    return minmax(stft_magnitude(chunks, config))
+    return minmax(stft_magnitude(chunks, config, n_frames))
 
 
-def mel(chunks: tf.Tensor, config: FrontendConfig) -> tf.Tensor:
+def mel(chunks: tf.Tensor, config: FrontendConfig, n_frames: int | tf.Tensor | None = None) -> tf.Tensor:
     """Slaney mel magnitude spectrogram, min-max normalised: ``[B, n_mels, W]``."""
-    return minmax(_mel_magnitude(chunks, config))
+    return minmax(_mel_magnitude(chunks, config, n_frames))
 
 
-def mfcc(chunks: tf.Tensor, config: FrontendConfig) -> tf.Tensor:
+def mfcc(chunks: tf.Tensor, config: FrontendConfig, n_frames: int | tf.Tensor | None = None) -> tf.Tensor:
     """MFCC (DCT-II of log mel power), min-max normalised: ``[B, n_mfcc, W]``."""
-    log_mel = tf.math.log(tf.square(_mel_magnitude(chunks, config)) + LOG_EPS)
+    log_mel = tf.math.log(tf.square(_mel_magnitude(chunks, config, n_frames)) + LOG_EPS)
     basis = tf.constant(dct_matrix(config.n_mfcc, config.n_mels), dtype=tf.float32)
     return minmax(tf.einsum("km,bmw->bkw", basis, log_mel))
 
 
-def raw(chunks: tf.Tensor, config: FrontendConfig) -> tf.Tensor:
+def raw(chunks: tf.Tensor, config: FrontendConfig, n_frames: int | tf.Tensor | None = None) -> tf.Tensor:
     """The waveforms themselves: ``[B, N]``."""
     return tf.convert_to_tensor(chunks, dtype=tf.float32)
 
 
-TF_FRONTENDS: dict[str, Callable[[tf.Tensor, FrontendConfig], tf.Tensor]] = {"hybrid": hybrid, "mel": mel, "mfcc": mfcc, "raw": raw}
+TF_FRONTENDS: dict[str, Callable[..., tf.Tensor]] = {"hybrid": hybrid, "mel": mel, "mfcc": mfcc, "raw": raw}
 
 
-def tf_frontend(chunks: tf.Tensor | np.ndarray, config: FrontendConfig) -> tf.Tensor:
-    """Apply the configured frontend to a batch ``[B, N]`` of chunks."""
+def tf_frontend(chunks: tf.Tensor | np.ndarray, config: FrontendConfig, variable_length: bool = False) -> tf.Tensor:
+    """Apply the configured frontend to a batch ``[B, N]`` of chunks.
+
+    With ``variable_length`` the batch may be longer or shorter than the contract's chunk:
+    the hop stays ``chunk_samples // n_frames`` and the width becomes ``N // hop``.
+    """
     chunks = tf.convert_to_tensor(chunks, dtype=tf.float32)
     if chunks.shape.rank != 2:
         raise ValueError(f"tf_frontend expects a batch [B, N] of chunks; got shape {chunks.shape}")
-    return TF_FRONTENDS[config.name](chunks, config)
+    n_frames = tf.shape(chunks)[1] // config.hop_length if variable_length else None
+    return TF_FRONTENDS[config.name](chunks, config, n_frames)

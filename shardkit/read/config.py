@@ -1,0 +1,116 @@
+"""`ReaderConfig`: every setting of the streaming reader, validated up front."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from shardkit.audio.frontends import FrontendConfig
+from shardkit.errors import ConfigError
+from shardkit.read.stream import ERROR_POLICIES
+
+BATCHING_MODES = ("fixed", "bucketed")
+PLACEMENTS = ("pipeline", "deferred")
+BALANCE_MODES = ("none", "cap")
+
+
+@dataclass(frozen=True)
+class BucketConfig:
+    """Length-bucketed batching.
+
+    Attributes:
+        max_padding_ratio: split buckets until each one's expected padding is at most this.
+        max_buckets: bound on the number of buckets, hence of batch shapes.
+        seconds_per_batch: audio seconds per batch (batch size = this / bucket length).
+    """
+
+    max_padding_ratio: float = 0.05
+    max_buckets: int = 32
+    seconds_per_batch: float = 192.0
+
+
+@dataclass(frozen=True)
+class ReaderConfig:
+    """Settings of one reader.
+
+    Attributes:
+        split: which split of the manifest to read.
+        training: random crop/pad, shuffling, augmentation and dropped last batch; False
+            reads in order with centre crop/pad and no augmentation.
+        batch_size: samples per batch in fixed batching.
+        batching: ``fixed`` (every chunk cut/padded to the frontend's chunk length) or
+            ``bucketed`` (length buckets from the manifest histogram, padded, with lengths).
+        shuffle_shards: shuffle the shard order each epoch (training only).
+        shuffle_buffer: sample shuffle buffer size (training only; <= 1 disables).
+        seed: seeds every random choice; epochs reseed from (seed, epoch).
+        epochs: epochs to read; None repeats forever.
+        num_shards: hosts/replicas reading disjoint shards...
+        shard_index: ...and which one this is.
+        frontend: the spectrogram contract settings.
+        placement: ``pipeline`` computes the frontend here; ``deferred`` yields waveforms for
+            the model's frontend layer.
+        bucket: bucketed batching settings.
+        balance: ``none`` or ``cap`` (per-epoch cap per class from the manifest counts).
+        balance_cap: samples per class per epoch with ``cap`` (None: the median class count).
+        on_error: ``skip`` damaged shards/members (counted, warned) or ``raise``.
+        classes: class order when the source has no manifest.
+        codec: member codec when the source has no manifest.
+        with_position: add ``[epoch, next_index]`` to each batch, for resuming.
+        storage_options: fsspec options for the shards' storage.
+        retries: attempts on transient read errors.
+        augment: waveform augmentation (training only), a WaveAugmentConfig or None.
+        mixup: mixup settings (training only), a MixupConfig or None.
+        spec_augment: SpecAugment settings (training only, spectrogram frontends), or None.
+    """
+
+    split: str = "train"
+    training: bool = True
+    batch_size: int = 64
+    batching: str = "fixed"
+    shuffle_shards: bool = True
+    shuffle_buffer: int = 1000
+    seed: int = 0
+    epochs: int | None = 1
+    num_shards: int = 1
+    shard_index: int = 0
+    frontend: FrontendConfig = field(default_factory=FrontendConfig)
+    placement: str = "pipeline"
+    bucket: BucketConfig = field(default_factory=BucketConfig)
+    balance: str = "none"
+    balance_cap: int | None = None
+    on_error: str = "skip"
+    classes: tuple[str, ...] | None = None
+    codec: str | None = None
+    with_position: bool = False
+    storage_options: dict[str, Any] = field(default_factory=dict)
+    retries: int = 3
+    augment: Any = None
+    mixup: Any = None
+    spec_augment: Any = None
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.batch_size >= 1, "batch_size", self.batch_size, "an integer >= 1"),
+            (self.batching in BATCHING_MODES, "batching", self.batching, f"one of {list(BATCHING_MODES)}"),
+            (self.placement in PLACEMENTS, "placement", self.placement, f"one of {list(PLACEMENTS)}"),
+            (self.balance in BALANCE_MODES, "balance", self.balance, f"one of {list(BALANCE_MODES)}"),
+            (self.on_error in ERROR_POLICIES, "on_error", self.on_error, f"one of {list(ERROR_POLICIES)}"),
+            (self.epochs is None or self.epochs >= 1, "epochs", self.epochs, "None (repeat) or an integer >= 1"),
+            (self.shuffle_buffer >= 0, "shuffle_buffer", self.shuffle_buffer, "an integer >= 0"),
+            (self.retries >= 0, "retries", self.retries, "an integer >= 0"),
+            (self.balance_cap is None or self.balance_cap >= 1, "balance_cap", self.balance_cap, "None or an integer >= 1"),
+            (0 < self.bucket.max_padding_ratio < 1, "bucket.max_padding_ratio", self.bucket.max_padding_ratio, "a ratio in (0, 1)"),
+            (self.bucket.max_buckets >= 1, "bucket.max_buckets", self.bucket.max_buckets, "an integer >= 1"),
+            (self.bucket.seconds_per_batch > 0, "bucket.seconds_per_batch", self.bucket.seconds_per_batch, "a positive number of seconds"),
+        ]
+        for ok, name, value, allowed in checks:
+            if not ok:
+                raise ConfigError(f"reader {name} must be {allowed}; got {value!r}")
+        if self.num_shards < 1 or not 0 <= self.shard_index < self.num_shards:
+            raise ConfigError(f"reader shard_index must be in [0, num_shards={self.num_shards}); got {self.shard_index!r}")
+
+    def to_dict(self) -> dict:
+        """Settings as a JSON-ready dict (storage options left out: they may hold secrets)."""
+        data = asdict(self)
+        data.pop("storage_options")
+        return data

@@ -1,0 +1,284 @@
+"""`ShardReader`: shards to a `tf.data.Dataset` of (features, labels).
+
+The Python part is light: it fetches shards, parses tar headers and JSON, shuffles and
+yields encoded bytes. Everything per-sample that costs (decoding, crop/pad, frontend,
+augmentation) runs in tf ops or in C libraries that release the GIL, in parallel map calls.
+Every random choice is stateless and seeded from (seed, epoch, sample index), so the same
+seed gives the same batches, epochs differ, and a reader restarted at a position yields
+exactly the remaining sequence.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+import tensorflow as tf
+
+from shardkit.audio.frontends_tf import tf_frontend
+from shardkit.build.encode import CODECS
+from shardkit.errors import ConfigError
+from shardkit.read.bucketing import Buckets, plan_buckets
+from shardkit.read.config import ReaderConfig
+from shardkit.read.shardlist import epoch_order, host_shards, resolve_shards
+from shardkit.read.stream import (
+    RawSample,
+    ReadStats,
+    balance_classes,
+    class_keep_probabilities,
+    labels_vector,
+    read_shards,
+    shuffle_buffer,
+)
+from shardkit.storage import read_url_bytes
+
+log = logging.getLogger(__name__)
+
+#: multiplies the epoch in per-sample seeds (indices within an epoch stay below it)
+EPOCH_STRIDE = 1 << 32
+#: sub-stream tags folded into seeds so crop, augmentation and mixup draw independently
+_CROP, _AUGMENT, _MIXUP, _SPEC, _BACKGROUND = 1, 2, 3, 4, 5
+
+
+@dataclass(frozen=True)
+class ReaderPosition:
+    """Where a reader is: ``samples`` samples of ``epoch`` have been consumed."""
+
+    epoch: int = 0
+    samples: int = 0
+
+    @classmethod
+    def from_batch(cls, position: np.ndarray) -> "ReaderPosition":
+        """The position after a batch, from the batch's ``[epoch, next_index]`` tensor."""
+        return cls(int(position[0]), int(position[1]))
+
+
+class ShardReader:
+    """Streams one split of a shard set (local or ``s3://``) into tf.data.
+
+    Args:
+        source: a shard folder / manifest URL, a ``.tar`` brace pattern, or a list of URLs.
+        config: reader settings.
+
+    Raises:
+        ConfigError: bad source, split, class list or settings, before anything is read.
+    """
+
+    def __init__(self, source: str | list[str], config: ReaderConfig = ReaderConfig()) -> None:
+        self.config = config
+        resolved = resolve_shards(source, config.split, config.storage_options)
+        self.manifest = resolved.manifest
+        self.urls = host_shards(resolved.urls, config.num_shards, config.shard_index)
+        manifest = self.manifest or {}
+        self.classes = list(config.classes or manifest.get("classes") or [])
+        if not self.classes:
+            raise ConfigError("the reader needs a class list: read from a manifest or pass classes=...")
+        self.codec = config.codec or manifest.get("codec")
+        if self.codec not in CODECS:
+            raise ConfigError(f"reader codec must be one of {sorted(CODECS)}; got {self.codec!r} (pass codec=... without a manifest)")
+        self.sample_rate_hz = int(manifest.get("sample_rate", config.frontend.sample_rate_hz))
+        if self.sample_rate_hz != config.frontend.sample_rate_hz:
+            raise ConfigError(f"frontend sample_rate_hz {config.frontend.sample_rate_hz} differs from the shards' {self.sample_rate_hz} Hz")
+        split_info = manifest.get("splits", {}).get(config.split, {})
+        self.keep = class_keep_probabilities(split_info.get("classes", {}), config.balance_cap) if config.balance == "cap" else {}
+        if config.balance == "cap" and not self.keep:
+            raise ConfigError("balance='cap' needs the manifest's per-class counts")
+        self.buckets: Buckets | None = None
+        if config.batching == "bucketed":
+            if "duration_histogram" not in split_info:
+                raise ConfigError("bucketed batching needs the manifest's duration histogram")
+            b = config.bucket
+            self.buckets = plan_buckets(split_info["duration_histogram"], max_padding_ratio=b.max_padding_ratio, max_buckets=b.max_buckets, seconds_per_batch=b.seconds_per_batch)
+        self.stats = ReadStats()
+
+    # ----- the Python side: shards to raw samples --------------------------------------------
+
+    def _read_bytes(self, url: str) -> bytes:
+        return read_url_bytes(url, self.config.storage_options, retries=self.config.retries)
+
+    def samples(self, epoch: int, skip: int = 0) -> Iterator[tuple[int, RawSample]]:
+        """``(index, sample)`` of one epoch in reading order, starting after ``skip`` samples."""
+        config = self.config
+        shuffle = config.training
+        rng = np.random.default_rng([config.seed, epoch, 2])
+        order = epoch_order(self.urls, config.seed, epoch, config.shuffle_shards and shuffle)
+        stream = read_shards(order, self._read_bytes, self.stats, config.on_error)
+        stream = (s for s in stream if s.extension == CODECS[self.codec].extension or self._wrong_codec())
+        if self.keep:
+            stream = balance_classes(stream, self.keep, np.random.default_rng([config.seed, epoch, 3]))
+        if shuffle:
+            stream = shuffle_buffer(stream, config.shuffle_buffer, rng)
+        return itertools.islice(enumerate(stream), skip, None)
+
+    def _wrong_codec(self) -> bool:
+        self.stats.add("samples_wrong_codec")
+        return False
+
+    def _generator(self, epoch: np.int64, skip: np.int64) -> Iterator[tuple]:
+        for index, sample in self.samples(int(epoch), int(skip)):
+            if self.codec == "pcm16" and len(sample.audio) % 2:
+                self.stats.add("samples_undecodable")
+                continue
+            yield np.int64(epoch), np.int64(index), sample.audio, labels_vector(sample.meta, self.classes)
+
+    # ----- the tf side -------------------------------------------------------------------------
+
+    def _decode_numpy(self, data: bytes) -> tuple[np.ndarray, np.bool_]:
+        try:
+            audio = CODECS[self.codec].decode(data, self.sample_rate_hz)
+            return np.asarray(audio, dtype=np.float32).reshape(-1), np.bool_(audio.ndim == 1 and len(audio) > 0)
+        except Exception as exc:  # noqa: BLE001 - a bad member is skipped and counted, never fatal
+            self.stats.add("samples_undecodable")
+            log.warning("skipping an undecodable %s member: %s", self.codec, exc)
+            return np.zeros(0, dtype=np.float32), np.bool_(False)
+
+    def _decode(self, epoch, index, data, labels):
+        if self.codec == "pcm16":
+            audio = tf.cast(tf.io.decode_raw(data, tf.int16, little_endian=True), tf.float32) / 32768.0
+            ok = tf.size(audio) > 0
+        else:
+            audio, ok = tf.numpy_function(self._decode_numpy, [data], (tf.float32, tf.bool), stateful=False)
+            audio.set_shape([None])
+            ok.set_shape([])
+        return {"audio": audio, "labels": labels, "epoch": epoch, "index": index, "ok": ok}
+
+    def _seed(self, epoch, index, tag: int) -> tf.Tensor:
+        return tf.stack([tf.constant(self.config.seed, tf.int64) * 8 + tag, tf.cast(epoch, tf.int64) * EPOCH_STRIDE + tf.cast(index, tf.int64)])
+
+    def _fit_length(self, element: dict, n: int) -> dict:
+        """Random (training) or centred crop/pad to exactly ``n`` samples."""
+        audio = element["audio"]
+        length = tf.shape(audio)[0]
+        excess, missing = tf.maximum(length - n, 0), tf.maximum(n - length, 0)
+        if self.config.training:
+            seed = self._seed(element["epoch"], element["index"], _CROP)
+            draws = tf.random.stateless_uniform([2], seed, 0.0, 1.0)
+            start = tf.cast(tf.floor(draws[0] * tf.cast(excess + 1, tf.float32)), tf.int32)
+            before = tf.cast(tf.floor(draws[1] * tf.cast(missing + 1, tf.float32)), tf.int32)
+            start, before = tf.minimum(start, excess), tf.minimum(before, missing)
+        else:
+            start, before = excess // 2, missing // 2
+        cropped = audio[start : start + n]
+        fitted = tf.pad(cropped, [[before, missing - before]])
+        fitted.set_shape([n])
+        return {**element, "audio": fitted, "length": tf.minimum(length, n)}
+
+    def _limit_length(self, element: dict, n_max: int) -> dict:
+        audio = element["audio"][:n_max]
+        return {**element, "audio": audio, "length": tf.shape(audio)[0]}
+
+    def _epoch_dataset(self, epoch: tf.Tensor, skip: tf.Tensor) -> tf.data.Dataset:
+        n_classes = len(self.classes)
+        signature = (
+            tf.TensorSpec([], tf.int64),
+            tf.TensorSpec([], tf.int64),
+            tf.TensorSpec([], tf.string),
+            tf.TensorSpec([n_classes], tf.float32),
+        )
+        ds = tf.data.Dataset.from_generator(self._generator, output_signature=signature, args=(epoch, skip))
+        ds = ds.map(self._decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.filter(lambda e: e["ok"])
+        if self.buckets is None:
+            n = self.config.frontend.chunk_samples
+            ds = ds.map(partial(self._fit_length, n=n), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            return ds.batch(self.config.batch_size, drop_remainder=self.config.training, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        sr = self.sample_rate_hz
+        uppers = [int(round(u * sr)) for u in self.buckets.upper_s]
+        ds = ds.map(partial(self._limit_length, n_max=uppers[-1]), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.map(lambda e: {k: v for k, v in e.items() if k != "ok"})
+        return ds.bucket_by_sequence_length(
+            element_length_func=lambda e: e["length"],
+            bucket_boundaries=[u + 1 for u in uppers],
+            bucket_batch_sizes=[*self.buckets.batch_sizes, 1],
+            pad_to_bucket_boundary=True,
+            drop_remainder=False,
+        )
+
+    def _finish_batch(self, batch: dict):
+        """Augment (training), apply the frontend (pipeline placement), shape the output."""
+        config = self.config
+        audio, labels = batch["audio"], batch["labels"]
+        first = batch["index"][0]
+        epoch = batch["epoch"][0]
+        if config.training and config.augment is not None:
+            from shardkit.augment import augment_waveforms  # noqa: PLC0415
+
+            audio = augment_waveforms(audio, config.augment, self._seed(epoch, first, _AUGMENT), background=batch.get("background"))
+        if config.training and config.mixup is not None:
+            from shardkit.augment import mixup  # noqa: PLC0415
+
+            audio, labels = mixup(audio, labels, config.mixup, self._seed(epoch, first, _MIXUP))
+        bucketed = self.buckets is not None
+        if config.placement == "pipeline" and config.frontend.name != "raw":
+            features = tf_frontend(audio, config.frontend, variable_length=bucketed)
+            if config.training and config.spec_augment is not None:
+                from shardkit.augment import spec_augment  # noqa: PLC0415
+
+                features = spec_augment(features, config.spec_augment, self._seed(epoch, first, _SPEC))
+            lengths = (batch["length"] + config.frontend.hop_length - 1) // config.frontend.hop_length if bucketed else None
+            features = features[..., tf.newaxis]
+        else:
+            features, lengths = audio, (batch["length"] if bucketed else None)
+        x = {"features": features, "lengths": tf.minimum(lengths, tf.shape(features)[2] if features.shape.rank == 4 else tf.shape(features)[1])} if bucketed else features
+        if config.with_position:
+            position = tf.stack([epoch, tf.reduce_max(batch["index"]) + 1])
+            return x, labels, position
+        return x, labels
+
+    def _with_background(self, ds: tf.data.Dataset) -> tf.data.Dataset:
+        """Zip training batches with batches of negative-class audio for background mixing."""
+        if self.buckets is not None or not (self.manifest or {}).get("negative_classes"):
+            return ds
+        n, batch = self.config.frontend.chunk_samples, self.config.batch_size
+        signature = (tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.string), tf.TensorSpec([len(self.classes)], tf.float32))
+        background = tf.data.Dataset.from_generator(self._background_generator, output_signature=signature)
+        background = background.map(self._decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).filter(lambda e: e["ok"])
+        background = background.map(partial(self._fit_length, n=n), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        background = background.map(lambda e: e["audio"]).batch(batch, drop_remainder=True)
+        return tf.data.Dataset.zip(ds, background).map(lambda b, noise: {**b, "background": noise})
+
+    def _background_generator(self) -> Iterator[tuple]:
+        """Negative-class samples of this host's shards, reshuffled every pass, forever."""
+        for cycle in itertools.count():
+            found = False
+            rng = np.random.default_rng([self.config.seed, cycle, 5])
+            order = epoch_order(self.urls, self.config.seed + 7919, cycle, True)
+            for sample in shuffle_buffer(read_shards(order, self._read_bytes, ReadStats(), "skip"), 256, rng):
+                if not sample.meta.get("labels") and sample.extension == CODECS[self.codec].extension:
+                    found = True
+                    yield np.int64(-1 - cycle), np.int64(0), sample.audio, np.zeros(len(self.classes), np.float32)
+            if not found:
+                return
+
+    def dataset(self, start: ReaderPosition | None = None) -> tf.data.Dataset:
+        """The `tf.data.Dataset` of ``(features, labels)`` batches (see `ReaderConfig`).
+
+        Fixed batching yields ``features`` of shape ``[B, rows, W, 1]`` (spectrogram
+        frontends, pipeline placement) or ``[B, N]`` (raw or deferred); bucketed batching
+        yields ``{"features": ..., "lengths": ...}`` with lengths in frames (or samples).
+        With ``with_position`` a third element ``[epoch, next_index]`` gives the position
+        to restart from.
+
+        Args:
+            start: restart mid-way: skip to this position (same seed → same remaining batches).
+        """
+        start = start or ReaderPosition()
+        if start.samples and self.config.batching == "bucketed":
+            raise ConfigError("restarting mid-epoch needs fixed batching; bucketed batches are grouped out of order")
+        last = start.epoch + self.config.epochs if self.config.epochs is not None else np.iinfo(np.int64).max
+        epochs = tf.data.Dataset.range(start.epoch, last)
+        first_epoch, first_skip = start.epoch, start.samples
+        ds = epochs.flat_map(lambda e: self._epoch_dataset(e, tf.where(e == first_epoch, tf.constant(first_skip, tf.int64), 0)))
+        augment = self.config.augment
+        if self.config.training and augment is not None and getattr(augment, "background_prob", 0) > 0:
+            ds = self._with_background(ds)
+        return ds.map(self._finish_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+
+
+def make_dataset(source: str | list[str], config: ReaderConfig = ReaderConfig(), start: ReaderPosition | None = None) -> tf.data.Dataset:
+    """Shards to a `tf.data.Dataset` of ``(features, labels)``: the one-call form of `ShardReader`."""
+    return ShardReader(source, config).dataset(start)

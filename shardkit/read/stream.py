@@ -1,0 +1,176 @@
+"""The sample stream: tiny generator stages from shard bytes to shuffled, labelled samples.
+
+Each stage takes an iterator and returns one, so each is testable with a plain list. Members
+are chosen by extension from a whitelist (audio + ``json``): pickles (``.pyd``, ``.pickle``)
+and anything else are never decoded, only counted. A truncated or corrupt shard is skipped
+with a warning and counted (or raises, by policy); samples before the damage are kept.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import tarfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from shardkit.build.encode import CODECS
+
+log = logging.getLogger(__name__)
+
+AUDIO_EXTENSIONS = frozenset(codec.extension for codec in CODECS.values())
+ERROR_POLICIES = ("skip", "raise")
+
+
+class ShardReadError(RuntimeError):
+    """A shard could not be read and the policy is ``raise``."""
+
+
+@dataclass(frozen=True)
+class RawSample:
+    """One sample as stored: encoded audio plus its metadata."""
+
+    key: str
+    extension: str
+    audio: bytes
+    meta: dict
+    shard: str
+
+
+@dataclass
+class ReadStats:
+    """Counts of what the stream skipped; shared by reference across stages."""
+
+    counts: Counter = field(default_factory=Counter)
+
+    def add(self, what: str, n: int = 1) -> None:
+        """Count one event (``shards_read``, ``shards_failed``, ``members_ignored`` ...)."""
+        self.counts[what] += n
+
+
+def tar_members(data: bytes) -> Iterator[tuple[str, bytes]]:
+    """``(name, bytes)`` of the regular files in a tar, in order (streaming, no extraction)."""
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r|") as tar:
+        for member in tar:
+            if member.isfile():
+                yield member.name, tar.extractfile(member).read()
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """webdataset's rule: key = path up to the first dot of the base name, extension = the rest."""
+    folder, _, base = name.rpartition("/")
+    stem, _, extension = base.partition(".")
+    return (f"{folder}/{stem}" if folder else stem), extension
+
+
+def group_samples(members: Iterable[tuple[str, bytes]], shard: str, stats: ReadStats) -> Iterator[RawSample]:
+    """Group consecutive members by key into samples; keep only audio + json members.
+
+    A sample is yielded as soon as it has its JSON and one audio member, so damage later
+    in the shard never costs a sample that was already complete.
+    """
+    key, parts, done = None, {}, False
+    for name, data in members:
+        member_key, extension = split_name(name)
+        if member_key != key:
+            if key is not None and not done:
+                stats.add("samples_incomplete")
+            key, parts, done = member_key, {}, False
+        if extension != "json" and extension not in AUDIO_EXTENSIONS:
+            stats.add("members_ignored")  # never decoded: pickles and anything unknown
+            continue
+        if done:
+            stats.add("members_ignored")
+            continue
+        parts[extension] = data
+        if "json" in parts and len(parts) == 2:
+            done = True
+            yield from _complete(key, parts, shard, stats)
+    if key is not None and not done:
+        stats.add("samples_incomplete")
+
+
+def _complete(key: str, parts: dict[str, bytes], shard: str, stats: ReadStats) -> Iterator[RawSample]:
+    extension = next(ext for ext in parts if ext != "json")
+    try:
+        meta = json.loads(parts["json"])
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        stats.add("samples_bad_json")
+        return
+    if not isinstance(meta, dict):
+        stats.add("samples_bad_json")
+        return
+    yield RawSample(key, extension, parts[extension], meta, shard)
+
+
+def read_shards(urls: Iterable[str], read_bytes: Callable[[str], bytes], stats: ReadStats, on_error: str = "skip") -> Iterator[RawSample]:
+    """Samples of each shard in turn; a damaged shard is skipped (counted, warned) or raises.
+
+    Args:
+        urls: shard URLs in reading order.
+        read_bytes: fetches a whole shard (retries are its business).
+        stats: where skips are counted.
+        on_error: ``skip`` or ``raise``.
+    """
+    for url in urls:
+        try:
+            yield from group_samples(tar_members(read_bytes(url)), url, stats)
+            stats.add("shards_read")
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            stats.add("shards_failed")
+            if on_error == "raise":
+                raise ShardReadError(f"shard {url!r} is damaged or unreadable: {exc}") from exc
+            log.warning("skipping the rest of shard %s: %s: %s", url, type(exc).__name__, exc)
+
+
+def shuffle_buffer(samples: Iterable, size: int, rng: np.random.Generator) -> Iterator:
+    """Shuffle a stream through a buffer of ``size`` items (``size`` <= 1: no shuffling)."""
+    if size <= 1:
+        yield from samples
+        return
+    buffer = []
+    for item in samples:
+        if len(buffer) < size:
+            buffer.append(item)
+            continue
+        slot = int(rng.integers(size))
+        yield buffer[slot]
+        buffer[slot] = item
+    order = rng.permutation(len(buffer))
+    for slot in order:
+        yield buffer[slot]
+
+
+def class_keep_probabilities(class_counts: dict[str, int], cap: int | None) -> dict[str, float]:
+    """Per-class keep probability so each class yields about ``min(count, cap)`` samples per epoch.
+
+    ``cap=None`` uses the median class count.
+    """
+    counts = {name: n for name, n in class_counts.items() if n > 0}
+    if not counts:
+        return {}
+    cap = int(np.median(list(counts.values()))) if cap is None else cap
+    return {name: min(1.0, cap / n) for name, n in counts.items()}
+
+
+def balance_classes(samples: Iterable[RawSample], keep: dict[str, float], rng: np.random.Generator) -> Iterator[RawSample]:
+    """Per-epoch caps for multi-label data: keep a sample with the largest keep probability of its classes."""
+    for sample in samples:
+        names = sample.meta.get("labels") or [sample.meta.get("class")]
+        p = max((keep.get(name, 1.0) for name in names), default=1.0)
+        if p >= 1.0 or rng.random() < p:
+            yield sample
+
+
+def labels_vector(meta: dict, classes: list[str]) -> np.ndarray:
+    """Multi-hot float32 label vector in manifest class order (negatives: all zeros)."""
+    vector = np.zeros(len(classes), dtype=np.float32)
+    index = {name: i for i, name in enumerate(classes)}
+    for name in meta.get("labels", []):
+        if name in index:
+            vector[index[name]] = 1.0
+    return vector
