@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import tone_in_noise, write_audio
+from factories import tone_in_noise, write_audio
 from shardkit.audio.decode import iter_mono_blocks, open_audio, read_resampled
 
 

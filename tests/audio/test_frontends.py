@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import tone_in_noise
+from factories import tone_in_noise
 from shardkit.audio.frontends import FRONTENDS, FrontendConfig, mel_filters, periodic_hann, reference_frontend, stft_magnitude
 from shardkit.errors import ConfigError
 

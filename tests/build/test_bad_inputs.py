@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import tone_in_noise, write_audio
+from factories import tone_in_noise, write_audio
 from shardkit.build.config import BuildConfig
 from shardkit.build.runner import build
 from test_runner import read_samples

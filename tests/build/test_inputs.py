@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import tone_in_noise, write_audio
+from factories import tone_in_noise, write_audio
 from shardkit.build.inputs import scan_inputs, split_of
 from shardkit.errors import ConfigError
 

@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 import webdataset as wds
 
-from conftest import tone_in_noise, write_audio
+from factories import tone_in_noise, write_audio
 from shardkit.build.config import BuildConfig
 from shardkit.build.runner import build
 from shardkit.errors import ConfigError

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import tone_in_noise
+from factories import tone_in_noise
 from shardkit.build.salience import (
     BandPowerAccumulator,
     FrameLayout,
