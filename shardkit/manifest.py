@@ -18,8 +18,9 @@ from shardkit.storage import Store
 
 MANIFEST_NAME = "manifest.json"
 FAILED_REPORT_NAME = "failed.jsonl"
-#: width of the duration histogram bins (the reader derives bucket boundaries from it)
-HISTOGRAM_BIN_S = 0.1
+#: width of the duration histogram bins (fine enough for the reader to plan length buckets
+#: of a few percent padding even for 0.5 s segments)
+HISTOGRAM_BIN_S = 0.02
 
 
 def duration_histogram(durations: list[float], max_s: float) -> dict:

@@ -60,9 +60,12 @@ def plan_buckets(histogram: dict, *, max_padding_ratio: float, max_buckets: int,
     groups = np.split(np.arange(len(centres)), [c + 1 for c in cuts])
     groups = [g for g in groups if len(g)]
     while len(groups) < max_buckets:
-        worst = max(range(len(groups)), key=lambda i: _padding(centres[groups[i]], counts[groups[i]], uppers[groups[i][-1]]))
+        splittable = [i for i, g in enumerate(groups) if len(g) >= 2]
+        if not splittable:
+            break
+        worst = max(splittable, key=lambda i: _padding(centres[groups[i]], counts[groups[i]], uppers[groups[i][-1]]))
         group = groups[worst]
-        if len(group) < 2 or _padding(centres[group], counts[group], uppers[group[-1]]) <= max_padding_ratio:
+        if _padding(centres[group], counts[group], uppers[group[-1]]) <= max_padding_ratio:
             break
         weight = np.cumsum(counts[group] * centres[group])
         cut = int(np.clip(np.searchsorted(weight, weight[-1] / 2), 0, len(group) - 2))

@@ -47,9 +47,15 @@ def summarize(url: str, storage_options: dict[str, Any] | None = None) -> dict:
     }
 
 
-def _histogram_lines(histogram: dict, width: int = 40) -> list[str]:
-    """Non-empty histogram bins as text bars."""
+def _histogram_lines(histogram: dict, width: int = 40, max_rows: int = 20) -> list[str]:
+    """Non-empty histogram bins as text bars, merged into at most ``max_rows`` rows."""
     counts, edges = histogram["counts"], histogram["edges_s"]
+    used = [i for i, c in enumerate(counts) if c]
+    if used and used[-1] - used[0] + 1 > max_rows:
+        step = -(-(used[-1] - used[0] + 1) // max_rows)
+        starts = range(used[0], used[-1] + 1, step)
+        counts = [sum(counts[i : i + step]) for i in starts]
+        edges = [edges[i] for i in starts] + [edges[min(starts[-1] + step, len(edges) - 1)]]
     peak = max(counts) or 1
     return [
         f"    {edges[i]:6.1f}-{edges[i + 1]:<6.1f}s {counts[i]:7d} {'#' * max(1, round(width * counts[i] / peak))}"

@@ -133,6 +133,16 @@ def test_single_masks_have_bounded_widths_that_reach_the_maximum() -> None:
     assert full_cols[:, 0].any() and full_cols[:, -1].any()
 
 
+def test_mask_width_is_uniform_and_never_truncated_at_the_edge() -> None:
+    """Width uniform on {0..max} with the band placed wholly inside: a start that lets the band
+    run off the end would truncate it and pull the mean width below max / 2."""
+    s = np.ones((3000, 24, 8), np.float32)
+    cfg = SpecAugmentConfig(freq_masks=1, freq_mask_max=16, time_masks=0)
+    widths = (spec_augment(s, cfg, [9, 9]).numpy() == 0.0).all(axis=2).sum(axis=1)
+    assert widths.mean() == pytest.approx(8.0, abs=0.3)
+    np.testing.assert_allclose(np.bincount(widths, minlength=17) / len(widths), 1 / 17, atol=0.02)
+
+
 def test_two_masks_each_way() -> None:
     s = np.random.default_rng(1).uniform(1, 2, (200, 64, 100)).astype(np.float32)
     cfg = SpecAugmentConfig()
