@@ -1,0 +1,35 @@
+"""The deferred placement: the Keras frontend layer equals the pipeline frontend and survives saving."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+keras = pytest.importorskip("keras")
+
+from factories import tone_in_noise  # noqa: E402
+from shardkit.audio.frontend_layer import SpectrogramFrontend  # noqa: E402
+from shardkit.audio.frontends import FrontendConfig, reference_frontend  # noqa: E402
+
+
+def test_layer_matches_reference_and_round_trips(tmp_path: Path):
+    config = FrontendConfig(name="mel", n_frames=64)
+    waveforms = np.stack([tone_in_noise(3, 24000, calls=((1, 1, 2000 + 500 * i),), seed=i) for i in range(3)])
+    inputs = keras.Input((config.chunk_samples,))
+    features = SpectrogramFrontend(config)(inputs)
+    outputs = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(features))
+    model = keras.Model(inputs, outputs)
+    assert model.layers[1].trainable is False and not model.layers[1].trainable_weights
+    frontend_only = keras.Model(inputs, features)
+    got = frontend_only.predict(waveforms, verbose=0)
+    assert got.shape == (3, 64, 64, 1)
+    reference = np.stack([reference_frontend(w, config) for w in waveforms])[..., None]
+    assert np.max(np.abs(got - reference)) < 1e-3
+    path = tmp_path / "m.keras"
+    model.save(path)
+    restored = keras.models.load_model(path)
+    np.testing.assert_allclose(restored.predict(waveforms, verbose=0), model.predict(waveforms, verbose=0), atol=1e-6)
+    assert restored.layers[1].frontend == config
