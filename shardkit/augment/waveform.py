@@ -44,7 +44,7 @@ def check_range(stage: str, name: str, value: Any, *, low: float = -math.inf) ->
 def as_seed(seed: Any) -> tf.Tensor:
     """A stateless seed as an int64 tensor of shape ``[2]`` (accepts int32/int64 tensors, lists, tuples)."""
     seed = tf.convert_to_tensor(seed)
-    if not (seed.dtype.is_integer):
+    if not seed.dtype.is_integer:
         raise TypeError(f"augment seed must be an integer tensor of shape [2]; got dtype {seed.dtype.name}")
     if not seed.shape.is_compatible_with([2]):
         raise ValueError(f"augment seed must have shape [2]; got {seed.shape}")
@@ -99,7 +99,8 @@ class WaveAugmentConfig:
         for name in ("gain_db", "noise_snr_db", "background_snr_db"):
             object.__setattr__(self, name, check_range("wave augment", name, getattr(self, name)))
         colours = self.noise_colours
-        if isinstance(colours, str) or not isinstance(colours, Sequence) or not colours or any(c not in NOISE_SLOPES_DB_PER_OCTAVE for c in colours):
+        known = not isinstance(colours, str) and isinstance(colours, Sequence) and all(c in NOISE_SLOPES_DB_PER_OCTAVE for c in colours)
+        if not known or not colours:
             raise ConfigError(
                 f"wave augment noise_colours must be a non-empty list of {sorted(NOISE_SLOPES_DB_PER_OCTAVE)}; got {colours!r}"
             )
