@@ -52,14 +52,17 @@ def test_hour_long_file_decodes_in_bounded_memory(tmp_path: Path):
                 block[48000 * 20 : 48000 * 21] += (0.01 * np.sin(2 * np.pi * 3000 * t) * np.hanning(48000)).astype(np.float32)
             handle.write(block)
     script = f"""
-import json, resource
+import json
 from shardkit.build.config import BuildConfig
 from shardkit.build.extract import extract_file
 from shardkit.build.inputs import SourceFile
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def peak_mb():  # VmHWM belongs to this process image (ru_maxrss would inherit the forking parent's)
+    line = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+before = peak_mb()
 result = extract_file(SourceFile("c/hour.flac", {str(path)!r}, "c", False, 0, "train"), BuildConfig())
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({{"peak_mb": after / 1024, "start_mb": before / 1024, "offsets": [s.meta["offset_s"] for s in result.samples],
+after = peak_mb()
+print(json.dumps({{"peak_mb": after, "start_mb": before, "offsets": [s.meta["offset_s"] for s in result.samples],
                    "picked_by": [s.meta["picked_by"] for s in result.samples], "duration_s": result.duration_s}}))
 """
     out = json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
