@@ -1,0 +1,158 @@
+"""tools/bench_reader.py: the pure parts on their own, and a smoke run of the whole benchmark."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from factories import tone_in_noise, write_audio
+
+SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "bench_reader.py"
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    """The script imported by path (tools/ is not a package), under its file name so spawned workers find it."""
+    spec = importlib.util.spec_from_file_location("bench_reader", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+@pytest.mark.slow
+def test_quick_run_reports_positive_consistent_figures(bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "r.json"
+    assert bench.main(["--quick", "--work", str(tmp_path / "work"), "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    rates, ratios = report["rates"], report["ratios"]
+    assert set(rates) == set(bench.RATES)
+    for key, value in rates.items():
+        assert value > 0, key
+    assert set(ratios) == set(bench.RATIOS)
+    for key, (numerator, denominator, _target, _label) in bench.RATIOS.items():
+        assert ratios[key] > 0, key
+        assert ratios[key] == pytest.approx(rates[numerator] / rates[denominator]), key
+    for key, check in report["checks"].items():
+        assert check["passed"] == {">=": check["value"] >= check["target"], "<=": check["value"] <= check["target"],
+                                   "<": check["value"] < check["target"]}[check["op"]], key
+    memory, bucketing = report["memory"], report["bucketing"]
+    assert len(memory["rss_mb"]) == len(memory["samples_per_s"]) == bench.PRESETS["quick"]["memory_epochs"]
+    assert all(v > 0 for v in memory["rss_mb"] + memory["samples_per_s"])
+    assert memory["growth_mb"] == pytest.approx(memory["rss_mb"][-1] - memory["rss_mb"][1])
+    assert bucketing["segments"] == bench.PRESETS["quick"]["bucket_segments"]
+    assert 0 <= bucketing["padding_ratio"] < 1 and bucketing["batch_shapes"] >= 1
+    assert report["corpus"]["recordings"] == bench.PRESETS["quick"]["files"] * bench.PRESETS["quick"]["copies"]
+    assert report["corpus"]["train_samples"] >= bench.BATCH_SIZE
+    assert report["output"]["features_shape"] == [64, 256, 256, 1]
+    printed = capsys.readouterr().out
+    assert "others busy" in printed and "shared and noisy" in printed
+    assert "PASS" in printed or "MISS" in printed
+
+
+def test_energy_crop_centres_non_overlapping_chunks_on_the_loudest_events(bench: ModuleType) -> None:
+    rate, n = 24000, 72000
+    audio = np.random.default_rng(0).standard_normal(60 * rate).astype(np.float32) * 0.01
+    for centre_s, amplitude in ((10.0, 0.5), (11.0, 0.4), (30.0, 0.3), (50.0, 0.2), (55.0, 0.1)):
+        audio[int(centre_s * rate) : int(centre_s * rate) + 2400] += amplitude
+    starts = bench.energy_crop_starts(audio, n, 3)
+    centres_s = [(start + n // 2) / rate for start in starts]
+    assert len(starts) == 3
+    assert centres_s[0] == pytest.approx(10.05, abs=0.05), "the loudest event first, centred"
+    assert centres_s[1] == pytest.approx(30.05, abs=0.05), "the 11 s event overlaps the first chunk"
+    assert centres_s[2] == pytest.approx(50.05, abs=0.05)
+    assert all(abs(a - b) >= n for i, a in enumerate(starts) for b in starts[i + 1 :])
+    assert all(0 <= s <= len(audio) - n for s in starts)
+
+
+def test_energy_crop_handles_short_and_edge_signals(bench: ModuleType) -> None:
+    assert bench.energy_crop_starts(np.ones(1000, np.float32), 72000, 3) == [0]
+    audio = np.zeros(100000, np.float32)
+    audio[99000:99010] = 1.0
+    assert bench.energy_crop_starts(audio, 72000, 3) == [100000 - 72000], "a chunk at the end stays inside"
+
+
+def test_on_the_fly_file_gives_contract_spectrograms(bench: ModuleType, tmp_path: Path) -> None:
+    path = write_audio(tmp_path / "a.flac", tone_in_noise(20, 48000, calls=((3, 0.5, 3000), (9, 0.5, 4000), (15, 0.5, 5000)), seed=1), 48000)
+    features = bench.on_the_fly_file(str(path))
+    assert features.shape == (3, 256, 256) and features.dtype == np.float32
+    assert features.min() >= 0 and features.max() <= 1
+    short = write_audio(tmp_path / "b.flac", tone_in_noise(1, 48000, seed=2), 48000)
+    assert bench.on_the_fly_file(str(short)).shape == (1, 256, 256), "a file under one chunk is padded"
+
+
+def test_epoch_timings_time_each_epoch_from_the_previous_last_batch(bench: ModuleType) -> None:
+    ticks = iter([0.0, 1.0, 2.0, 2.5, 4.0, 5.0])
+    ended = []
+    batches = [(0, 64), (0, 64), (1, 64), (1, 64), (1, 32)]
+    timings = bench.epoch_timings(batches, on_epoch_end=ended.append, clock=lambda: next(ticks))
+    assert [(t.epoch, t.samples) for t in timings] == [(0, 128), (1, 160)]
+    assert timings[0].seconds == pytest.approx(2.0)
+    assert timings[1].seconds == pytest.approx(5.0 - 2.0)
+    assert timings[1].rate == pytest.approx(160 / 3.0)
+    assert ended == [0, 1]
+
+
+def test_second_epoch_rate_needs_two_epochs(bench: ModuleType) -> None:
+    with pytest.raises(RuntimeError, match=r"expected two non-empty epochs, got \[\(0, 64\)\]"):
+        bench.second_epoch_rate([(0, 64)])
+
+
+def test_tree_cpu_counts_live_children(bench: ModuleType) -> None:
+    busy = "import time\nwhile time.process_time() < 0.5: pass\nprint('done', flush=True)\ntime.sleep(30)"
+    child = subprocess.Popen([sys.executable, "-c", busy], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "done"
+        times = os.times()
+        own_only = times.user + times.system + times.children_user + times.children_system
+        assert bench.tree_cpu_s() - own_only >= 0.45, "a running child's CPU is this benchmark's, not other processes'"
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_rss_is_positive(bench: ModuleType) -> None:
+    assert bench.rss_mb() > 1
+
+
+def test_quick_preset_fills_only_what_was_not_given(bench: ModuleType) -> None:
+    args = bench.parse_args(["--quick", "--copies", "3"])
+    assert args.copies == 3
+    assert args.files == bench.PRESETS["quick"]["files"]
+    assert bench.parse_args([]).files == bench.PRESETS["full"]["files"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--copies", "0"], "--copies: must be an integer >= 1; got 0"),
+        (["--repeats", "-1"], "--repeats: must be an integer >= 1; got -1"),
+        (["--min-minutes", "nan"], "--min-minutes: must be a positive number; got nan"),
+        (["--min-minutes", "2", "--max-minutes", "1"], "--max-minutes must be >= --min-minutes (2.0); got 1.0"),
+        (["--memory-epochs", "1"], "--memory-epochs must be >= 2 (growth is measured from epoch 2); got 1"),
+    ],
+)
+def test_bad_arguments_name_the_value(bench: ModuleType, argv: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exc:
+        bench.main(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_epoch_timing_tracks_a_real_clock(bench: ModuleType) -> None:
+    def batches():
+        for epoch in range(2):
+            for _ in range(3):
+                time.sleep(0.01)
+                yield epoch, 4
+    assert 0 < bench.second_epoch_rate(batches()) <= 12 / 0.03 * 1.01
