@@ -77,6 +77,7 @@ class ShardReader:
         self.classes = list(config.classes or manifest.get("classes") or [])
         if not self.classes:
             raise ConfigError("the reader needs a class list: read from a manifest or pass classes=...")
+        self.class_index = {name: i for i, name in enumerate(self.classes)}
         self.codec = config.codec or manifest.get("codec")
         if self.codec not in CODECS:
             raise ConfigError(f"reader codec must be one of {sorted(CODECS)}; got {self.codec!r} (pass codec=... without a manifest)")
@@ -123,7 +124,7 @@ class ShardReader:
             if self.codec == "pcm16" and len(sample.audio) % 2:
                 self.stats.add("samples_undecodable")
                 continue
-            yield np.int64(epoch), np.int64(index), sample.audio, labels_vector(sample.meta, self.classes)
+            yield np.int64(epoch), np.int64(index), sample.audio, labels_vector(sample.meta, self.class_index)
 
     # ----- the tf side -------------------------------------------------------------------------
 

@@ -166,10 +166,12 @@ def balance_classes(samples: Iterable[RawSample], keep: dict[str, float], rng: n
             yield sample
 
 
-def labels_vector(meta: dict, classes: list[str]) -> np.ndarray:
-    """Multi-hot float32 label vector in manifest class order (negatives: all zeros)."""
-    vector = np.zeros(len(classes), dtype=np.float32)
-    index = {name: i for i, name in enumerate(classes)}
+def labels_vector(meta: dict, index: dict[str, int]) -> np.ndarray:
+    """Multi-hot float32 label vector; ``index`` maps class name → position (manifest order).
+
+    Negatives (empty label list) give all zeros; labels not in the class list are ignored.
+    """
+    vector = np.zeros(len(index), dtype=np.float32)
     for name in meta.get("labels", []):
         if name in index:
             vector[index[name]] = 1.0
