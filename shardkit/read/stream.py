@@ -52,9 +52,55 @@ class ReadStats:
         self.counts[what] += n
 
 
+TAR_BLOCK = 512
+#: ustar type flags of regular files; anything else but directories sends us to `tarfile`
+_REGULAR = (b"0", b"\x00", b"7")
+
+
 def tar_members(data: bytes) -> Iterator[tuple[str, bytes]]:
-    """``(name, bytes)`` of the regular files in a tar, in order (streaming, no extraction)."""
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r|") as tar:
+    """``(name, bytes)`` of the regular files in a tar, in order (no extraction to disk).
+
+    Plain ustar headers (what shardkit writes) are parsed directly, about 20x faster than
+    `tarfile`; a header this fast path does not handle (PAX or GNU long names, sparse
+    files, a bad checksum) hands the rest of the archive to `tarfile`, which also raises
+    the errors for damaged data.
+    """
+    view = memoryview(data)
+    offset = 0
+    while offset + TAR_BLOCK <= len(data):
+        header = view[offset : offset + TAR_BLOCK]
+        if header[0] == 0 and not any(header):
+            return  # end-of-archive marker
+        flag = bytes(header[156:157])
+        if flag not in _REGULAR and flag != b"5" or not _checksum_ok(header):
+            yield from _tarfile_members(data, offset)
+            return
+        size = int(bytes(header[124:136]).strip(b"\x00 ") or b"0", 8)
+        start = offset + TAR_BLOCK
+        if start + size > len(data):
+            raise tarfile.ReadError("unexpected end of data")
+        if flag != b"5":
+            name = bytes(header[0:100]).split(b"\x00", 1)[0]
+            prefix = bytes(header[345:500]).split(b"\x00", 1)[0] if bytes(header[257:262]) == b"ustar" else b""
+            full = (prefix + b"/" + name) if prefix else name
+            yield full.decode("utf-8", "surrogateescape"), data[start : start + size]
+        offset = start + (size + TAR_BLOCK - 1) // TAR_BLOCK * TAR_BLOCK
+    if offset < len(data):
+        raise tarfile.ReadError("unexpected end of data")
+
+
+def _checksum_ok(header: memoryview) -> bool:
+    raw = bytes(header[148:156]).strip(b"\x00 ")
+    try:
+        stored = int(raw, 8)
+    except ValueError:
+        return False
+    return stored == sum(header[:148]) + 256 + sum(header[156:])
+
+
+def _tarfile_members(data: bytes, offset: int) -> Iterator[tuple[str, bytes]]:
+    """The general path: `tarfile` from ``offset`` to the end."""
+    with tarfile.open(fileobj=io.BytesIO(data[offset:]), mode="r|") as tar:
         for member in tar:
             if member.isfile():
                 yield member.name, tar.extractfile(member).read()

@@ -153,3 +153,20 @@ def test_resolve_sources(tmp_path: Path):
         resolve_shards(str(tmp_path), "train")
     with pytest.raises(ConfigError, match="shard list is empty"):
         resolve_shards([], "train")
+
+
+@pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+def test_fast_tar_parser_equals_tarfile(fmt, tmp_path: Path):
+    rng = np.random.default_rng(0)
+    members = [(f"dir/key{i:03d}.{ext}", rng.bytes(int(rng.integers(0, 3000)))) for i in range(20) for ext in ("pcm16", "json")]
+    members.append(("deep" * 30 + "/key.json", b"{}"))  # a path over 100 bytes: ustar prefix, or a GNU/PAX extended header
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=fmt) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    assert list(tar_members(buffer.getvalue())) == members
+    truncated = buffer.getvalue()[: len(buffer.getvalue()) // 2]
+    with pytest.raises(tarfile.ReadError):
+        list(tar_members(truncated))
