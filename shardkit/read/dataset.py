@@ -10,10 +10,11 @@ exactly the remaining sequence.
 
 from __future__ import annotations
 
-import io
 import itertools
 import logging
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
@@ -24,6 +25,7 @@ from shardkit.audio.frontends_tf import tf_frontend
 from shardkit.build.encode import CODECS
 from shardkit.errors import ConfigError
 from shardkit.read.bucketing import Buckets, plan_buckets
+from shardkit.read.chunks import decode_int16, fit_into
 from shardkit.read.config import ReaderConfig
 from shardkit.read.shardlist import epoch_order, host_shards, resolve_shards
 from shardkit.read.stream import (
@@ -98,6 +100,7 @@ class ShardReader:
             b = config.bucket
             self.buckets = plan_buckets(split_info["duration_histogram"], max_padding_ratio=b.max_padding_ratio, max_buckets=b.max_buckets, seconds_per_batch=b.seconds_per_batch)
         self.stats = ReadStats()
+        self._pool: ThreadPoolExecutor | None = None
 
     # ----- the Python side: shards to raw samples --------------------------------------------
 
@@ -152,21 +155,59 @@ class ShardReader:
             tf.TensorSpec([None, len(self.classes)], tf.float32),
         )
 
+    def _decode_group(self, members: list[bytes]) -> list[np.ndarray | None]:
+        """Decode a group of members to int16 (a thread pool for FLAC/WAV); None marks a bad one."""
+
+        def one(data: bytes) -> np.ndarray | None:
+            try:
+                return decode_int16(data, self.codec, self.sample_rate_hz)
+            except ValueError as exc:
+                self.stats.add("samples_undecodable")
+                log.warning("skipping an undecodable %s member: %s", self.codec, exc)
+                return None
+
+        if self.codec == "pcm16" or len(members) == 1:
+            return [one(data) for data in members]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="shardkit-decode")
+        return list(self._pool.map(one, members))
+
+    def _dense_groups(self, numbered: Iterator[tuple[int, RawSample]], epoch: int, tag: int) -> Iterator[tuple]:
+        """Fixed batching: groups as dense ``[K, N]`` int16 blocks, cropped/padded in numpy."""
+        n = self.config.frontend.chunk_samples
+        while group := list(itertools.islice(numbered, GROUP_SIZE)):
+            decoded = self._decode_group([sample.audio for _, sample in group])
+            rows = [(index, sample, pcm) for (index, sample), pcm in zip(group, decoded) if pcm is not None]
+            if not rows:
+                continue
+            audio = np.zeros((len(rows), n), dtype=np.int16)
+            for row, (index, _, pcm) in zip(audio, rows):
+                rng = np.random.default_rng([self.config.seed, tag, epoch, index]) if self.config.training and len(pcm) != n else None
+                fit_into(row, pcm, rng)
+            yield (
+                np.full(len(rows), epoch, dtype=np.int64),
+                np.array([index for index, _, _ in rows], dtype=np.int64),
+                audio,
+                np.stack([labels_vector(sample.meta, self.class_index) for _, sample, _ in rows]),
+            )
+
+    def _fixed_generator(self, epoch: np.int64, skip: np.int64) -> Iterator[tuple]:
+        return self._dense_groups(self.samples(int(epoch), int(skip)), int(epoch), _CROP)
+
+    def _dense_signature(self) -> tuple:
+        return (
+            tf.TensorSpec([None], tf.int64),
+            tf.TensorSpec([None], tf.int64),
+            tf.TensorSpec([None, self.config.frontend.chunk_samples], tf.int16),
+            tf.TensorSpec([None, len(self.classes)], tf.float32),
+        )
+
     # ----- the tf side -------------------------------------------------------------------------
 
     def _decode_numpy(self, data: bytes) -> tuple[np.ndarray, np.bool_]:
-        """FLAC/WAV member → int16 samples (libsndfile converts; it releases the GIL)."""
-        import soundfile as sf  # noqa: PLC0415
-
-        try:
-            audio, rate = sf.read(io.BytesIO(data), dtype="int16", always_2d=False)
-            if rate != self.sample_rate_hz or audio.ndim != 1 or len(audio) == 0:
-                raise ValueError(f"expected mono audio at {self.sample_rate_hz} Hz, got shape {audio.shape} at {rate} Hz")
-            return audio, np.bool_(True)
-        except Exception as exc:  # noqa: BLE001 - a bad member is skipped and counted, never fatal
-            self.stats.add("samples_undecodable")
-            log.warning("skipping an undecodable %s member: %s", self.codec, exc)
-            return np.zeros(0, dtype=np.int16), np.bool_(False)
+        """FLAC/WAV member → int16 samples, for the per-sample (bucketed) path."""
+        (pcm,) = self._decode_group([data])
+        return (np.zeros(0, dtype=np.int16), np.bool_(False)) if pcm is None else (pcm, np.bool_(True))
 
     def _decode(self, epoch, index, data, labels):
         """Encoded member → int16 samples; the float conversion happens once per batch."""
@@ -182,37 +223,18 @@ class ShardReader:
     def _seed(self, epoch, index, tag: int) -> tf.Tensor:
         return tf.stack([tf.constant(self.config.seed, tf.int64) * 8 + tag, tf.cast(epoch, tf.int64) * EPOCH_STRIDE + tf.cast(index, tf.int64)])
 
-    def _fit_length(self, element: dict, n: int) -> dict:
-        """Random (training) or centred crop/pad to exactly ``n`` samples."""
-        audio = element["audio"]
-        length = tf.shape(audio)[0]
-        excess, missing = tf.maximum(length - n, 0), tf.maximum(n - length, 0)
-        if self.config.training:
-            seed = self._seed(element["epoch"], element["index"], _CROP)
-            draws = tf.random.stateless_uniform([2], seed, 0.0, 1.0)
-            start = tf.cast(tf.floor(draws[0] * tf.cast(excess + 1, tf.float32)), tf.int32)
-            before = tf.cast(tf.floor(draws[1] * tf.cast(missing + 1, tf.float32)), tf.int32)
-            start, before = tf.minimum(start, excess), tf.minimum(before, missing)
-        else:
-            start, before = excess // 2, missing // 2
-        fitted = tf.cond(
-            tf.equal(length, n), lambda: audio, lambda: tf.pad(audio[start : start + n], [[before, missing - before]])
-        )  # chunks already of the model's length (the usual case) are not copied
-        fitted.set_shape([n])
-        return {**element, "audio": fitted, "length": tf.minimum(length, n)}
-
     def _limit_length(self, element: dict, n_max: int) -> dict:
         audio = element["audio"][:n_max]
         return {**element, "audio": audio, "length": tf.shape(audio)[0]}
 
     def _epoch_dataset(self, epoch: tf.Tensor, skip: tf.Tensor) -> tf.data.Dataset:
+        if self.buckets is None:
+            ds = tf.data.Dataset.from_generator(self._fixed_generator, output_signature=self._dense_signature(), args=(epoch, skip))
+            ds = ds.map(lambda e, i, audio, labels: {"epoch": e, "index": i, "audio": audio, "labels": labels})
+            return ds.rebatch(self.config.batch_size, drop_remainder=self.config.training)
         ds = tf.data.Dataset.from_generator(self._generator, output_signature=self._signature(), args=(epoch, skip)).unbatch()
         ds = ds.map(self._decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         ds = ds.filter(lambda e: e["ok"])
-        if self.buckets is None:
-            n = self.config.frontend.chunk_samples
-            ds = ds.map(partial(self._fit_length, n=n), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-            return ds.batch(self.config.batch_size, drop_remainder=self.config.training, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         sr = self.sample_rate_hz
         uppers = [int(round(u * sr)) for u in self.buckets.upper_s]
         ds = ds.map(partial(self._limit_length, n_max=uppers[-1]), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -260,26 +282,23 @@ class ShardReader:
         """Zip training batches with batches of negative-class audio for background mixing."""
         if self.buckets is not None or not (self.manifest or {}).get("negative_classes"):
             return ds
-        n, batch = self.config.frontend.chunk_samples, self.config.batch_size
-        background = tf.data.Dataset.from_generator(self._background_generator, output_signature=self._signature()).unbatch()
-        background = background.map(self._decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).filter(lambda e: e["ok"])
-        background = background.map(partial(self._fit_length, n=n), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        background = background.map(lambda e: e["audio"]).batch(batch, drop_remainder=True).map(lambda b: tf.cast(b, tf.float32) / 32768.0)
+        background = tf.data.Dataset.from_generator(self._background_generator, output_signature=self._dense_signature())
+        background = background.map(lambda e, i, audio, labels: audio).rebatch(self.config.batch_size, drop_remainder=True)
+        background = background.map(lambda b: tf.cast(b, tf.float32) / 32768.0)
         return tf.data.Dataset.zip(ds, background).map(lambda b, noise: {**b, "background": noise})
 
     def _background_generator(self) -> Iterator[tuple]:
         """Negative-class samples of this host's shards, reshuffled every pass, forever."""
         for cycle in itertools.count():
-            found = False
             rng = np.random.default_rng([self.config.seed, cycle, 5])
             order = epoch_order(self.urls, self.config.seed + 7919, cycle, True)
             negatives = (
                 s for s in read_shards(order, self._read_bytes, ReadStats(), "skip") if not s.meta.get("labels") and s.extension == CODECS[self.codec].extension
             )
-            numbered = enumerate(shuffle_buffer(negatives, 256, rng))
-            while group := list(itertools.islice(numbered, GROUP_SIZE)):
+            found = False
+            for group in self._dense_groups(enumerate(shuffle_buffer(negatives, 256, rng)), cycle, _BACKGROUND):
                 found = True
-                yield self._pack(-1 - cycle, group)
+                yield group
             if not found:
                 return
 

@@ -158,3 +158,42 @@ def test_steady_rate_tracks_a_real_clock(bench: ModuleType) -> None:
     rate = bench.steady_rate(batches())
     assert rate <= 24 / 0.06 * 1.01
     assert rate > 100, "the slow warm-up epoch (36 samples in >= 0.96 s with it) is not timed"
+
+
+def test_a_failed_figure_is_reported_not_fatal(bench: ModuleType, tmp_path: Path) -> None:
+    args = bench.parse_args(["--quick", "--work", str(tmp_path)])
+    inputs = bench.Inputs(tmp_path, [tmp_path / "a.flac"], ["a"], 60.0, 60.0)
+    rates = {key: bench.Rate(key, runs=[100.0], other_cores=[0.0]) for key in bench.RATES}
+    rates["on_the_fly"] = bench.Rate("on_the_fly", errors=["RuntimeError: pool died"])
+    memory = {"epochs": 3, "rss_mb": [100.0, 110.0, 111.0], "samples_per_s": [1.0, 2.0, 3.0], "growth_mb": 1.0, "allowed_growth_mb": 30.0}
+    report = bench.make_report(args, inputs, 128, 2, rates, memory, {"error": "TypeError: bad bucket"})
+    assert report["rates"]["on_the_fly"] is None
+    assert report["ratios"]["local_over_on_the_fly"] is None
+    assert report["ratios"]["local_over_frontend"] == pytest.approx(1.0)
+    assert not report["checks"]["local_over_on_the_fly"]["passed"] and report["checks"]["memory_growth_mb"]["passed"]
+    assert report["errors"] == {"on_the_fly": ["RuntimeError: pool died"], "bucketing": ["TypeError: bad bucket"]}
+    table = bench.format_table(report)
+    assert "error in on_the_fly: RuntimeError: pool died" in table
+    assert "error in bucketing: TypeError: bad bucket" in table
+    assert table.count("ERROR") >= 4, "the rate, its two ratios and the padding"
+    json.dumps(report)
+
+
+def test_cached_folders_are_reused_remade_and_never_taken_over(bench: ModuleType, tmp_path: Path) -> None:
+    made = []
+
+    def make(folder: Path) -> None:
+        made.append(folder.name)
+        folder.mkdir()
+        (folder / "data").write_text(str(len(made)))
+
+    target = tmp_path / "shards"
+    assert bench._replace_cached(target, {"v": 1}, make) is True
+    assert bench._replace_cached(target, {"v": 1}, make) is False, "same settings: reused"
+    assert bench._replace_cached(target, {"v": 2}, make) is True
+    assert made == ["shards.partial", "shards.partial"] and (target / "data").read_text() == "2"
+    assert not (tmp_path / "shards.partial").exists()
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    with pytest.raises(SystemExit, match="holds no bench_reader.json; refusing to replace it"):
+        bench._replace_cached(foreign, {"v": 1}, make)
