@@ -58,6 +58,7 @@ class ReaderConfig:
         with_position: add ``[epoch, next_index]`` to each batch, for resuming.
         storage_options: fsspec options for the shards' storage.
         retries: attempts on transient read errors.
+        prefetch_shards: shards fetched ahead in a background thread (hides S3 latency).
         augment: waveform augmentation (training only), a WaveAugmentConfig or None.
         mixup: mixup settings (training only), a MixupConfig or None.
         spec_augment: SpecAugment settings (training only, spectrogram frontends), or None.
@@ -84,6 +85,7 @@ class ReaderConfig:
     with_position: bool = False
     storage_options: dict[str, Any] = field(default_factory=dict)
     retries: int = 3
+    prefetch_shards: int = 2
     augment: Any = None
     mixup: Any = None
     spec_augment: Any = None
@@ -98,6 +100,7 @@ class ReaderConfig:
             (self.epochs is None or self.epochs >= 1, "epochs", self.epochs, "None (repeat) or an integer >= 1"),
             (self.shuffle_buffer >= 0, "shuffle_buffer", self.shuffle_buffer, "an integer >= 0"),
             (self.retries >= 0, "retries", self.retries, "an integer >= 0"),
+            (self.prefetch_shards >= 0, "prefetch_shards", self.prefetch_shards, "an integer >= 0"),
             (self.balance_cap is None or self.balance_cap >= 1, "balance_cap", self.balance_cap, "None or an integer >= 1"),
             (0 < self.bucket.max_padding_ratio < 1, "bucket.max_padding_ratio", self.bucket.max_padding_ratio, "a ratio in (0, 1)"),
             (self.bucket.max_buckets >= 1, "bucket.max_buckets", self.bucket.max_buckets, "an integer >= 1"),

@@ -113,7 +113,7 @@ class ShardReader:
         shuffle = config.training
         rng = np.random.default_rng([config.seed, epoch, 2])
         order = epoch_order(self.urls, config.seed, epoch, config.shuffle_shards and shuffle)
-        stream = read_shards(order, self._read_bytes, self.stats, config.on_error)
+        stream = read_shards(order, self._read_bytes, self.stats, config.on_error, prefetch=config.prefetch_shards)
         stream = (s for s in stream if s.extension == CODECS[self.codec].extension or self._wrong_codec())
         if self.keep:
             stream = balance_classes(stream, self.keep, np.random.default_rng([config.seed, epoch, 3]))

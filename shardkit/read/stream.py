@@ -15,6 +15,7 @@ import tarfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -153,7 +154,34 @@ def _complete(key: str, parts: dict[str, bytes], shard: str, stats: ReadStats) -
     yield RawSample(key, extension, parts[extension], meta, shard)
 
 
-def read_shards(urls: Iterable[str], read_bytes: Callable[[str], bytes], stats: ReadStats, on_error: str = "skip") -> Iterator[RawSample]:
+def prefetched(urls: Iterable[str], read_bytes: Callable[[str], bytes], ahead: int) -> Iterator[tuple[str, Callable[[], bytes]]]:
+    """``(url, get)`` pairs where ``get()`` returns the shard's bytes, fetched ``ahead`` shards early.
+
+    A background thread overlaps object-store latency with parsing; at most ``ahead`` shards
+    wait in memory. With ``ahead=0`` each shard is fetched when it is needed.
+    """
+    if ahead <= 0:
+        for url in urls:
+            yield url, partial(read_bytes, url)
+        return
+    from collections import deque  # noqa: PLC0415
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="shardkit-prefetch") as pool:
+        pending: deque = deque()
+        for url in urls:
+            pending.append((url, pool.submit(read_bytes, url)))
+            if len(pending) > ahead:
+                done_url, future = pending.popleft()
+                yield done_url, future.result
+        while pending:
+            done_url, future = pending.popleft()
+            yield done_url, future.result
+
+
+def read_shards(
+    urls: Iterable[str], read_bytes: Callable[[str], bytes], stats: ReadStats, on_error: str = "skip", prefetch: int = 0
+) -> Iterator[RawSample]:
     """Samples of each shard in turn; a damaged shard is skipped (counted, warned) or raises.
 
     Args:
@@ -161,10 +189,11 @@ def read_shards(urls: Iterable[str], read_bytes: Callable[[str], bytes], stats: 
         read_bytes: fetches a whole shard (retries are its business).
         stats: where skips are counted.
         on_error: ``skip`` or ``raise``.
+        prefetch: shards fetched ahead in a background thread.
     """
-    for url in urls:
+    for url, get in prefetched(urls, read_bytes, prefetch):
         try:
-            yield from group_samples(tar_members(read_bytes(url)), url, stats)
+            yield from group_samples(tar_members(get()), url, stats)
             stats.add("shards_read")
         except (tarfile.TarError, OSError, EOFError) as exc:
             stats.add("shards_failed")

@@ -170,3 +170,18 @@ def test_fast_tar_parser_equals_tarfile(fmt, tmp_path: Path):
     truncated = buffer.getvalue()[: len(buffer.getvalue()) // 2]
     with pytest.raises(tarfile.ReadError):
         list(tar_members(truncated))
+
+
+def test_prefetch_keeps_order_and_errors():
+    good = make_tar(sample_members("g1"))
+    shards = {f"s{i}.tar": good for i in range(6)}
+    shards["s3.tar"] = b"\x13" * 2000
+
+    def fetch(url: str) -> bytes:
+        return shards[url]
+
+    for ahead in (0, 1, 3):
+        stats = ReadStats()
+        shard_order = [s.shard for s in read_shards(list(shards), fetch, stats, "skip", prefetch=ahead)]
+        assert shard_order == ["s0.tar", "s1.tar", "s2.tar", "s4.tar", "s5.tar"]
+        assert stats.counts["shards_failed"] == 1
