@@ -179,6 +179,15 @@ def test_a_failed_figure_is_reported_not_fatal(bench: ModuleType, tmp_path: Path
     json.dumps(report)
 
 
+def test_attempt_keeps_the_last_line_of_a_traced_error(bench: ModuleType, capsys: pytest.CaptureFixture) -> None:
+    def broken() -> None:
+        raise TypeError("in user code:\n\n    File x.py, line 1\n\n    TypeError: f() got an unexpected keyword argument 'n_max'\n")
+
+    assert bench.attempt("bucketing", broken) == (None, "TypeError: f() got an unexpected keyword argument 'n_max'")
+    assert bench.attempt("ok", lambda: 3) == (3, None)
+    assert "bucketing: ERROR TypeError: f() got" in capsys.readouterr().out
+
+
 def test_cached_folders_are_reused_remade_and_never_taken_over(bench: ModuleType, tmp_path: Path) -> None:
     made = []
 
