@@ -66,6 +66,7 @@ import soundfile as sf
 import soxr
 
 from shardkit.audio.frontends import FrontendConfig, reference_frontend
+from shardkit.build.executors import single_thread_env
 
 T = TypeVar("T")
 TOOLS_DIR = Path(__file__).resolve().parent
@@ -488,22 +489,6 @@ def _pool_ready(_: int) -> int:
     return os.getpid()
 
 
-@contextmanager
-def _single_threaded_children() -> Iterator[None]:
-    """Children started inside inherit 1 BLAS/OpenMP thread each (as a real loader's workers should)."""
-    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-    saved = {name: os.environ.get(name) for name in names}
-    os.environ.update({name: "1" for name in names})
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def on_the_fly_epoch(pool, paths: Sequence[Path], labels: Sequence[str], classes: Sequence[str], seed: int) -> tuple[int, int]:
     """One epoch in a shuffled file order; the parent assembles batches of 64. Returns (chunks, full batches)."""
     order = np.random.default_rng(seed).permutation(len(paths))
@@ -549,7 +534,7 @@ def on_the_fly_pool(processes: int) -> Iterator[object]:
     if added:
         sys.path.insert(0, str(TOOLS_DIR))
     try:
-        with _single_threaded_children():
+        with single_thread_env():  # 1 BLAS/OpenMP thread per worker, as a real loader should
             pool = multiprocessing.get_context("spawn").Pool(processes)
         try:
             pool.map(_pool_ready, range(4 * processes), chunksize=1)
@@ -759,6 +744,12 @@ def run_benchmark(args: argparse.Namespace) -> dict:
 
     import tensorflow as tf  # noqa: PLC0415, F401 - imported once here so no figure carries the import
 
+    from shardkit.read.dataset import keep_large_buffers_on_the_heap  # noqa: PLC0415
+
+    # the reader applies this itself; doing it first puts every in-process figure (baselines too) under the same allocator
+    args.malloc_tuned = keep_large_buffers_on_the_heap()
+    print(f"allocator: large buffers kept on the heap: {args.malloc_tuned}", flush=True)
+
     repeats, rates = args.repeats, {}
     rates["frontend_only"] = measure("(5) frontend alone", repeats, lambda: steady_rate(frontend_batches(args.frontend_batches)))
     rates["shardkit_local_pcm16"] = measure("(1) local pcm16", repeats, lambda: steady_rate(shardkit_batches(str(shards["pcm16"]))))
@@ -810,6 +801,7 @@ def make_report(args: argparse.Namespace, inputs: Inputs, samples: int, cores: i
         "machine": {"cpu_count": os.cpu_count(), "cpus_available": cores, "platform": platform.platform(), "python": platform.python_version()},
         "output": {"frontend": FrontendConfig().to_dict(), "batch_size": BATCH_SIZE, "features_shape": [BATCH_SIZE, *FrontendConfig().output_shape, 1]},
         "repeats": args.repeats,
+        "malloc_tuned": getattr(args, "malloc_tuned", None),
         "note": f"best of {args.repeats} run(s); tf.data figures time {TIMED_EPOCHS} epochs after a warm-up epoch; the machine is shared and noisy",
         "rates": best,
         "ratios": ratios,
@@ -878,17 +870,11 @@ def format_table(report: dict) -> str:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {value}")
-    return value
+    return bench_build()._positive_int(text)
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number; got {value}")
-    return value
+    return bench_build()._positive_float(text)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -59,6 +59,8 @@ class ReaderConfig:
         storage_options: fsspec options for the shards' storage.
         retries: attempts on transient read errors.
         prefetch_shards: shards fetched ahead in a background thread (hides S3 latency).
+        tune_malloc: raise glibc's mmap/trim thresholds for this process so batch-sized
+            buffers are reused instead of re-mapped (see `keep_large_buffers_on_the_heap`).
         augment: waveform augmentation (training only), a WaveAugmentConfig or None.
         mixup: mixup settings (training only), a MixupConfig or None.
         spec_augment: SpecAugment settings (training only, spectrogram frontends), or None.
@@ -86,6 +88,7 @@ class ReaderConfig:
     storage_options: dict[str, Any] = field(default_factory=dict)
     retries: int = 3
     prefetch_shards: int = 2
+    tune_malloc: bool = True
     augment: Any = None
     mixup: Any = None
     spec_augment: Any = None

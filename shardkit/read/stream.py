@@ -202,22 +202,36 @@ def read_shards(
             log.warning("skipping the rest of shard %s: %s: %s", url, type(exc).__name__, exc)
 
 
-def shuffle_buffer(samples: Iterable, size: int, rng: np.random.Generator) -> Iterator:
-    """Shuffle a stream through a buffer of ``size`` items (``size`` <= 1: no shuffling)."""
+def shuffle_buffer(samples: Iterable, size: int, rng: np.random.Generator, initial: int = 100) -> Iterator:
+    """Shuffle a stream through a buffer of ``size`` items (``size`` <= 1: no shuffling).
+
+    Output starts once ``initial`` items are buffered (not after ``size``); from there the
+    buffer grows by one item for every two read until it holds ``size``, as webdataset's
+    does, so the first batches come quickly and the mixing still reaches its full depth.
+    """
     if size <= 1:
         yield from samples
         return
-    buffer = []
+    initial = max(1, min(initial, size))
+    buffer: list = []
+    grow = False
     for item in samples:
-        if len(buffer) < size:
-            buffer.append(item)
+        buffer.append(item)
+        if len(buffer) < initial:
             continue
-        slot = int(rng.integers(size))
-        yield buffer[slot]
-        buffer[slot] = item
-    order = rng.permutation(len(buffer))
-    for slot in order:
-        yield buffer[slot]
+        if len(buffer) < size:
+            grow = not grow
+            if grow:
+                continue
+        yield _pop_random(buffer, rng)
+    while buffer:
+        yield _pop_random(buffer, rng)
+
+
+def _pop_random(buffer: list, rng: np.random.Generator):
+    slot = int(rng.integers(len(buffer)))
+    buffer[slot], buffer[-1] = buffer[-1], buffer[slot]
+    return buffer.pop()
 
 
 def class_keep_probabilities(class_counts: dict[str, int], cap: int | None) -> dict[str, float]:

@@ -108,6 +108,22 @@ def test_shuffle_buffer_mixes():
     assert out != list(range(1000)) and np.corrcoef(out, range(1000))[0, 1] > 0.9  # local shuffle, not global
 
 
+def test_shuffle_buffer_starts_early_and_reaches_full_depth():
+    consumed = []
+
+    def source():
+        for i in range(5000):
+            consumed.append(i)
+            yield i
+
+    stream = shuffle_buffer(source(), 1000, np.random.default_rng(0), initial=50)
+    first = next(stream)
+    assert len(consumed) <= 52 and first < 52, "output starts after about `initial` items, not `size`"
+    rest = list(stream)
+    lags = np.array(rest[2000:3000]) - np.arange(2000, 3000)
+    assert np.abs(lags).mean() > 300, "once grown, the buffer mixes over ~1000 items"
+
+
 def test_class_caps():
     keep = class_keep_probabilities({"common": 1000, "rare": 10, "mid": 100}, None)
     assert keep == {"common": 0.1, "rare": 1.0, "mid": 1.0}
