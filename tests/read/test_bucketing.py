@@ -77,3 +77,21 @@ def test_bucketed_batches_pad_under_5_percent(tmp_path: Path):
     assert 1 - real / padded <= 0.05, f"padding {1 - real / padded:.3f}"
     assert len(shapes) <= 32
     print(f"bucketed padding {1 - real / padded:.4f} with {len(shapes)} batch shapes")
+
+
+def test_bucketed_spectrograms_carry_frame_lengths(tmp_path: Path):
+    pytest.importorskip("tensorflow")
+    from shardkit.audio.frontends import FrontendConfig
+    from shardkit.read.config import BucketConfig, ReaderConfig
+    from shardkit.read.dataset import ShardReader
+
+    write_variable_shards(tmp_path / "shards", n=120)
+    frontend = FrontendConfig(name="mel", sample_rate_hz=SR, chunk_s=1.0, n_fft=256, n_frames=100, n_mels=32)
+    config = ReaderConfig(batching="bucketed", training=False, frontend=frontend, bucket=BucketConfig(seconds_per_batch=30.0, max_buckets=8))
+    widths = set()
+    for x, y in ShardReader(str(tmp_path / "shards"), config).dataset().as_numpy_iterator():
+        features, lengths = x["features"], x["lengths"]
+        assert features.ndim == 4 and features.shape[1] == 32 and features.shape[3] == 1
+        assert np.all(lengths >= 1) and np.all(lengths <= features.shape[2])
+        widths.add(features.shape[2])
+    assert 1 < len(widths) <= 8
