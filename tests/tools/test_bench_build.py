@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -12,19 +10,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "bench_build.py"
+from tool_loader import loaded_tool
+
 TINY = ["--files", "3", "--min-minutes", "0.1", "--max-minutes", "0.2", "--repeats", "1"]
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    """The script imported by path (tools/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("bench_build", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+    """The script, imported by path."""
+    yield from loaded_tool("bench_build")
 
 
 def test_main_reports_positive_consistent_figures(bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,19 +14,14 @@ import numpy as np
 import pytest
 
 from factories import tone_in_noise, write_audio
+from tool_loader import loaded_tool
 
-SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "bench_reader.py"
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    """The script imported by path (tools/ is not a package), under its file name so spawned workers find it."""
-    spec = importlib.util.spec_from_file_location("bench_reader", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+    """The script, imported by path."""
+    yield from loaded_tool("bench_reader")
 
 
 @pytest.mark.slow
