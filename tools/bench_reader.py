@@ -44,7 +44,6 @@ import argparse
 import importlib.util
 import json
 import logging
-import math
 import multiprocessing
 import os
 import platform

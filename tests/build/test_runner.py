@@ -7,11 +7,9 @@ import io
 import json
 import subprocess
 import sys
-import tarfile
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 import webdataset as wds

@@ -54,7 +54,7 @@ def test_plan_meets_padding_with_few_buckets():
 
 
 def test_bucketed_batches_pad_under_5_percent(tmp_path: Path):
-    tf = pytest.importorskip("tensorflow")
+    pytest.importorskip("tensorflow")
     from shardkit.audio.frontends import FrontendConfig
     from shardkit.read.config import BucketConfig, ReaderConfig
     from shardkit.read.dataset import ShardReader
