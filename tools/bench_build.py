@@ -355,15 +355,18 @@ class Measurement:
         return self.other_cores[self.runs.index(self.best)]
 
 
-def timed_run(run: Callable[[], float]) -> tuple[float, float | None]:
-    """``run()``'s x real time, and how many cores other processes kept busy meanwhile."""
-    busy_before, own_before, started = machine_busy_s(), own_cpu_s(), time.perf_counter()
-    xrt = run()
+def timed_run(run: Callable[[], float], own_cpu: Callable[[], float] = own_cpu_s) -> tuple[float, float | None]:
+    """``run()``'s result, and how many cores other processes kept busy meanwhile (None off Linux).
+
+    ``own_cpu`` counts the CPU seconds that are ours (this process and its workers by default).
+    """
+    busy_before, own_before, started = machine_busy_s(), own_cpu(), time.perf_counter()
+    value = run()
     wall_s, busy_after = time.perf_counter() - started, machine_busy_s()
     if busy_before is None or busy_after is None:
-        return xrt, None
-    others_s = (busy_after - busy_before) - (own_cpu_s() - own_before)
-    return xrt, max(0.0, others_s / wall_s)
+        return value, None
+    others_s = (busy_after - busy_before) - (own_cpu() - own_before)
+    return value, max(0.0, others_s / wall_s)
 
 
 def measure(name: str, cores: int, repeats: int, run: Callable[[int], float]) -> Measurement:

@@ -268,15 +268,8 @@ def tree_cpu_s() -> float:
 
 
 def timed(run: Callable[[], float]) -> tuple[float, float | None]:
-    """``run()``'s result, and how many cores other processes kept busy meanwhile (None off Linux)."""
-    machine_busy_s = bench_build().machine_busy_s
-    busy_before, own_before, started = machine_busy_s(), tree_cpu_s(), time.perf_counter()
-    value = run()
-    wall_s, busy_after = time.perf_counter() - started, machine_busy_s()
-    if busy_before is None or busy_after is None:
-        return value, None
-    others_s = (busy_after - busy_before) - (tree_cpu_s() - own_before)
-    return value, max(0.0, others_s / wall_s)
+    """bench_build's timing, counting live children (pool workers, the S3 server) as ours."""
+    return bench_build().timed_run(run, own_cpu=tree_cpu_s)
 
 
 @dataclass
