@@ -50,6 +50,13 @@ GROUP_SIZE = 32
 _CROP, _AUGMENT, _MIXUP, _SPEC, _BACKGROUND = 1, 2, 3, 4, 5
 
 
+def _groups(numbered: Iterator[tuple[int, RawSample]]) -> Iterator[list[tuple[int, RawSample]]]:
+    """Consecutive lists of up to `GROUP_SIZE` numbered samples."""
+    numbered = iter(numbered)
+    while group := list(itertools.islice(numbered, GROUP_SIZE)):
+        yield group
+
+
 def keep_large_buffers_on_the_heap() -> bool:
     """Stop glibc from mapping and unmapping every batch-sized buffer.
 
@@ -150,18 +157,17 @@ class ShardReader:
         return False
 
     def _generator(self, epoch: np.int64, skip: np.int64) -> Iterator[tuple]:
-        """Groups of samples: one Python→TF hand-over per group, not per sample (it costs ~1 ms)."""
-        group: list[tuple[int, RawSample]] = []
-        for index, sample in self.samples(int(epoch), int(skip)):
-            if self.codec == "pcm16" and len(sample.audio) % 2:
-                self.stats.add("samples_undecodable")
-                continue
-            group.append((index, sample))
-            if len(group) == GROUP_SIZE:
-                yield self._pack(int(epoch), group)
-                group = []
-        if group:
+        """Bucketed batching: groups of encoded members, one Python→TF hand-over per group."""
+        numbered = ((i, s) for i, s in self.samples(int(epoch), int(skip)) if self._decodable_by_tf(s))
+        for group in _groups(numbered):
             yield self._pack(int(epoch), group)
+
+    def _decodable_by_tf(self, sample: RawSample) -> bool:
+        """tf.io.decode_raw fails the whole pipeline on an odd-length pcm16 member: drop it here."""
+        if self.codec == "pcm16" and len(sample.audio) % 2:
+            self.stats.add("samples_undecodable")
+            return False
+        return True
 
     def _pack(self, epoch: int, group: list[tuple[int, RawSample]]) -> tuple:
         return (
@@ -199,7 +205,7 @@ class ShardReader:
     def _dense_groups(self, numbered: Iterator[tuple[int, RawSample]], epoch: int, tag: int) -> Iterator[tuple]:
         """Fixed batching: groups as dense ``[K, N]`` int16 blocks, cropped/padded in numpy."""
         n = self.config.frontend.chunk_samples
-        while group := list(itertools.islice(numbered, GROUP_SIZE)):
+        for group in _groups(numbered):
             decoded = self._decode_group([sample.audio for _, sample in group])
             rows = [(index, sample, pcm) for (index, sample), pcm in zip(group, decoded) if pcm is not None]
             if not rows:
