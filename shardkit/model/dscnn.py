@@ -1,0 +1,189 @@
+"""The DS-CNN family: input adapter, stem, depthwise-separable stages, pooling, sigmoid head.
+
+`build_model` returns the deployable model: it takes what the reader's frontend yields
+(``[B, rows, W, 1]`` spectrograms, or ``[B, N]`` waveforms for ``raw``) and outputs
+per-class probabilities. N6 rules hold by construction: every channel count is a multiple
+of 8 (`round_channels`), no stride exceeds 2, activations are ReLU and sigmoid only, and
+every layer is one the NPU runs (checked by `shardkit.model.n6.check_n6`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import keras
+
+from shardkit.audio.frontends import FrontendConfig, mel_filters
+from shardkit.model.config import ModelConfig, round_channels
+from shardkit.model.scaling import magnitude_scaling
+
+#: layer names other stages rely on (linear probe, export, N6 check)
+EMBEDDINGS_LAYER = "embeddings"
+HEAD_LAYER = "head"
+MEL_MIXER_LAYER = "mel_mixer"
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Channel plan of one family member (before the width multiplier)."""
+
+    stem_channels: int
+    stage_channels: tuple[int, ...]
+
+
+#: the model registry: name → channel plan
+ARCHITECTURES: dict[str, Architecture] = {
+    "dscnn": Architecture(stem_channels=32, stage_channels=(64, 128, 256, 512)),
+    "dscnn_lite": Architecture(stem_channels=16, stage_channels=(32, 64, 128)),
+}
+
+
+def _regularizer(config: ModelConfig):
+    return keras.regularizers.L2(config.l2) if config.l2 > 0 else None
+
+
+def _conv_bn_relu(x, channels: int, kernel, strides, name: str, config: ModelConfig, relu: bool = True):
+    x = keras.layers.Conv2D(channels, kernel, strides=strides, padding="same", use_bias=False, kernel_regularizer=_regularizer(config), name=f"{name}_conv")(x)
+    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return keras.layers.ReLU(name=f"{name}_relu")(x) if relu else x
+
+
+def _depthwise_bn_relu(x, strides: int, name: str, config: ModelConfig):
+    x = keras.layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False, depthwise_regularizer=_regularizer(config), name=f"{name}_dw")(x)
+    x = keras.layers.BatchNormalization(name=f"{name}_dw_bn")(x)
+    return keras.layers.ReLU(name=f"{name}_dw_relu")(x)
+
+
+def squeeze_excite(x, reduction: int, name: str):
+    """Channel attention: average, bottleneck (1x1 convs), sigmoid gate, rescale."""
+    channels = x.shape[-1]
+    squeezed = keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_squeeze")(x)
+    squeezed = keras.layers.Conv2D(round_channels(channels / reduction), 1, activation="relu", name=f"{name}_reduce")(squeezed)
+    gate = keras.layers.Conv2D(channels, 1, activation="sigmoid", name=f"{name}_expand")(squeezed)
+    return keras.layers.Multiply(name=f"{name}_scale")([x, gate])
+
+
+def depthwise_separable_block(x, channels: int, strides: int, name: str, config: ModelConfig):
+    """3x3 depthwise + 1x1 pointwise (each with BN and ReLU); residual when shapes allow."""
+    inputs = x
+    x = _depthwise_bn_relu(x, strides, name, config)
+    if config.se:
+        x = squeeze_excite(x, config.se_reduction, f"{name}_se")
+    x = _conv_bn_relu(x, channels, 1, 1, f"{name}_pw", config)
+    if strides == 1 and inputs.shape[-1] == channels:
+        x = keras.layers.Add(name=f"{name}_add")([inputs, x])
+    return x
+
+
+def inverted_residual_block(x, channels: int, strides: int, name: str, config: ModelConfig):
+    """1x1 expand, 3x3 depthwise, (SE), 1x1 linear projection; residual when shapes allow."""
+    inputs = x
+    x = _conv_bn_relu(x, round_channels(inputs.shape[-1] * config.expansion), 1, 1, f"{name}_expand", config)
+    x = _depthwise_bn_relu(x, strides, name, config)
+    if config.se:
+        x = squeeze_excite(x, config.se_reduction, f"{name}_se")
+    x = _conv_bn_relu(x, channels, 1, 1, f"{name}_project", config, relu=False)
+    if strides == 1 and inputs.shape[-1] == channels:
+        x = keras.layers.Add(name=f"{name}_add")([inputs, x])
+    return x
+
+
+def attention_pooling(x, name: str = "attention_pool"):
+    """Sigmoid-gated average pooling: per position and channel, a learned gate in (0, 1).
+
+    Softmax attention would need EXP and a division over positions, which fall back to the
+    MCU on the N6; a sigmoid gate followed by the average stays on the NPU.
+    """
+    gate = keras.layers.Conv2D(x.shape[-1], 1, activation="sigmoid", name=f"{name}_gate")(x)
+    gated = keras.layers.Multiply(name=f"{name}_weight")([x, gate])
+    return keras.layers.GlobalAveragePooling2D(name=f"{name}_mean")(gated)
+
+
+def _global_average(x, name: str = "gap"):
+    return keras.layers.GlobalAveragePooling2D(name=name)(x)
+
+
+#: block and pooling registries
+BLOCKS: dict[bool, Callable] = {False: depthwise_separable_block, True: inverted_residual_block}
+POOLING: dict[str, Callable] = {"gap": _global_average, "attention": attention_pooling}
+
+
+# ----- input adapters: what the reader yields → a [B, H, W, 1]-like image --------------------
+
+
+def _hybrid_input(frontend: FrontendConfig, config: ModelConfig):
+    """Linear spectrogram in; a (F x 1) conv initialised from Slaney mel weights mixes bins to bands.
+
+    ``[B, F, T, 1]`` → mixer → ``[B, 1, T, mels]`` (bands as channels, so the scaling is per
+    band) → scaling → reshaped (free in NHWC) to a ``[B, T, mels, 1]`` image.
+    """
+    rows, frames = frontend.output_shape
+    inputs = keras.Input((rows, frames, 1), name="spectrogram")
+    weights = mel_filters(frontend).T.reshape(rows, 1, 1, frontend.n_mels).astype("float32")
+    mixer = keras.layers.Conv2D(
+        frontend.n_mels, (rows, 1), use_bias=False, kernel_initializer=keras.initializers.Constant(weights), trainable=config.mel_trainable, name=MEL_MIXER_LAYER
+    )
+    x = magnitude_scaling(mixer(inputs), config.mag_scale)
+    return inputs, keras.layers.Reshape((frames, frontend.n_mels, 1), name="bands_as_image")(x)
+
+
+def _spectrogram_input(frontend: FrontendConfig, config: ModelConfig):
+    """Mel or MFCC image in, ``[B, rows, W, 1]``; scaling with one set of parameters."""
+    inputs = keras.Input((*frontend.output_shape, 1), name="spectrogram")
+    return inputs, magnitude_scaling(inputs, config.mag_scale)
+
+
+def _raw_input(frontend: FrontendConfig, config: ModelConfig):
+    """Waveform in; a learned filterbank of stride-2 (9 x 1) convs down to about W frames.
+
+    Far more activation memory than a spectrogram input: see the N6 report before deploying.
+    """
+    n = frontend.chunk_samples
+    inputs = keras.Input((n,), name="waveform")
+    x = keras.layers.Reshape((n, 1, 1), name="waveform_as_image")(inputs)
+    steps = max(1, math.ceil(math.log2(max(2, n / frontend.n_frames))))
+    channels = round_channels(frontend.n_mels)
+    for step in range(steps):
+        x = _conv_bn_relu(x, channels, (9, 1), (2, 1), f"filterbank{step}", config)
+    x = magnitude_scaling(x, config.mag_scale)
+    return inputs, keras.layers.Reshape((x.shape[1], channels, 1), name="bands_as_image")(x)
+
+
+INPUT_ADAPTERS: dict[str, Callable] = {"hybrid": _hybrid_input, "mel": _spectrogram_input, "mfcc": _spectrogram_input, "raw": _raw_input}
+
+
+def build_model(frontend: FrontendConfig, num_classes: int, config: ModelConfig = ModelConfig(), name: str = "dscnn") -> keras.Model:
+    """The deployable classifier for ``frontend``'s features and ``num_classes`` classes.
+
+    Args:
+        frontend: the spectrogram contract the inputs follow.
+        num_classes: width of the sigmoid head.
+        config: family settings.
+        name: the Keras model name.
+    """
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1; got {num_classes!r}")
+    plan = ARCHITECTURES[config.architecture]
+    inputs, x = INPUT_ADAPTERS[frontend.name](frontend, config)
+    x = _conv_bn_relu(x, round_channels(plan.stem_channels * config.alpha), 3, 2, "stem", config)
+    block = BLOCKS[config.inverted_residual]
+    for stage, base in enumerate(plan.stage_channels):
+        channels = round_channels(base * config.alpha)
+        for repeat in range(config.depth_multiplier):
+            x = block(x, channels, 2 if repeat == 0 else 1, f"stage{stage}_block{repeat}", config)
+    x = _conv_bn_relu(x, round_channels(config.embeddings_size), 1, 1, "embed", config)
+    x = POOLING[config.pooling](x)
+    x = keras.layers.Identity(name=EMBEDDINGS_LAYER)(x)
+    x = keras.layers.Dropout(config.dropout, name="dropout")(x)
+    outputs = keras.layers.Dense(num_classes, activation="sigmoid", dtype="float32", name=HEAD_LAYER)(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def with_frontend(model: keras.Model, frontend: FrontendConfig) -> keras.Model:
+    """The training model of the deferred placement: waveforms → `SpectrogramFrontend` → ``model``."""
+    from shardkit.audio.frontend_layer import SpectrogramFrontend  # noqa: PLC0415
+
+    waveforms = keras.Input((frontend.chunk_samples,), name="waveform")
+    return keras.Model(waveforms, model(SpectrogramFrontend(frontend, name="frontend")(waveforms)), name=f"{model.name}_train")

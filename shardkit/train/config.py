@@ -1,0 +1,147 @@
+"""`TrainConfig`: every setting of `shardkit train`, validated before anything is read or built."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from shardkit.audio.frontends import FrontendConfig
+from shardkit.errors import ConfigError
+from shardkit.model.config import ModelConfig
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+LOSSES = ("bce", "focal")
+#: validation metrics a checkpoint can be chosen by, and whether higher is better
+MONITORS = {"val_roc_auc": "max", "val_cmap": "max", "val_loss": "min"}
+PLACEMENTS = ("pipeline", "deferred")
+DISTRIBUTIONS = ("none", "mirrored")
+BALANCE_MODES = ("none", "cap")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of one training run (saved in ``<name>_model_config.json`` and the train state).
+
+    Attributes:
+        name: artifact prefix in the output folder (``<name>.keras`` ...).
+        frontend: the spectrogram contract; must match the shards' sample rate.
+        model: the model family settings.
+        placement: ``pipeline`` (the reader computes spectrograms on the CPU) or ``deferred``
+            (the reader yields waveforms and the training model starts with the frontend
+            layer, on the accelerator; the saved model still starts after it).
+        batch_size: global batch size (split across replicas under ``mirrored``).
+        epochs: total epochs of the run (a resumed run counts the epochs already done).
+        max_steps_per_epoch: stop an epoch after this many batches (None: the whole split).
+        learning_rate: peak learning rate.
+        warmup_epochs: linear warm-up from 0 to the peak, then cosine decay to
+            ``learning_rate * final_lr_ratio`` at the last step.
+        final_lr_ratio: see above.
+        optimizer: ``adam``, ``adamw`` (decoupled ``weight_decay``) or ``sgd`` (Nesterov momentum).
+        weight_decay: AdamW weight decay.
+        momentum: SGD momentum.
+        clip_norm: clip gradients by this global norm (None: no clipping).
+        loss: ``bce`` or ``focal``.
+        focal_gamma: focal loss focusing parameter.
+        label_smoothing: towards 0.5 for both losses.
+        monitor: the validation metric that picks the best checkpoint and drives early
+            stopping: ``val_roc_auc`` (default: threshold-free and stable on small
+            validation sets), ``val_cmap`` or ``val_loss``.
+        patience: early stopping after this many epochs without improvement (None: off).
+        seed: seeds weights, shuffling, augmentation and dropout.
+        mixed_precision: compute in float16 (the head and the loss stay float32).
+        distribute: ``none`` or ``mirrored`` (all GPUs of one VM; see docs/training.md).
+        balance: ``none`` or ``cap`` (per-epoch class caps from the manifest; Keras
+            class_weight is wrong for multi-hot labels).
+        shuffle_buffer: reader sample shuffle buffer.
+        augment: waveform augmentation settings (WaveAugmentConfig) or None.
+        mixup: mixup settings (MixupConfig) or None.
+        spec_augment: SpecAugment settings (SpecAugmentConfig, pipeline placement) or None.
+        train_split: split to train on.
+        val_split: split the metrics are computed on.
+    """
+
+    name: str = "model"
+    frontend: FrontendConfig = field(default_factory=FrontendConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    placement: str = "pipeline"
+    batch_size: int = 64
+    epochs: int = 30
+    max_steps_per_epoch: int | None = None
+    learning_rate: float = 1e-3
+    warmup_epochs: float = 1.0
+    final_lr_ratio: float = 0.01
+    optimizer: str = "adam"
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    clip_norm: float | None = None
+    loss: str = "bce"
+    focal_gamma: float = 2.0
+    label_smoothing: float = 0.0
+    monitor: str = "val_roc_auc"
+    patience: int | None = None
+    seed: int = 0
+    mixed_precision: bool = False
+    distribute: str = "none"
+    balance: str = "none"
+    shuffle_buffer: int = 1000
+    augment: Any = None
+    mixup: Any = None
+    spec_augment: Any = None
+    train_split: str = "train"
+    val_split: str = "val"
+
+    def __post_init__(self) -> None:
+        checks = [
+            (bool(self.name) and "/" not in self.name and not self.name.startswith("."), "name", self.name, "a file name prefix without '/'"),
+            (self.placement in PLACEMENTS, "placement", self.placement, f"one of {list(PLACEMENTS)}"),
+            (self.batch_size >= 1, "batch_size", self.batch_size, "an integer >= 1"),
+            (self.epochs >= 1, "epochs", self.epochs, "an integer >= 1"),
+            (self.max_steps_per_epoch is None or self.max_steps_per_epoch >= 1, "max_steps_per_epoch", self.max_steps_per_epoch, "None or an integer >= 1"),
+            (math.isfinite(self.learning_rate) and self.learning_rate > 0, "learning_rate", self.learning_rate, "a positive number"),
+            (self.warmup_epochs >= 0, "warmup_epochs", self.warmup_epochs, "a number of epochs >= 0"),
+            (0 <= self.final_lr_ratio <= 1, "final_lr_ratio", self.final_lr_ratio, "a ratio in [0, 1]"),
+            (self.optimizer in OPTIMIZERS, "optimizer", self.optimizer, f"one of {list(OPTIMIZERS)}"),
+            (self.weight_decay >= 0, "weight_decay", self.weight_decay, "a number >= 0"),
+            (0 <= self.momentum < 1, "momentum", self.momentum, "a number in [0, 1)"),
+            (self.clip_norm is None or self.clip_norm > 0, "clip_norm", self.clip_norm, "None or a positive norm"),
+            (self.loss in LOSSES, "loss", self.loss, f"one of {list(LOSSES)}"),
+            (self.focal_gamma >= 0, "focal_gamma", self.focal_gamma, "a number >= 0"),
+            (0 <= self.label_smoothing < 1, "label_smoothing", self.label_smoothing, "a number in [0, 1)"),
+            (self.monitor in MONITORS, "monitor", self.monitor, f"one of {list(MONITORS)}"),
+            (self.patience is None or self.patience >= 1, "patience", self.patience, "None or an integer >= 1"),
+            (self.distribute in DISTRIBUTIONS, "distribute", self.distribute, f"one of {list(DISTRIBUTIONS)}"),
+            (self.balance in BALANCE_MODES, "balance", self.balance, f"one of {list(BALANCE_MODES)}"),
+            (self.shuffle_buffer >= 0, "shuffle_buffer", self.shuffle_buffer, "an integer >= 0"),
+            (self.train_split != self.val_split, "val_split", self.val_split, f"a split other than train_split={self.train_split!r}"),
+        ]
+        for ok, name, value, allowed in checks:
+            if not ok:
+                raise ConfigError(f"train {name} must be {allowed}; got {value!r}")
+        if self.spec_augment is not None and (self.placement == "deferred" or self.frontend.name == "raw"):
+            raise ConfigError(f"train spec_augment needs placement='pipeline' and a spectrogram frontend; got placement={self.placement!r}, frontend={self.frontend.name!r}")
+
+    @property
+    def monitor_mode(self) -> str:
+        """``max`` or ``min``: which way the monitored metric improves."""
+        return MONITORS[self.monitor]
+
+    def to_dict(self) -> dict:
+        """Settings as a JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        """Inverse of `to_dict` (as read back from a train state or model config)."""
+        from shardkit.augment import MixupConfig, SpecAugmentConfig, WaveAugmentConfig  # noqa: PLC0415
+
+        nested = {"frontend": FrontendConfig, "model": ModelConfig, "augment": WaveAugmentConfig, "mixup": MixupConfig, "spec_augment": SpecAugmentConfig}
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"train config has unknown settings {unknown}")
+        values = dict(data)
+        for key, kind in nested.items():
+            if isinstance(values.get(key), dict):
+                values[key] = kind(**{k: tuple(v) if isinstance(v, list) else v for k, v in values[key].items()})
+        return cls(**values)

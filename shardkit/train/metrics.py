@@ -1,0 +1,130 @@
+"""Multi-label validation metrics of a sigmoid classifier (ROC AUC and cmAP), in pure numpy.
+
+Labels are ``[N, C]`` with a value ``>= 0.5`` meaning positive, so smoothed or mixup labels
+work; a row of all zeros (a negative-class sample) is a negative for every class. A class
+without positives (or, for ROC AUC, without negatives) gets NaN, and `macro` skips it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+#: a label at or above this value is a positive
+POSITIVE_THRESHOLD = 0.5
+
+
+def _validated(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positives as bool ``[N, C]`` and scores as float64 ``[N, C]``, after checking both."""
+    labels, scores = np.asarray(labels), np.asarray(scores)
+    if labels.ndim != 2 or scores.ndim != 2:
+        raise ValueError(f"labels and scores must be 2-D [N, C]; got shapes {labels.shape} and {scores.shape}")
+    if labels.shape != scores.shape:
+        raise ValueError(f"labels and scores must have the same shape; got {labels.shape} and {scores.shape}")
+    labels, scores = labels.astype(np.float64), scores.astype(np.float64)
+    for name, values in (("labels", labels), ("scores", scores)):
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"{name} must be finite; got {np.count_nonzero(~np.isfinite(values))} NaN/inf values")
+    return labels >= POSITIVE_THRESHOLD, scores
+
+
+def _average_ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks of the 1-D ``x``, tied values sharing the mean of their ranks."""
+    order = np.argsort(x, kind="mergesort")
+    ordered = x[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    ends = np.r_[starts[1:], len(x)]
+    ranks = np.empty(len(x), dtype=np.float64)
+    ranks[order] = np.repeat((starts + 1 + ends) / 2.0, ends - starts)
+    return ranks
+
+
+def _roc_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """Mann-Whitney ROC AUC of one class (ties count one half); NaN without both kinds."""
+    n_pos = int(np.count_nonzero(positive))
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    rank_sum = float(np.sum(_average_ranks(score)[positive]))
+    return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+
+
+def _average_precision(positive: np.ndarray, score: np.ndarray) -> float:
+    """Sum over distinct score thresholds of (R_n - R_{n-1}) * P_n; NaN without positives."""
+    n_pos = int(np.count_nonzero(positive))
+    if n_pos == 0:
+        return float("nan")
+    order = np.argsort(-score, kind="mergesort")
+    ordered = score[order]
+    group_ends = np.flatnonzero(np.r_[ordered[1:] != ordered[:-1], True])
+    true_pos = np.cumsum(positive[order])[group_ends]
+    precision = true_pos / (group_ends + 1.0)
+    recall_steps = np.diff(np.r_[0, true_pos]) / n_pos
+    return float(np.sum(recall_steps * precision))
+
+
+def _per_class(metric: Callable[[np.ndarray, np.ndarray], float], positive: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """``metric`` applied to each column of validated ``positive`` and ``scores``, as ``[C]`` float64."""
+    return np.array([metric(positive[:, c], scores[:, c]) for c in range(scores.shape[1])], dtype=np.float64)
+
+
+def roc_auc_per_class(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """ROC AUC of every class, ties in scores counted as one half.
+
+    Args:
+        labels: ``[N, C]`` targets; ``>= 0.5`` is a positive.
+        scores: ``[N, C]`` finite classifier outputs (probabilities or logits).
+
+    Returns:
+        ``[C]`` float64; NaN for a class with no positives or no negatives.
+
+    Raises:
+        ValueError: if the arrays are not 2-D of one shape, or hold NaN/inf.
+    """
+    return _per_class(_roc_auc, *_validated(labels, scores))
+
+
+def average_precision_per_class(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Average precision of every class as scikit-learn defines it (tied scores: one threshold).
+
+    Args:
+        labels: ``[N, C]`` targets; ``>= 0.5`` is a positive.
+        scores: ``[N, C]`` finite classifier outputs.
+
+    Returns:
+        ``[C]`` float64; NaN for a class with no positives.
+
+    Raises:
+        ValueError: if the arrays are not 2-D of one shape, or hold NaN/inf.
+    """
+    return _per_class(_average_precision, *_validated(labels, scores))
+
+
+def macro(values: np.ndarray) -> float:
+    """Mean of the non-NaN entries of ``values``; NaN if there are none."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    kept = values[~np.isnan(values)]
+    return float(np.mean(kept)) if kept.size else float("nan")
+
+
+def classification_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float | int]:
+    """Macro ROC AUC and class-wise mean average precision over the classes present.
+
+    Args:
+        labels: ``[N, C]`` targets; ``>= 0.5`` is a positive; all-zero rows are negatives.
+        scores: ``[N, C]`` finite classifier outputs.
+
+    Returns:
+        ``{"roc_auc": float, "cmap": float, "classes_present": int}``, where a class is present
+        when it has at least one positive; the means are NaN when no class qualifies.
+
+    Raises:
+        ValueError: if the arrays are not 2-D of one shape, or hold NaN/inf.
+    """
+    positive, scores = _validated(labels, scores)
+    return {
+        "roc_auc": macro(_per_class(_roc_auc, positive, scores)),
+        "cmap": macro(_per_class(_average_precision, positive, scores)),
+        "classes_present": int(np.count_nonzero(positive.any(axis=0))),
+    }

@@ -1,0 +1,285 @@
+"""`train`: shards in, the float model and its artifacts out, resumable epoch by epoch.
+
+Each epoch is one ``fit`` call over exactly that epoch of the reader (the reader reshuffles
+per (seed, epoch)), followed by the validation pass, the checkpoint and the train state.
+Resuming loads the last checkpoint, with its optimizer state and step counter, so the
+learning-rate schedule and the epoch count continue where the run stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from shardkit.errors import ConfigError
+from shardkit.model import EMBEDDINGS_LAYER, HEAD_LAYER, build_model, check_n6, with_frontend
+from shardkit.read.dataset import ReaderPosition
+from shardkit.storage import Store
+from shardkit.train import artifacts
+from shardkit.train.config import TrainConfig
+from shardkit.train.data import is_better, make_readers, steps_per_epoch, validate
+from shardkit.train.optim import make_loss, make_optimizer
+
+log = logging.getLogger(__name__)
+
+#: format id of the train state file
+STATE_FORMAT = "shardkit-train-state/1"
+
+
+@dataclass
+class TrainResult:
+    """What a run produced: where, how far it got, its best epoch and the per-epoch history."""
+
+    out: str
+    config: TrainConfig
+    epochs_done: int
+    best_epoch: int | None
+    best: dict[str, float]
+    history: list[dict] = field(default_factory=list)
+    stopped_early: bool = False
+    artifacts: dict[str, str] = field(default_factory=dict)
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Splits each epoch's wall time into waiting for input and running steps.
+
+    Keras fetches a batch in Python, then calls the step: the time from one batch's end to
+    the next one's begin is the wait for input. The first batch of an epoch (reader start,
+    shuffle buffer fill, tracing) is counted apart as ``first_batch_s``.
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches = 0
+        self.wait_s = self.step_s = self.first_batch_s = 0.0
+        self._epoch_start = self._mark = time.perf_counter()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        now = time.perf_counter()
+        if self.batches:
+            self.wait_s += now - self._mark
+        self._mark = now
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if self.batches:
+            self.step_s += now - self._mark
+        else:
+            self.first_batch_s = now - self._epoch_start
+        self.batches += 1
+        self._mark = now
+
+    @property
+    def input_wait_fraction(self) -> float:
+        """Share of the steady-state time (after the first batch) spent waiting for input."""
+        total = self.wait_s + self.step_s
+        return self.wait_s / total if total > 0 else float("nan")
+
+
+def _strategy(config: TrainConfig) -> tf.distribute.Strategy:
+    if config.distribute == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def probe_model(base_model: keras.Model, num_classes: int, dropout: float) -> keras.Model:
+    """Linear probe: ``base_model`` frozen up to its embeddings, a new sigmoid head for ``num_classes``."""
+    try:
+        embeddings = base_model.get_layer(EMBEDDINGS_LAYER).output
+    except ValueError as exc:
+        raise ConfigError(f"the base model {base_model.name!r} has no {EMBEDDINGS_LAYER!r} layer; it was not built by shardkit") from exc
+    backbone = keras.Model(base_model.inputs, embeddings, name="backbone")
+    backbone.trainable = False
+    inputs = keras.Input(base_model.input_shape[1:], name=base_model.inputs[0].name)
+    x = backbone(inputs, training=False)
+    x = keras.layers.Dropout(dropout, name="dropout")(x)
+    outputs = keras.layers.Dense(num_classes, activation="sigmoid", dtype="float32", name=HEAD_LAYER)(x)
+    return keras.Model(inputs, outputs, name=f"{base_model.name}_probe")
+
+
+def _fit_model(core: keras.Model, config: TrainConfig) -> keras.Model:
+    """What ``fit`` sees: the core, or the frontend layer + the core under deferred placement."""
+    if config.placement == "deferred" and config.frontend.name != "raw":
+        return with_frontend(core, config.frontend)
+    return core
+
+
+def _core(fit_model: keras.Model, config: TrainConfig) -> keras.Model:
+    if config.placement == "deferred" and config.frontend.name != "raw":
+        return fit_model.layers[-1]
+    return fit_model
+
+
+def _start_state(store: Store, files: dict, config: TrainConfig | None, resume: bool) -> tuple[TrainConfig, dict | None]:
+    """The config to run and the saved state to resume from (None: a fresh run)."""
+    name = files["state"]
+    saved = store.read_json(name) if store.exists(name) else None
+    if not resume:
+        if saved is not None:
+            raise ConfigError(f"{store.url!r} already holds a run named {saved['config']['name']!r}; pass --resume to continue it or choose another output or name")
+        return config or TrainConfig(), None
+    if saved is None:
+        raise ConfigError(f"nothing to resume: {store.url!r} has no {name}")
+    saved_config = TrainConfig.from_dict(saved["config"])
+    if config is not None and config != saved_config:
+        given, stored = config.to_dict(), saved_config.to_dict()
+        changed = sorted(k for k in stored if given[k] != stored[k])
+        raise ConfigError(f"--resume continues the saved run unchanged, but these settings differ from it: {changed}")
+    return saved_config, saved
+
+
+def _write_model_config(store: Store, files: dict, core: keras.Model, config: TrainConfig, context: dict, best: dict, digest: str) -> None:
+    store.write_json(
+        files["model_config"],
+        {
+            "format": artifacts.MODEL_CONFIG_FORMAT,
+            "name": config.name,
+            "classes": context["classes"],
+            "negative_classes": context["negative_classes"],
+            "frontend": config.frontend.to_dict(),
+            "placement": config.placement,
+            "input": {"name": core.inputs[0].name, "shape": list(core.input_shape[1:]), "dtype": "float32"},
+            "output": {"shape": [len(context["classes"])], "activation": "sigmoid"},
+            "model": config.model.to_dict(),
+            "train": config.to_dict(),
+            "probe_from": context["probe_from"],
+            "shards": context["shards"],
+            "best": best,
+            "sha256": {files["model"]: digest},
+            "n6_violations": [str(v) for v in check_n6(core)],
+            "versions": artifacts.versions(),
+        },
+    )
+
+
+def train(
+    shards: str,
+    out: str,
+    config: TrainConfig | None = None,
+    *,
+    resume: bool = False,
+    base_model: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    epoch_hook: Callable[[int, dict], None] | None = None,
+    verbose: int = 0,
+) -> TrainResult:
+    """Train (or continue training) a model on the shards and write its artifacts to ``out``.
+
+    Args:
+        shards: a shard folder or manifest (local or ``s3://``).
+        out: output folder (local or ``s3://``).
+        config: the run's settings; with ``resume`` it may be None (the saved settings are used).
+        resume: continue the run saved in ``out`` (same settings) from its last finished epoch.
+        base_model: path of a trained ``.keras`` to linear-probe (frozen up to its embeddings).
+        storage_options: fsspec options for the shards and the output.
+        callbacks: extra Keras callbacks for every epoch's ``fit``.
+        epoch_hook: called with ``(epoch, history_row)`` after each epoch's artifacts are written
+            (hyperparameter search reports and prunes through it).
+        verbose: Keras progress output (0 silent, 1 bar, 2 a line per epoch).
+
+    Raises:
+        ConfigError: bad settings, shards or output, before any training step.
+    """
+    store = Store(out, storage_options or {})
+    store.check_writable()
+    config, state = _start_state(store, artifacts.names((config or TrainConfig()).name), config, resume)
+    files = artifacts.names(config.name)
+    train_reader, val_reader = make_readers(shards, config, storage_options)
+    steps = steps_per_epoch(train_reader, config)
+    context = {
+        "classes": train_reader.classes,
+        "negative_classes": (train_reader.manifest or {}).get("negative_classes", []),
+        "probe_from": base_model if state is None else state.get("probe_from"),
+        "shards": shards,
+    }
+    previous_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16" if config.mixed_precision else "float32")
+    try:
+        keras.utils.set_random_seed(config.seed)
+        with _strategy(config).scope():
+            if state is not None:
+                fit_model = artifacts.load_model(store.path(state["checkpoint"]) if store.is_local else f"{store.url}/{state['checkpoint']}", storage_options)
+            else:
+                if context["probe_from"]:
+                    core = probe_model(artifacts.load_model(context["probe_from"], storage_options), len(context["classes"]), config.model.dropout)
+                else:
+                    core = build_model(config.frontend, len(context["classes"]), config.model, name=config.name)
+                fit_model = _fit_model(core, config)
+                fit_model.compile(optimizer=make_optimizer(config, steps), loss=make_loss(config))
+        core = _core(fit_model, config)
+        if state is None:
+            artifacts.write_labels(store, files["labels"], context["classes"])
+            state = {"format": STATE_FORMAT, "config": config.to_dict(), "epochs_done": 0, "steps_per_epoch": steps, "best": None, "best_epoch": None, "wait": 0, "history": [], "checkpoint": None, "finished": False, "probe_from": context["probe_from"]}
+        return _epochs(store, files, fit_model, core, config, state, context, train_reader, val_reader, callbacks, epoch_hook, verbose)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _epochs(store, files, fit_model, core, config, state, context, train_reader, val_reader, callbacks, epoch_hook, verbose) -> TrainResult:
+    loss = make_loss(config)
+    timer = StepTimer()
+    val_dataset = val_reader.dataset()
+    stopped_early = state["finished"] and state["epochs_done"] < config.epochs
+    for epoch in range(state["epochs_done"], config.epochs if not state["finished"] else 0):
+        started = time.perf_counter()
+        dataset = train_reader.dataset(start=ReaderPosition(epoch, 0))
+        if config.max_steps_per_epoch:
+            dataset = dataset.take(config.max_steps_per_epoch)
+        with warnings.catch_warnings():  # the reader's epochs have no declared length; Keras warns when one ends
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
+            fitted = fit_model.fit(dataset, initial_epoch=epoch, epochs=epoch + 1, callbacks=[timer, *callbacks], shuffle=False, verbose=verbose)
+        seconds = time.perf_counter() - started
+        row = {
+            "epoch": epoch + 1,
+            "loss": float(fitted.history["loss"][-1]),
+            **validate(fit_model, val_dataset, loss),
+            "lr": float(keras.ops.convert_to_numpy(fit_model.optimizer.learning_rate)),
+            "seconds": round(seconds, 3),
+            "samples_per_s": round(timer.batches * config.batch_size / seconds, 1),
+            "steps": timer.batches,
+            "input_wait": round(timer.input_wait_fraction, 4),
+            "first_batch_s": round(timer.first_batch_s, 3),
+        }
+        state["history"].append(row)
+        value = row[config.monitor]
+        if is_better(value, state["best"], config.monitor_mode):
+            digest = artifacts.save_model(store, core, files["model"])
+            state.update(best=value, best_epoch=epoch + 1, wait=0)
+            _write_model_config(store, files, core, config, context, {"epoch": epoch + 1, "monitor": config.monitor, **row}, digest)
+        else:
+            state["wait"] += 1
+        checkpoint = f"{files['checkpoints']}/epoch-{epoch + 1:04d}.keras"
+        artifacts.save_model(store, fit_model, checkpoint)
+        previous, state["checkpoint"], state["epochs_done"] = state["checkpoint"], checkpoint, epoch + 1
+        stopped_early = config.patience is not None and state["wait"] >= config.patience
+        state["finished"] = stopped_early or epoch + 1 == config.epochs
+        artifacts.write_history(store, files["history"], state["history"])
+        artifacts.write_curves(store, files["curves"], state["history"], f"{config.name}: best {config.monitor} {state['best']:.4f} at epoch {state['best_epoch']}")
+        store.write_json(files["state"], state)
+        if previous and previous != checkpoint:
+            store.delete(previous)
+        log.info("epoch %d/%d: loss %.4f val_loss %.4f val_roc_auc %.4f val_cmap %.4f (%.1f s)", epoch + 1, config.epochs, row["loss"], row["val_loss"], row["val_roc_auc"], row["val_cmap"], seconds)
+        if epoch_hook is not None:
+            epoch_hook(epoch, row)
+        if stopped_early:
+            log.info("early stopping: %s did not improve for %d epochs", config.monitor, config.patience)
+            break
+    log.info("reader: %s", dict(train_reader.stats.counts))
+    best_row = next((row for row in state["history"] if row["epoch"] == state["best_epoch"]), {})
+    return TrainResult(
+        out=store.url,
+        config=config,
+        epochs_done=state["epochs_done"],
+        best_epoch=state["best_epoch"],
+        best={k: v for k, v in best_row.items() if k.startswith("val_")},
+        history=state["history"],
+        stopped_early=stopped_early,
+        artifacts={key: store.path(name) for key, name in files.items() if key != "checkpoints"},
+    )
