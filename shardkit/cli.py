@@ -108,6 +108,11 @@ def demo(out_dir: str, workers: int | None) -> None:
         _fail_usage(exc)
 
 
+from shardkit.train.command import train_command  # noqa: E402 - after the group it joins
+
+cli.add_command(train_command)
+
+
 def main() -> None:
     """Console-script entry point."""
     sys.exit(cli(standalone_mode=True))

@@ -33,3 +33,14 @@ def write_audio(path: Path, samples: np.ndarray, sample_rate_hz: int, subtype: s
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(path), samples, sample_rate_hz, subtype=subtype)
     return path
+
+
+def make_class_corpus(root: Path, n_per_class: int = 6, classes: tuple[tuple[str, float], ...] = (("alpha", 2000), ("beta", 3000), ("gamma", 4500))) -> Path:
+    """Class folders (a tone frequency each; three by default) and a noise folder of 7-10 s recordings with tones at known times."""
+    for c, (label, freq) in enumerate(classes):
+        for i in range(n_per_class):
+            calls = ((1.5, 0.5, freq), (5.0, 0.5, freq * 1.1))
+            write_audio(root / label / f"{label}{i}.flac", tone_in_noise(8 + i % 3, 24000, calls=calls, seed=100 * c + i), 24000)
+    for i in range(4):
+        write_audio(root / "noise" / f"n{i}.flac", tone_in_noise(7, 24000, seed=900 + i), 24000)
+    return root

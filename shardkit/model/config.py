@@ -6,6 +6,21 @@ from dataclasses import asdict, dataclass
 
 from shardkit.errors import ConfigError
 
+
+@dataclass(frozen=True)
+class Architecture:
+    """Channel plan of one family member (before the width multiplier)."""
+
+    stem_channels: int
+    stage_channels: tuple[int, ...]
+
+
+#: the model registry: name → channel plan (built by `shardkit.model.dscnn.build_model`)
+ARCHITECTURES: dict[str, Architecture] = {
+    "dscnn": Architecture(stem_channels=32, stage_channels=(64, 128, 256, 512)),
+    "dscnn_lite": Architecture(stem_channels=16, stage_channels=(32, 64, 128)),
+}
+
 #: magnitude scaling modes (see `shardkit.model.scaling`)
 MAG_SCALES = ("pwl", "pcen", "db", "none")
 #: pooling heads
@@ -17,7 +32,7 @@ class ModelConfig:
     """Settings of one model of the family.
 
     Attributes:
-        architecture: a name in `shardkit.model.dscnn.ARCHITECTURES` (stage widths).
+        architecture: a name in `ARCHITECTURES` (stage widths).
         alpha: width multiplier; every channel count is scaled and rounded up to a multiple of 8.
         depth_multiplier: blocks per stage (the first one downsamples by 2).
         embeddings_size: channels of the 1x1 conv before pooling (the embedding a linear
@@ -52,8 +67,6 @@ class ModelConfig:
     l2: float = 0.0
 
     def __post_init__(self) -> None:
-        from shardkit.model.dscnn import ARCHITECTURES  # noqa: PLC0415 - the registry imports this module
-
         checks = [
             (self.architecture in ARCHITECTURES, "architecture", self.architecture, f"one of {sorted(ARCHITECTURES)}"),
             (0.1 <= self.alpha <= 4.0, "alpha", self.alpha, "a width multiplier in [0.1, 4]"),

@@ -11,33 +11,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import keras
 
 from shardkit.audio.frontends import FrontendConfig, mel_filters
-from shardkit.model.config import ModelConfig, round_channels
+from shardkit.model.config import ARCHITECTURES, ModelConfig, round_channels
 from shardkit.model.scaling import magnitude_scaling
 
 #: layer names other stages rely on (linear probe, export, N6 check)
 EMBEDDINGS_LAYER = "embeddings"
 HEAD_LAYER = "head"
 MEL_MIXER_LAYER = "mel_mixer"
-
-
-@dataclass(frozen=True)
-class Architecture:
-    """Channel plan of one family member (before the width multiplier)."""
-
-    stem_channels: int
-    stage_channels: tuple[int, ...]
-
-
-#: the model registry: name → channel plan
-ARCHITECTURES: dict[str, Architecture] = {
-    "dscnn": Architecture(stem_channels=32, stage_channels=(64, 128, 256, 512)),
-    "dscnn_lite": Architecture(stem_channels=16, stage_channels=(32, 64, 128)),
-}
+#: BatchNorm moving-average momentum: 0.9 (not Keras' 0.99) so that the statistics used at
+#: inference settle within a few hundred steps, which small bioacoustic sets never exceed
+BN_MOMENTUM = 0.9
 
 
 def _regularizer(config: ModelConfig):
@@ -46,13 +33,13 @@ def _regularizer(config: ModelConfig):
 
 def _conv_bn_relu(x, channels: int, kernel, strides, name: str, config: ModelConfig, relu: bool = True):
     x = keras.layers.Conv2D(channels, kernel, strides=strides, padding="same", use_bias=False, kernel_regularizer=_regularizer(config), name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
 
 def _depthwise_bn_relu(x, strides: int, name: str, config: ModelConfig):
     x = keras.layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False, depthwise_regularizer=_regularizer(config), name=f"{name}_dw")(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_dw_bn")(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_dw_bn")(x)
     return keras.layers.ReLU(name=f"{name}_dw_relu")(x)
 
 
@@ -117,11 +104,15 @@ def _hybrid_input(frontend: FrontendConfig, config: ModelConfig):
     """Linear spectrogram in; a (F x 1) conv initialised from Slaney mel weights mixes bins to bands.
 
     ``[B, F, T, 1]`` → mixer → ``[B, 1, T, mels]`` (bands as channels, so the scaling is per
-    band) → scaling → reshaped (free in NHWC) to a ``[B, T, mels, 1]`` image.
+    band) → scaling → reshaped (free in NHWC) to a ``[B, T, mels, 1]`` image. The Slaney
+    weights are multiplied by the bin width in Hz, which makes each band the weighted mean of
+    its bins: same shapes, but activations on the [0, 1] scale of the input instead of ~50x
+    smaller, which BatchNorm's epsilon and INT8 both need.
     """
     rows, frames = frontend.output_shape
     inputs = keras.Input((rows, frames, 1), name="spectrogram")
-    weights = mel_filters(frontend).T.reshape(rows, 1, 1, frontend.n_mels).astype("float32")
+    bin_hz = frontend.sample_rate_hz / frontend.n_fft
+    weights = (bin_hz * mel_filters(frontend)).T.reshape(rows, 1, 1, frontend.n_mels).astype("float32")
     mixer = keras.layers.Conv2D(
         frontend.n_mels, (rows, 1), use_bias=False, kernel_initializer=keras.initializers.Constant(weights), trainable=config.mel_trainable, name=MEL_MIXER_LAYER
     )
@@ -167,6 +158,7 @@ def build_model(frontend: FrontendConfig, num_classes: int, config: ModelConfig 
         raise ValueError(f"num_classes must be >= 1; got {num_classes!r}")
     plan = ARCHITECTURES[config.architecture]
     inputs, x = INPUT_ADAPTERS[frontend.name](frontend, config)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name="input_bn")(x)  # features are peaky and small after min-max: learn their scale
     x = _conv_bn_relu(x, round_channels(plan.stem_channels * config.alpha), 3, 2, "stem", config)
     block = BLOCKS[config.inverted_residual]
     for stage, base in enumerate(plan.stage_channels):

@@ -1,6 +1,4 @@
-"""`shardkit train`: the float model from shards (config, optimizer, loop, artifacts, search)."""
+"""`shardkit train`: the float model from shards (settings, optimizer, loop, artifacts, search).
 
-try:
-    import tensorflow  # noqa: F401
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError(f"shardkit.train needs TensorFlow ({exc}); run: pip install 'shardkit[tf]'") from exc
+`config` and `metrics` need no TensorFlow; the rest does (``pip install 'shardkit[tf]'``).
+"""

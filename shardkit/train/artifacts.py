@@ -17,6 +17,7 @@ from importlib import metadata
 
 import keras
 
+from shardkit.errors import ConfigError
 from shardkit.storage import Store
 
 #: columns of the history CSV, in order
@@ -74,6 +75,29 @@ def load_model(path: str, storage_options: dict | None = None) -> keras.Model:
         with open(local, "wb") as handle:
             handle.write(Store(folder, storage_options or {}).read_bytes(file_name))
         return keras.saving.load_model(local)
+
+
+def model_config_path(model_path: str) -> str:
+    """``<dir>/<name>_model_config.json`` beside ``<dir>/<name>.keras``."""
+    stem = model_path[: -len(".keras")] if model_path.endswith(".keras") else model_path
+    return f"{stem}_model_config.json"
+
+
+def read_model_config(model_path: str, storage_options: dict | None = None) -> dict:
+    """The model config written beside a trained ``.keras``.
+
+    Raises:
+        ConfigError: the file is missing or is not a shardkit model config.
+    """
+    path = model_config_path(model_path)
+    folder, _, file_name = path.rpartition("/")
+    try:
+        config = Store(folder or ".", storage_options or {}).read_json(file_name)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{model_path!r} has no {file_name} beside it; was it trained by shardkit train?") from exc
+    if config.get("format") != MODEL_CONFIG_FORMAT:
+        raise ConfigError(f"{path!r} is not a shardkit model config (format {config.get('format')!r})")
+    return config
 
 
 def write_labels(store: Store, name: str, classes: list[str]) -> None:

@@ -145,3 +145,45 @@ class TrainConfig:
             if isinstance(values.get(key), dict):
                 values[key] = kind(**{k: tuple(v) if isinstance(v, list) else v for k, v in values[key].items()})
         return cls(**values)
+
+
+#: flat option name → FrontendConfig field (the CLI and the tuner speak in flat names)
+FRONTEND_OPTIONS = {"frontend": "name", "sample_rate_hz": "sample_rate_hz", "chunk_s": "chunk_s", "n_fft": "n_fft", "n_frames": "n_frames", "n_mels": "n_mels", "fmin_hz": "fmin_hz", "n_mfcc": "n_mfcc"}
+#: flat option name → MixupConfig / SpecAugmentConfig field
+MIXUP_OPTIONS = {"mixup_prob": "prob", "mixup_sources": "max_sources", "mixup_alpha": "alpha"}
+SPEC_AUGMENT_OPTIONS = {"freq_masks": "freq_masks", "freq_mask_max": "freq_mask_max", "time_masks": "time_masks", "time_mask_max": "time_mask_max"}
+
+
+def config_from_options(options: dict[str, Any]) -> TrainConfig:
+    """A `TrainConfig` from flat options (CLI names without dashes); None values take defaults.
+
+    Frontend, model, mixup and SpecAugment settings are recognised by name; ``mixup_prob``
+    of 0 disables mixup, ``spec_augment`` / ``augment`` (booleans) switch those stages on
+    with their defaults and any of their flat settings given.
+
+    Raises:
+        ConfigError: an unknown option or a bad value, naming it.
+    """
+    from shardkit.augment import MixupConfig, SpecAugmentConfig, WaveAugmentConfig  # noqa: PLC0415
+
+    given = {k: v for k, v in options.items() if v is not None}
+    model_fields = {f.name for f in fields(ModelConfig)}
+    train_fields = {f.name for f in fields(TrainConfig)} - {"frontend", "model", "augment", "mixup", "spec_augment"}
+    known = set(FRONTEND_OPTIONS) | set(MIXUP_OPTIONS) | set(SPEC_AUGMENT_OPTIONS) | model_fields | train_fields | {"augment", "spec_augment"}
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise ConfigError(f"unknown train options {unknown}")
+    frontend = FrontendConfig(**{FRONTEND_OPTIONS[k]: v for k, v in given.items() if k in FRONTEND_OPTIONS})
+    mixup_settings = {MIXUP_OPTIONS[k]: v for k, v in given.items() if k in MIXUP_OPTIONS}
+    mixup = MixupConfig(**mixup_settings) if mixup_settings.get("prob", 0) > 0 else None
+    spec_settings = {SPEC_AUGMENT_OPTIONS[k]: v for k, v in given.items() if k in SPEC_AUGMENT_OPTIONS}
+    spec_augment = SpecAugmentConfig(**spec_settings) if given.get("spec_augment") else None
+    augment = WaveAugmentConfig(sample_rate_hz=frontend.sample_rate_hz) if given.get("augment") else None
+    return TrainConfig(
+        frontend=frontend,
+        model=ModelConfig(**{k: v for k, v in given.items() if k in model_fields}),
+        augment=augment,
+        mixup=mixup,
+        spec_augment=spec_augment,
+        **{k: v for k, v in given.items() if k in train_fields},
+    )

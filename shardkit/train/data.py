@@ -7,6 +7,7 @@ from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from shardkit.errors import ConfigError
 from shardkit.read.config import ReaderConfig
@@ -67,9 +68,10 @@ def steps_per_epoch(reader: ShardReader, config: TrainConfig) -> int:
 
 def predict_split(model: keras.Model, dataset) -> tuple[np.ndarray, np.ndarray]:
     """``(labels, scores)`` of every sample of a (finite) evaluation dataset."""
+    predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     labels, scores = [], []
     for features, batch_labels in dataset:
-        scores.append(np.asarray(model.predict_on_batch(features), dtype=np.float64))
+        scores.append(np.asarray(predict(features), dtype=np.float64))
         labels.append(batch_labels.numpy())
     if not labels:
         raise ConfigError("the validation split yielded no samples")

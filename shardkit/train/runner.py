@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from shardkit.errors import ConfigError
-from shardkit.model import EMBEDDINGS_LAYER, HEAD_LAYER, build_model, check_n6, with_frontend
+from shardkit.model.dscnn import EMBEDDINGS_LAYER, HEAD_LAYER, build_model, with_frontend
+from shardkit.model.n6 import check_n6
 from shardkit.read.dataset import ReaderPosition
 from shardkit.storage import Store
 from shardkit.train import artifacts
@@ -82,6 +84,24 @@ class StepTimer(keras.callbacks.Callback):
         return self.wait_s / total if total > 0 else float("nan")
 
 
+def reseed_layers(model: keras.Model, seed: int, epoch: int) -> int:
+    """Set every layer's random state (dropout masks) from (seed, layer index, epoch).
+
+    Keras does not save these states in a checkpoint; reseeding at each epoch start makes a
+    resumed run draw the same masks as an uninterrupted one. Returns how many were set.
+    """
+    count = 0
+    stack = [model]
+    while stack:
+        layer = stack.pop()
+        stack.extend(getattr(layer, "layers", []))
+        generator = getattr(layer, "seed_generator", None)
+        if isinstance(generator, keras.random.SeedGenerator):
+            count += 1
+            generator.state.assign(np.array([seed * 1_000_003 + count, epoch], dtype=generator.state.dtype))
+    return count
+
+
 def _strategy(config: TrainConfig) -> tf.distribute.Strategy:
     if config.distribute == "mirrored":
         return tf.distribute.MirroredStrategy()
@@ -103,6 +123,12 @@ def probe_model(base_model: keras.Model, num_classes: int, dropout: float) -> ke
     return keras.Model(inputs, outputs, name=f"{base_model.name}_probe")
 
 
+def _check_probe_frontend(base_model: str, config: TrainConfig, storage_options: dict | None) -> None:
+    base = artifacts.read_model_config(base_model, storage_options)["frontend"]
+    if base != config.frontend.to_dict():
+        raise ConfigError(f"the probe's frontend {config.frontend.to_dict()} differs from the base model's {base}")
+
+
 def _fit_model(core: keras.Model, config: TrainConfig) -> keras.Model:
     """What ``fit`` sees: the core, or the frontend layer + the core under deferred placement."""
     if config.placement == "deferred" and config.frontend.name != "raw":
@@ -116,22 +142,37 @@ def _core(fit_model: keras.Model, config: TrainConfig) -> keras.Model:
     return fit_model
 
 
-def _start_state(store: Store, files: dict, config: TrainConfig | None, resume: bool) -> tuple[TrainConfig, dict | None]:
+def _start_state(store: Store, config: TrainConfig | None, resume: bool, name: str | None) -> tuple[TrainConfig, dict | None]:
     """The config to run and the saved state to resume from (None: a fresh run)."""
-    name = files["state"]
-    saved = store.read_json(name) if store.exists(name) else None
     if not resume:
-        if saved is not None:
-            raise ConfigError(f"{store.url!r} already holds a run named {saved['config']['name']!r}; pass --resume to continue it or choose another output or name")
-        return config or TrainConfig(), None
-    if saved is None:
-        raise ConfigError(f"nothing to resume: {store.url!r} has no {name}")
+        config = config or TrainConfig()
+        state_file = artifacts.names(config.name)["state"]
+        if store.exists(state_file):
+            raise ConfigError(f"{store.url!r} already holds a run named {config.name!r}; pass --resume to continue it or choose another output or name")
+        return config, None
+    state_file = _find_state(store, name or (config.name if config else None))
+    saved = store.read_json(state_file)
     saved_config = TrainConfig.from_dict(saved["config"])
     if config is not None and config != saved_config:
         given, stored = config.to_dict(), saved_config.to_dict()
         changed = sorted(k for k in stored if given[k] != stored[k])
         raise ConfigError(f"--resume continues the saved run unchanged, but these settings differ from it: {changed}")
     return saved_config, saved
+
+
+def _find_state(store: Store, name: str | None) -> str:
+    """The train state to resume: the named run's, or the only one in the output."""
+    suffix = artifacts.names("")["state"]
+    if name is not None:
+        state_file = artifacts.names(name)["state"]
+        if not store.exists(state_file):
+            raise ConfigError(f"nothing to resume: {store.url!r} has no {state_file}")
+        return state_file
+    found = [f for f in store.listdir() if f.endswith(suffix)]
+    if len(found) != 1:
+        runs = [f[: -len(suffix)] for f in found]
+        raise ConfigError(f"nothing to resume in {store.url!r}" if not found else f"{store.url!r} holds several runs {runs}; pass --name to pick one")
+    return found[0]
 
 
 def _write_model_config(store: Store, files: dict, core: keras.Model, config: TrainConfig, context: dict, best: dict, digest: str) -> None:
@@ -164,6 +205,7 @@ def train(
     config: TrainConfig | None = None,
     *,
     resume: bool = False,
+    name: str | None = None,
     base_model: str | None = None,
     storage_options: dict[str, Any] | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
@@ -177,6 +219,7 @@ def train(
         out: output folder (local or ``s3://``).
         config: the run's settings; with ``resume`` it may be None (the saved settings are used).
         resume: continue the run saved in ``out`` (same settings) from its last finished epoch.
+        name: with ``resume`` and no config, which run in ``out`` (default: the only one).
         base_model: path of a trained ``.keras`` to linear-probe (frozen up to its embeddings).
         storage_options: fsspec options for the shards and the output.
         callbacks: extra Keras callbacks for every epoch's ``fit``.
@@ -189,7 +232,7 @@ def train(
     """
     store = Store(out, storage_options or {})
     store.check_writable()
-    config, state = _start_state(store, artifacts.names((config or TrainConfig()).name), config, resume)
+    config, state = _start_state(store, config, resume, name)
     files = artifacts.names(config.name)
     train_reader, val_reader = make_readers(shards, config, storage_options)
     steps = steps_per_epoch(train_reader, config)
@@ -208,6 +251,7 @@ def train(
                 fit_model = artifacts.load_model(store.path(state["checkpoint"]) if store.is_local else f"{store.url}/{state['checkpoint']}", storage_options)
             else:
                 if context["probe_from"]:
+                    _check_probe_frontend(context["probe_from"], config, storage_options)
                     core = probe_model(artifacts.load_model(context["probe_from"], storage_options), len(context["classes"]), config.model.dropout)
                 else:
                     core = build_model(config.frontend, len(context["classes"]), config.model, name=config.name)
@@ -229,6 +273,7 @@ def _epochs(store, files, fit_model, core, config, state, context, train_reader,
     stopped_early = state["finished"] and state["epochs_done"] < config.epochs
     for epoch in range(state["epochs_done"], config.epochs if not state["finished"] else 0):
         started = time.perf_counter()
+        reseed_layers(fit_model, config.seed, epoch)
         dataset = train_reader.dataset(start=ReaderPosition(epoch, 0))
         if config.max_steps_per_epoch:
             dataset = dataset.take(config.max_steps_per_epoch)

@@ -7,22 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from factories import tone_in_noise, write_audio
+from factories import make_class_corpus as make_corpus
 from shardkit.build.config import BuildConfig
 from shardkit.build.runner import build
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def make_corpus(root: Path, n_per_class: int = 6) -> Path:
-    """Three classes and a noise folder of 8-10 s recordings with tones at known times."""
-    for c, (label, freq) in enumerate((("alpha", 2000), ("beta", 3000), ("gamma", 4500))):
-        for i in range(n_per_class):
-            calls = ((1.5, 0.5, freq), (5.0, 0.5, freq * 1.1))
-            write_audio(root / label / f"{label}{i}.flac", tone_in_noise(8 + i % 3, 24000, calls=calls, seed=100 * c + i), 24000)
-    for i in range(4):
-        write_audio(root / "noise" / f"n{i}.flac", tone_in_noise(7, 24000, seed=900 + i), 24000)
-    return root
 
 
 @pytest.fixture(scope="session")

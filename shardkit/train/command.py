@@ -1,0 +1,157 @@
+"""The ``shardkit train`` command: flat options → `TrainConfig` → `train` (or `tune`).
+
+Importing this module does not import TensorFlow; the command does, when it runs.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from shardkit.audio.frontends import FrontendConfig
+from shardkit.errors import ConfigError
+from shardkit.model.config import ARCHITECTURES, MAG_SCALES, POOLINGS, ModelConfig
+from shardkit.train.config import BALANCE_MODES, DISTRIBUTIONS, LOSSES, MONITORS, OPTIMIZERS, PLACEMENTS, TrainConfig
+
+_TRAIN, _MODEL, _FRONTEND = TrainConfig.__dataclass_fields__, ModelConfig.__dataclass_fields__, FrontendConfig.__dataclass_fields__
+
+
+def _opt(flag: str, fields: dict, name: str, help_text: str, **kwargs):
+    """An option whose default (None: the config's own) is shown from the config dataclass."""
+    default = fields[name].default
+    return click.option(flag, name, default=None, help=f"{help_text} [default: {default}]", **kwargs)
+
+
+def _choice(values) -> click.Choice:
+    return click.Choice(list(values))
+
+
+TRAIN_OPTIONS = [
+    _opt("--name", _TRAIN, "name", "Artifact prefix in --out."),
+    click.option("--frontend", type=_choice(["hybrid", "mel", "mfcc", "raw"]), default=None, help="Model input features. [default: hybrid]"),
+    click.option("--sample-rate", "sample_rate_hz", type=int, default=None, help="Frontend sample rate (Hz). [default: the shards']"),
+    _opt("--chunk-s", _FRONTEND, "chunk_s", "Seconds per model input.", type=float),
+    _opt("--n-fft", _FRONTEND, "n_fft", "FFT size.", type=int),
+    _opt("--n-frames", _FRONTEND, "n_frames", "Spectrogram width (frames).", type=int),
+    _opt("--n-mels", _FRONTEND, "n_mels", "Mel bands (mel, mfcc, and the hybrid mixer).", type=int),
+    _opt("--fmin", _FRONTEND, "fmin_hz", "Lowest mel edge (Hz).", type=float),
+    _opt("--n-mfcc", _FRONTEND, "n_mfcc", "MFCC coefficients.", type=int),
+    _opt("--placement", _TRAIN, "placement", "Frontend in the reader (pipeline) or as the model's first layer (deferred).", type=_choice(PLACEMENTS)),
+    _opt("--mag-scale", _MODEL, "mag_scale", "Magnitude scaling.", type=_choice(MAG_SCALES)),
+    _opt("--mel-trainable/--mel-frozen", _MODEL, "mel_trainable", "Let the hybrid mel mixer train."),
+    _opt("--architecture", _MODEL, "architecture", "Model from the registry.", type=_choice(ARCHITECTURES)),
+    _opt("--alpha", _MODEL, "alpha", "Width multiplier.", type=float),
+    _opt("--depth-multiplier", _MODEL, "depth_multiplier", "Blocks per stage.", type=int),
+    _opt("--embeddings-size", _MODEL, "embeddings_size", "Embedding channels.", type=int),
+    _opt("--se/--no-se", _MODEL, "se", "Squeeze-and-excite in each block."),
+    _opt("--se-reduction", _MODEL, "se_reduction", "SE bottleneck ratio.", type=int),
+    _opt("--inverted-residual/--depthwise-separable", _MODEL, "inverted_residual", "Inverted-residual blocks."),
+    _opt("--expansion", _MODEL, "expansion", "Inverted-residual expansion.", type=int),
+    _opt("--pooling", _MODEL, "pooling", "Pooling head.", type=_choice(POOLINGS)),
+    _opt("--dropout", _MODEL, "dropout", "Dropout before the head.", type=float),
+    _opt("--l2", _MODEL, "l2", "L2 penalty on conv kernels.", type=float),
+    _opt("--optimizer", _TRAIN, "optimizer", "Optimizer.", type=_choice(OPTIMIZERS)),
+    _opt("--learning-rate", _TRAIN, "learning_rate", "Peak learning rate.", type=float),
+    _opt("--warmup-epochs", _TRAIN, "warmup_epochs", "Linear warm-up, then cosine decay.", type=float),
+    _opt("--final-lr-ratio", _TRAIN, "final_lr_ratio", "Final learning rate / peak.", type=float),
+    _opt("--weight-decay", _TRAIN, "weight_decay", "AdamW weight decay.", type=float),
+    _opt("--momentum", _TRAIN, "momentum", "SGD momentum.", type=float),
+    _opt("--clip-norm", _TRAIN, "clip_norm", "Clip gradients by this global norm.", type=float),
+    _opt("--loss", _TRAIN, "loss", "Loss.", type=_choice(LOSSES)),
+    _opt("--focal-gamma", _TRAIN, "focal_gamma", "Focal loss gamma.", type=float),
+    _opt("--label-smoothing", _TRAIN, "label_smoothing", "Label smoothing.", type=float),
+    _opt("--batch-size", _TRAIN, "batch_size", "Global batch size.", type=int),
+    _opt("--epochs", _TRAIN, "epochs", "Epochs.", type=int),
+    _opt("--max-steps-per-epoch", _TRAIN, "max_steps_per_epoch", "Cut epochs at this many batches.", type=int),
+    _opt("--monitor", _TRAIN, "monitor", "Validation metric that picks the best checkpoint.", type=_choice(MONITORS)),
+    _opt("--patience", _TRAIN, "patience", "Early stopping patience in epochs.", type=int),
+    _opt("--seed", _TRAIN, "seed", "Seed of every random choice.", type=int),
+    _opt("--mixed-precision/--float32", _TRAIN, "mixed_precision", "float16 compute."),
+    _opt("--distribute", _TRAIN, "distribute", "mirrored: every GPU of this machine.", type=_choice(DISTRIBUTIONS)),
+    _opt("--balance", _TRAIN, "balance", "Per-epoch class caps.", type=_choice(BALANCE_MODES)),
+    _opt("--shuffle-buffer", _TRAIN, "shuffle_buffer", "Sample shuffle buffer.", type=int),
+    click.option("--augment/--no-augment", default=None, help="Waveform augmentation (gain, coloured noise, background, shift). [default: off]"),
+    click.option("--mixup-prob", type=float, default=None, help="Share of rows mixed (0: off). [default: 0]"),
+    click.option("--mixup-sources", type=int, default=None, help="Most sources per mixed row (2 or 3). [default: 3]"),
+    click.option("--mixup-alpha", type=float, default=None, help="Dirichlet concentration of mixup weights. [default: 1.0]"),
+    click.option("--spec-augment/--no-spec-augment", default=None, help="SpecAugment masks (pipeline placement). [default: off]"),
+    click.option("--freq-masks", type=int, default=None, help="SpecAugment frequency masks. [default: 2]"),
+    click.option("--freq-mask-max", type=int, default=None, help="Widest frequency mask (rows). [default: 16]"),
+    click.option("--time-masks", type=int, default=None, help="SpecAugment time masks. [default: 2]"),
+    click.option("--time-mask-max", type=int, default=None, help="Widest time mask (frames). [default: 24]"),
+]
+
+
+def add_options(options):
+    """Decorator applying a list of click options in order."""
+
+    def apply(function):
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return apply
+
+
+def _needs_tf(extra: str = "tf"):
+    raise click.ClickException(f"shardkit train needs TensorFlow; run: pip install 'shardkit[{extra}]'")
+
+
+@click.command("train")
+@click.argument("shards")
+@click.option("--out", "out", required=True, help="Output folder (local or s3://).")
+@add_options(TRAIN_OPTIONS)
+@click.option("--resume", is_flag=True, help="Continue the run saved in --out from its last finished epoch (same settings).")
+@click.option("--probe-from", "probe_from", default=None, help="Linear probe: freeze this trained .keras up to its embeddings and train a new head.")
+@click.option("--tune", is_flag=True, help="Hyperparameter search with Optuna (pip install 'shardkit[tune]').")
+@click.option("--trials", type=int, default=20, show_default=True, help="Trials of --tune.")
+@click.option("--storage-option", "storage_option", multiple=True, metavar="KEY=VALUE", help="fsspec option for SHARDS and --out (repeatable).")
+@click.option("--quiet", is_flag=True, help="No per-step progress bar.")
+def train_command(shards: str, out: str, resume: bool, probe_from: str | None, tune: bool, trials: int, storage_option: tuple[str, ...], quiet: bool, **options) -> None:
+    """Train the DS-CNN on SHARDS (a shard folder or manifest, local or s3://) into --out."""
+    from shardkit.cli import _fail_usage, _storage_options  # noqa: PLC0415
+    from shardkit.train.config import config_from_options  # noqa: PLC0415
+
+    storage = _storage_options(storage_option)
+    try:
+        try:
+            from shardkit.train.runner import train  # noqa: PLC0415
+        except ImportError:
+            _needs_tf()
+        given = any(value is not None for value in options.values())
+        if resume and probe_from:
+            raise ConfigError("--resume continues a saved run (a probe included); do not pass --probe-from with it")
+        if not options["sample_rate_hz"] and not (resume and not given):
+            options["sample_rate_hz"] = _shards_sample_rate(shards, storage)
+        if probe_from:
+            options.update(_probe_frontend(probe_from, storage, options))
+        config = config_from_options(options) if (given or not resume) else None
+        if tune:
+            from shardkit.train.tune import tune as run_tune  # noqa: PLC0415
+
+            summary = run_tune(shards, out, config, trials=trials, storage_options=storage)
+            click.echo(json.dumps(summary, indent=2))
+            return
+        result = train(shards, out, config, resume=resume, base_model=probe_from, storage_options=storage, verbose=0 if quiet else 1)
+    except ConfigError as exc:
+        _fail_usage(exc)
+    from shardkit.train.report import format_result  # noqa: PLC0415
+
+    click.echo(format_result(result))
+
+
+def _shards_sample_rate(shards: str, storage: dict) -> int | None:
+    from shardkit.read.shardlist import resolve_shards  # noqa: PLC0415
+
+    manifest = resolve_shards(shards, "train", storage).manifest or {}
+    return manifest.get("sample_rate")
+
+
+def _probe_frontend(probe_from: str, storage: dict, options: dict) -> dict:
+    """Frontend options not given, from the base model (a probe feeds the backbone what it was trained on)."""
+    from shardkit.train.artifacts import read_model_config  # noqa: PLC0415
+
+    frontend = read_model_config(probe_from, storage)["frontend"]
+    flat = {("frontend" if k == "name" else k): v for k, v in frontend.items()}
+    return {k: v for k, v in flat.items() if options.get(k) is None or k == "sample_rate_hz"}
