@@ -187,3 +187,21 @@ def config_from_options(options: dict[str, Any]) -> TrainConfig:
         spec_augment=spec_augment,
         **{k: v for k, v in given.items() if k in train_fields},
     )
+
+
+def with_options(config: TrainConfig, options: dict[str, Any]) -> TrainConfig:
+    """``config`` with flat options (as `config_from_options` names them) replaced.
+
+    Raises:
+        ConfigError: an option that is not a frontend, model or top-level training setting.
+    """
+    from dataclasses import replace  # noqa: PLC0415
+
+    model_fields = {f.name for f in fields(ModelConfig)}
+    top = {f.name for f in fields(TrainConfig)} - {"frontend", "model"}
+    unknown = sorted(set(options) - model_fields - top - set(FRONTEND_OPTIONS))
+    if unknown:
+        raise ConfigError(f"unknown train options {unknown}")
+    frontend = replace(config.frontend, **{FRONTEND_OPTIONS[k]: v for k, v in options.items() if k in FRONTEND_OPTIONS})
+    model = replace(config.model, **{k: v for k, v in options.items() if k in model_fields})
+    return replace(config, frontend=frontend, model=model, **{k: v for k, v in options.items() if k in top})
