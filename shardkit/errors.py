@@ -26,3 +26,13 @@ class InputFileError(ShardkitError):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+def is_int(value: object) -> bool:
+    """True for an int that is not a bool (for validating integer settings)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: object) -> bool:
+    """True for an int or float that is not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

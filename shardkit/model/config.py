@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from shardkit.errors import ConfigError
+from shardkit.errors import ConfigError, is_int, is_number
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,12 @@ class ModelConfig:
     l2: float = 0.0
 
     def __post_init__(self) -> None:
+        for name in ("depth_multiplier", "embeddings_size", "se_reduction", "expansion"):
+            if not is_int(getattr(self, name)):
+                raise ConfigError(f"model {name} must be an integer; got {getattr(self, name)!r}")
+        for name in ("alpha", "dropout", "l2"):
+            if not is_number(getattr(self, name)):
+                raise ConfigError(f"model {name} must be a number; got {getattr(self, name)!r}")
         checks = [
             (self.architecture in ARCHITECTURES, "architecture", self.architecture, f"one of {sorted(ARCHITECTURES)}"),
             (0.1 <= self.alpha <= 4.0, "alpha", self.alpha, "a width multiplier in [0.1, 4]"),

@@ -105,8 +105,8 @@ def _hybrid_input(frontend: FrontendConfig, config: ModelConfig):
 
     ``[B, F, T, 1]`` → mixer → ``[B, 1, T, mels]`` (bands as channels, so the scaling is per
     band) → scaling → reshaped (free in NHWC) to a ``[B, T, mels, 1]`` image. The Slaney
-    weights are multiplied by the bin width in Hz, which makes each band the weighted mean of
-    its bins: same shapes, but activations on the [0, 1] scale of the input instead of ~50x
+    weights are multiplied by the bin width in Hz, which makes each band about the weighted
+    mean of its bins: same shapes, but activations on the [0, 1] scale of the input instead of ~50x
     smaller, which BatchNorm's epsilon and INT8 both need.
     """
     rows, frames = frontend.output_shape

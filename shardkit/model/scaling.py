@@ -13,10 +13,11 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
-#: breakpoints of the piecewise-linear compression on [0, 1] inputs (min-max normalised)...
-PWL_BREAKPOINTS = (0.0, 0.02, 0.1, 0.35)
-#: ...and its initial slopes, a concave curve close to sqrt(x) (steep near 0, flat near 1)
-PWL_SLOPES = (8.0, 2.4, 0.9, 0.5)
+#: breakpoints of the piecewise-linear compression on [0, 1] inputs (min-max normalised),
+#: geometric so that it can follow a log curve over about three decades
+PWL_BREAKPOINTS = (0.0, 0.002, 0.006, 0.02, 0.06, 0.2, 0.6)
+#: the curve the initial slopes follow: log(1 + x / eps) / log(1 + 1 / eps), 0 at 0 and 1 at 1
+PWL_LOG_EPS = 0.002
 #: width (frames) of each of the two box filters that smooth the PCEN background estimate
 PCEN_SMOOTH_FRAMES = 15
 #: initial share of the smoothed background subtracted per channel
@@ -34,16 +35,30 @@ def _pointwise(name: str, weight: float, bias: float | None = None) -> keras.lay
     )
 
 
+def pwl_initial_slopes() -> list[float]:
+    """Slopes of the segments between `PWL_BREAKPOINTS` (and 1.0) on the log curve."""
+    knots = np.array([*PWL_BREAKPOINTS, 1.0])
+    curve = np.log1p(knots / PWL_LOG_EPS) / np.log1p(1.0 / PWL_LOG_EPS)
+    return list(np.diff(curve) / np.diff(knots))
+
+
 def piecewise_linear(x, name: str = "pwl"):
-    """Learned concave compression ``sum_k w_k * relu(x - t_k)``, one curve per channel."""
-    branches = []
-    previous = 0.0
-    for k, (threshold, slope) in enumerate(zip(PWL_BREAKPOINTS, PWL_SLOPES)):
+    """Learned log-like compression, one curve per channel: ``sum_k s_k * segment_k(x)``.
+
+    ``segment_k = relu(x - t_k) - relu(x - t_{k+1})`` is x's share of segment k (between 0
+    and the segment's width; the last one is open above), and the learned slopes ``s_k``
+    start on a log curve. Every intermediate stays within [0, 1], which keeps INT8 ranges
+    tight (the equivalent ``sum_k w_k relu(x - t_k)`` has branches 50x larger than its sum).
+    """
+    hinges = []
+    for k, threshold in enumerate(PWL_BREAKPOINTS):
         shifted = _pointwise(f"{name}_shift{k}", 1.0, -threshold)(x)
-        hinge = keras.layers.ReLU(name=f"{name}_hinge{k}")(shifted)
-        branches.append(_pointwise(f"{name}_slope{k}", slope - previous)(hinge))
-        previous = slope
-    return keras.layers.Add(name=f"{name}_sum")(branches)
+        hinges.append(keras.layers.ReLU(name=f"{name}_hinge{k}")(shifted))
+    parts = []
+    for k, slope in enumerate(pwl_initial_slopes()):
+        segment = keras.layers.Subtract(name=f"{name}_segment{k}")([hinges[k], hinges[k + 1]]) if k + 1 < len(hinges) else hinges[k]
+        parts.append(_pointwise(f"{name}_slope{k}", slope)(segment))
+    return keras.layers.Add(name=f"{name}_sum")(parts)
 
 
 def pcen_like(x, name: str = "pcen"):

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from shardkit.audio.frontends import FrontendConfig
-from shardkit.errors import ConfigError
+from shardkit.errors import ConfigError, is_int, is_number
 from shardkit.model.config import ModelConfig
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -92,8 +92,16 @@ class TrainConfig:
     val_split: str = "val"
 
     def __post_init__(self) -> None:
+        for name in ("batch_size", "epochs", "seed", "shuffle_buffer", "max_steps_per_epoch", "patience"):
+            value = getattr(self, name)
+            if not (is_int(value) or (value is None and name in ("max_steps_per_epoch", "patience"))):
+                raise ConfigError(f"train {name} must be an integer; got {value!r}")
+        for name in ("learning_rate", "warmup_epochs", "final_lr_ratio", "weight_decay", "momentum", "focal_gamma", "label_smoothing", "clip_norm"):
+            value = getattr(self, name)
+            if not (is_number(value) or (value is None and name == "clip_norm")):
+                raise ConfigError(f"train {name} must be a number; got {value!r}")
         checks = [
-            (bool(self.name) and "/" not in self.name and not self.name.startswith("."), "name", self.name, "a file name prefix without '/'"),
+            (isinstance(self.name, str) and bool(self.name) and "/" not in self.name and not self.name.startswith("."), "name", self.name, "a file name prefix without '/'"),
             (self.placement in PLACEMENTS, "placement", self.placement, f"one of {list(PLACEMENTS)}"),
             (self.batch_size >= 1, "batch_size", self.batch_size, "an integer >= 1"),
             (self.epochs >= 1, "epochs", self.epochs, "an integer >= 1"),
@@ -143,6 +151,10 @@ class TrainConfig:
         values = dict(data)
         for key, kind in nested.items():
             if isinstance(values.get(key), dict):
+                allowed = {f.name for f in fields(kind)}
+                stray = sorted(set(values[key]) - allowed)
+                if stray:
+                    raise ConfigError(f"train config {key} has unknown settings {stray}")
                 values[key] = kind(**{k: tuple(v) if isinstance(v, list) else v for k, v in values[key].items()})
         return cls(**values)
 

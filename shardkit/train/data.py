@@ -66,9 +66,13 @@ def steps_per_epoch(reader: ShardReader, config: TrainConfig) -> int:
     return min(steps, config.max_steps_per_epoch) if config.max_steps_per_epoch else steps
 
 
-def predict_split(model: keras.Model, dataset) -> tuple[np.ndarray, np.ndarray]:
-    """``(labels, scores)`` of every sample of a (finite) evaluation dataset."""
-    predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+def inference_function(model: keras.Model):
+    """``features → scores`` in inference mode, traced once (make it once per model)."""
+    return tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+
+def predict_split(predict, dataset) -> tuple[np.ndarray, np.ndarray]:
+    """``(labels, scores)`` of every sample of a (finite) evaluation dataset, through `inference_function`."""
     labels, scores = [], []
     for features, batch_labels in dataset:
         scores.append(np.asarray(predict(features), dtype=np.float64))
@@ -78,9 +82,9 @@ def predict_split(model: keras.Model, dataset) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(labels), np.concatenate(scores)
 
 
-def validate(model: keras.Model, dataset, loss: keras.losses.Loss) -> dict[str, float]:
+def validate(predict, dataset, loss: keras.losses.Loss) -> dict[str, float]:
     """Validation loss, macro ROC-AUC and cmAP (over the classes present)."""
-    labels, scores = predict_split(model, dataset)
+    labels, scores = predict_split(predict, dataset)
     metrics = classification_metrics(labels, scores)
     val_loss = float(keras.ops.convert_to_numpy(loss(labels.astype("float32"), scores.astype("float32"))))
     return {"val_loss": val_loss, "val_roc_auc": metrics["roc_auc"], "val_cmap": metrics["cmap"], "val_samples": len(labels)}

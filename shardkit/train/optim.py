@@ -16,7 +16,10 @@ from shardkit.train.config import TrainConfig
 
 @keras.saving.register_keras_serializable(package="shardkit")
 class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up from 0 to ``peak`` over ``warmup_steps``, then cosine decay to ``peak * final_ratio``.
+    """Linear warm-up over ``warmup_steps`` steps, then cosine decay to ``peak * final_ratio``.
+
+    Step ``i`` of the warm-up uses ``peak * (i + 1) / warmup_steps`` (no step runs at 0), so
+    the last warm-up step and the first cosine step both use the peak.
 
     Args:
         peak: the learning rate at the end of warm-up.

@@ -26,7 +26,7 @@ from shardkit.read.dataset import ReaderPosition
 from shardkit.storage import Store
 from shardkit.train import artifacts
 from shardkit.train.config import TrainConfig
-from shardkit.train.data import is_better, make_readers, steps_per_epoch, validate
+from shardkit.train.data import inference_function, is_better, make_readers, steps_per_epoch, validate
 from shardkit.train.optim import make_loss, make_optimizer
 
 log = logging.getLogger(__name__)
@@ -270,6 +270,7 @@ def _epochs(store, files, fit_model, core, config, state, context, train_reader,
     loss = make_loss(config)
     timer = StepTimer()
     val_dataset = val_reader.dataset()
+    predict = inference_function(fit_model)
     stopped_early = state["finished"] and state["epochs_done"] < config.epochs
     for epoch in range(state["epochs_done"], config.epochs if not state["finished"] else 0):
         started = time.perf_counter()
@@ -284,7 +285,7 @@ def _epochs(store, files, fit_model, core, config, state, context, train_reader,
         row = {
             "epoch": epoch + 1,
             "loss": float(fitted.history["loss"][-1]),
-            **validate(fit_model, val_dataset, loss),
+            **validate(predict, val_dataset, loss),
             "lr": float(keras.ops.convert_to_numpy(fit_model.optimizer.learning_rate)),
             "seconds": round(seconds, 3),
             "samples_per_s": round(timer.batches * config.batch_size / seconds, 1),

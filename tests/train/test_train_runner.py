@@ -10,7 +10,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import TINY_FRONTEND, tiny_config
+from train_helpers import TINY_FRONTEND, tiny_config
 
 from shardkit.errors import ConfigError
 from shardkit.model.dscnn import HEAD_LAYER
