@@ -1,4 +1,4 @@
-"""`shardkit demo`: generate the demo corpus, build shards from it, and inspect them."""
+"""`shardkit demo`: generate the demo corpus, build shards from it, inspect them, train on them."""
 
 from __future__ import annotations
 
@@ -12,28 +12,62 @@ from shardkit.read.summary import format_build_summary, format_summary, summariz
 
 #: demo shards are small so that the demo shows several of them
 DEMO_SHARD_MAX_SAMPLES = 32
+#: the demo corpus: enough recordings per class for a held-out split of whole recordings
+DEMO_CORPUS = DemoCorpusConfig(files_per_class=60, noise_files=20)
+#: training settings of the demo (flat `shardkit train` options): a small model for a small corpus
+DEMO_TRAINING = {
+    "name": "demo",
+    "architecture": "dscnn_lite",
+    "alpha": 0.5,
+    "embeddings_size": 64,
+    "batch_size": 32,
+    "epochs": 30,
+    "learning_rate": 3e-3,
+}
 
 
-def run_demo(out_dir: str, *, workers: int | None = None, echo: Callable[[str], None] = print) -> dict:
-    """Run the demo end to end in ``out_dir`` (``corpus/`` and ``shards/`` inside it).
+def run_demo(out_dir: str, *, workers: int | None = None, epochs: int | None = None, train: bool = True, echo: Callable[[str], None] = print) -> dict:
+    """Run the demo end to end in ``out_dir`` (``corpus/``, ``shards/`` and ``model/`` inside it).
 
     Args:
-        out_dir: folder for the generated corpus and the shards; reused if it exists.
+        out_dir: folder for the generated corpus, the shards and the model; reused if it exists
+            (a finished training run is kept, an unfinished one resumed).
         workers: build worker processes (default: CPU count).
+        epochs: training epochs (default: `DEMO_TRAINING`'s).
+        train: also train the model (needs TensorFlow).
         echo: where progress text goes (the CLI passes ``click.echo``).
 
     Returns:
-        The inspect summary of the built shards.
+        ``{"summary": inspect summary, "training": TrainResult or None}``.
     """
     corpus_dir = os.path.join(out_dir, "corpus")
     shards_dir = os.path.join(out_dir, "shards")
     if not os.path.isdir(corpus_dir):
         echo(f"generating the demo corpus in {corpus_dir}")
-        calls = make_demo_corpus(corpus_dir, DemoCorpusConfig())
+        calls = make_demo_corpus(corpus_dir, DEMO_CORPUS)
         echo(f"  {len(calls)} calls planted")
-    config = BuildConfig(shard_max_samples=DEMO_SHARD_MAX_SAMPLES, val_fraction=0.25, **({} if workers is None else {"workers": workers}))
+    config = BuildConfig(shard_max_samples=DEMO_SHARD_MAX_SAMPLES, val_fraction=0.25, codec="pcm16", **({} if workers is None else {"workers": workers}))
     echo(f"building shards in {shards_dir}")
     echo(format_build_summary(build(corpus_dir, shards_dir, config)))
     summary = summarize(shards_dir)
     echo(format_summary(summary))
-    return summary
+    result = _train(shards_dir, os.path.join(out_dir, "model"), epochs, echo) if train else None
+    return {"summary": summary, "training": result}
+
+
+def _train(shards_dir: str, model_dir: str, epochs: int | None, echo: Callable[[str], None]):
+    from shardkit.train.config import config_from_options  # noqa: PLC0415
+    from shardkit.train.report import format_result  # noqa: PLC0415
+    from shardkit.train.runner import train  # noqa: PLC0415
+
+    options = {**DEMO_TRAINING, "sample_rate_hz": 24000, **({} if epochs is None else {"epochs": epochs})}
+    config = config_from_options(options)
+    resume = os.path.exists(os.path.join(model_dir, f"{config.name}_train_state.json"))
+    echo(f"{'resuming' if resume else 'training'} {config.model.architecture} (alpha {config.model.alpha}) for {config.epochs} epochs in {model_dir}")
+    result = train(shards_dir, model_dir, config, resume=resume, verbose=0, epoch_hook=lambda epoch, row: echo(_epoch_line(epoch, config.epochs, row)))
+    echo(format_result(result))
+    return result
+
+
+def _epoch_line(epoch: int, epochs: int, row: dict) -> str:
+    return f"  epoch {epoch + 1:>3}/{epochs}: loss {row['loss']:.4f}  val loss {row['val_loss']:.4f}  val ROC-AUC {row['val_roc_auc']:.4f}  cmAP {row['val_cmap']:.4f}  ({row['seconds']:.1f} s)"

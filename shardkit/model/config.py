@@ -24,7 +24,7 @@ ARCHITECTURES: dict[str, Architecture] = {
 #: magnitude scaling modes (see `shardkit.model.scaling`)
 MAG_SCALES = ("pwl", "pcen", "db", "none")
 #: pooling heads
-POOLINGS = ("gap", "attention")
+POOLINGS = ("gap", "attention", "time", "max")
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,9 @@ class ModelConfig:
         inverted_residual: MobileNetV2 blocks (expand, depthwise, project) instead of
             depthwise-separable ones.
         expansion: expansion factor of the inverted-residual blocks.
-        pooling: ``gap`` (global average) or ``attention`` (sigmoid-gated average).
+        pooling: ``gap`` (global average), ``attention`` (sigmoid-gated average) or ``time``
+            (average over time only, frequency positions kept and flattened) or ``max``
+            (global maximum as one max-pool window: short calls are not averaged away).
         dropout: dropout before the head.
         mag_scale: magnitude scaling after the frontend: ``pwl`` (learned piecewise-linear
             compression), ``pcen`` (PCEN-like background subtraction + compression), ``db``

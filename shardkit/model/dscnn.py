@@ -77,7 +77,7 @@ def inverted_residual_block(x, channels: int, strides: int, name: str, config: M
     return x
 
 
-def attention_pooling(x, name: str = "attention_pool"):
+def attention_pooling(x, time_axis: int, name: str = "attention_pool"):
     """Sigmoid-gated average pooling: per position and channel, a learned gate in (0, 1).
 
     Softmax attention would need EXP and a division over positions, which fall back to the
@@ -88,13 +88,34 @@ def attention_pooling(x, name: str = "attention_pool"):
     return keras.layers.GlobalAveragePooling2D(name=f"{name}_mean")(gated)
 
 
-def _global_average(x, name: str = "gap"):
+def _global_average(x, time_axis: int, name: str = "gap"):
     return keras.layers.GlobalAveragePooling2D(name=name)(x)
+
+
+def max_pooling(x, time_axis: int, name: str = "max_pool"):
+    """Global max as one MaxPooling2D over the whole map (REDUCE_MAX would fall back to the MCU).
+
+    Calls are short events in mostly-noise chunks: an average over the chunk dilutes them,
+    the maximum keeps the strongest detection per channel.
+    """
+    x = keras.layers.MaxPooling2D((x.shape[1], x.shape[2]), name=f"{name}_window")(x)
+    return keras.layers.Flatten(name=f"{name}_flatten")(x)
+
+
+def time_pooling(x, time_axis: int, name: str = "time_pool"):
+    """Average over time only and keep the frequency positions: ``[B, F' * C]``.
+
+    Global average pooling also averages over frequency, so the head cannot tell a call at
+    2 kHz from one at 6 kHz except through padding effects; on small sets that cue matters.
+    """
+    pool = (x.shape[1], 1) if time_axis == 1 else (1, x.shape[2])
+    x = keras.layers.AveragePooling2D(pool, name=f"{name}_mean")(x)
+    return keras.layers.Flatten(name=f"{name}_flatten")(x)
 
 
 #: block and pooling registries
 BLOCKS: dict[bool, Callable] = {False: depthwise_separable_block, True: inverted_residual_block}
-POOLING: dict[str, Callable] = {"gap": _global_average, "attention": attention_pooling}
+POOLING: dict[str, Callable] = {"gap": _global_average, "attention": attention_pooling, "time": time_pooling, "max": max_pooling}
 
 
 # ----- input adapters: what the reader yields → a [B, H, W, 1]-like image --------------------
@@ -117,13 +138,13 @@ def _hybrid_input(frontend: FrontendConfig, config: ModelConfig):
         frontend.n_mels, (rows, 1), use_bias=False, kernel_initializer=keras.initializers.Constant(weights), trainable=config.mel_trainable, name=MEL_MIXER_LAYER
     )
     x = magnitude_scaling(mixer(inputs), config.mag_scale)
-    return inputs, keras.layers.Reshape((frames, frontend.n_mels, 1), name="bands_as_image")(x)
+    return inputs, keras.layers.Reshape((frames, frontend.n_mels, 1), name="bands_as_image")(x), 1
 
 
 def _spectrogram_input(frontend: FrontendConfig, config: ModelConfig):
     """Mel or MFCC image in, ``[B, rows, W, 1]``; scaling with one set of parameters."""
     inputs = keras.Input((*frontend.output_shape, 1), name="spectrogram")
-    return inputs, magnitude_scaling(inputs, config.mag_scale)
+    return inputs, magnitude_scaling(inputs, config.mag_scale), 2
 
 
 def _raw_input(frontend: FrontendConfig, config: ModelConfig):
@@ -139,7 +160,7 @@ def _raw_input(frontend: FrontendConfig, config: ModelConfig):
     for step in range(steps):
         x = _conv_bn_relu(x, channels, (9, 1), (2, 1), f"filterbank{step}", config)
     x = magnitude_scaling(x, config.mag_scale)
-    return inputs, keras.layers.Reshape((x.shape[1], channels, 1), name="bands_as_image")(x)
+    return inputs, keras.layers.Reshape((x.shape[1], channels, 1), name="bands_as_image")(x), 1
 
 
 INPUT_ADAPTERS: dict[str, Callable] = {"hybrid": _hybrid_input, "mel": _spectrogram_input, "mfcc": _spectrogram_input, "raw": _raw_input}
@@ -157,7 +178,7 @@ def build_model(frontend: FrontendConfig, num_classes: int, config: ModelConfig 
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1; got {num_classes!r}")
     plan = ARCHITECTURES[config.architecture]
-    inputs, x = INPUT_ADAPTERS[frontend.name](frontend, config)
+    inputs, x, time_axis = INPUT_ADAPTERS[frontend.name](frontend, config)
     x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name="input_bn")(x)  # features are peaky and small after min-max: learn their scale
     x = _conv_bn_relu(x, round_channels(plan.stem_channels * config.alpha), 3, 2, "stem", config)
     block = BLOCKS[config.inverted_residual]
@@ -166,7 +187,7 @@ def build_model(frontend: FrontendConfig, num_classes: int, config: ModelConfig 
         for repeat in range(config.depth_multiplier):
             x = block(x, channels, 2 if repeat == 0 else 1, f"stage{stage}_block{repeat}", config)
     x = _conv_bn_relu(x, round_channels(config.embeddings_size), 1, 1, "embed", config)
-    x = POOLING[config.pooling](x)
+    x = POOLING[config.pooling](x, time_axis)
     x = keras.layers.Identity(name=EMBEDDINGS_LAYER)(x)
     x = keras.layers.Dropout(config.dropout, name="dropout")(x)
     outputs = keras.layers.Dense(num_classes, activation="sigmoid", dtype="float32", name=HEAD_LAYER)(x)
