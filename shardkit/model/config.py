@@ -9,16 +9,27 @@ from shardkit.errors import ConfigError, is_int, is_number
 
 @dataclass(frozen=True)
 class Architecture:
-    """Channel plan of one family member (before the width multiplier)."""
+    """Channel plan of one family member (before the width multiplier).
+
+    Attributes:
+        stem_channels: output channels of the stride-2 3x3 stem conv.
+        stage_channels: output channels of each stage (each stage halves both axes).
+        full_conv_stages: how many leading stages use full 3x3 convs instead of depthwise-
+            separable / inverted-residual blocks. Depthwise convs on few channels generalise
+            poorly from small sets: on the demo corpus (260 training chunks) a stem + two
+            full-conv stages reached 0.80 validation ROC-AUC where the same widths in
+            depthwise-separable blocks reached 0.66. Full convs are N6-friendly (CONV_2D).
+    """
 
     stem_channels: int
     stage_channels: tuple[int, ...]
+    full_conv_stages: int = 0
 
 
 #: the model registry: name → channel plan (built by `shardkit.model.dscnn.build_model`)
 ARCHITECTURES: dict[str, Architecture] = {
     "dscnn": Architecture(stem_channels=32, stage_channels=(64, 128, 256, 512)),
-    "dscnn_lite": Architecture(stem_channels=16, stage_channels=(32, 64, 128)),
+    "dscnn_lite": Architecture(stem_channels=16, stage_channels=(32, 64, 128), full_conv_stages=2),
 }
 
 #: magnitude scaling modes (see `shardkit.model.scaling`)

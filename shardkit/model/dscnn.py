@@ -98,7 +98,7 @@ def max_pooling(x, time_axis: int, name: str = "max_pool"):
     Calls are short events in mostly-noise chunks: an average over the chunk dilutes them,
     the maximum keeps the strongest detection per channel.
     """
-    x = keras.layers.MaxPooling2D((x.shape[1], x.shape[2]), name=f"{name}_window")(x)
+    x = keras.layers.MaxPooling2D((x.shape[1], x.shape[2]), strides=1, name=f"{name}_window")(x)
     return keras.layers.Flatten(name=f"{name}_flatten")(x)
 
 
@@ -109,7 +109,7 @@ def time_pooling(x, time_axis: int, name: str = "time_pool"):
     2 kHz from one at 6 kHz except through padding effects; on small sets that cue matters.
     """
     pool = (x.shape[1], 1) if time_axis == 1 else (1, x.shape[2])
-    x = keras.layers.AveragePooling2D(pool, name=f"{name}_mean")(x)
+    x = keras.layers.AveragePooling2D(pool, strides=1, name=f"{name}_mean")(x)  # one window: stride 1 gives the same output and meets the N6 stride rule
     return keras.layers.Flatten(name=f"{name}_flatten")(x)
 
 
@@ -185,7 +185,11 @@ def build_model(frontend: FrontendConfig, num_classes: int, config: ModelConfig 
     for stage, base in enumerate(plan.stage_channels):
         channels = round_channels(base * config.alpha)
         for repeat in range(config.depth_multiplier):
-            x = block(x, channels, 2 if repeat == 0 else 1, f"stage{stage}_block{repeat}", config)
+            strides, name = 2 if repeat == 0 else 1, f"stage{stage}_block{repeat}"
+            if stage < plan.full_conv_stages:
+                x = _conv_bn_relu(x, channels, 3, strides, name, config)
+            else:
+                x = block(x, channels, strides, name, config)
     x = _conv_bn_relu(x, round_channels(config.embeddings_size), 1, 1, "embed", config)
     x = POOLING[config.pooling](x, time_axis)
     x = keras.layers.Identity(name=EMBEDDINGS_LAYER)(x)

@@ -30,7 +30,8 @@ ALPHAS = (0.25, 0.5, 0.75, 1.0, 1.3)
 OPTION_COMBOS = {
     "plain": {},
     "se_ir_attention": {"se": True, "inverted_residual": True, "pooling": "attention"},
-    "pcen": {"mag_scale": "pcen"},
+    "pcen_max": {"mag_scale": "pcen", "pooling": "max"},
+    "deep_time": {"depth_multiplier": 2, "pooling": "time"},
 }
 NUM_CLASSES = 5
 
@@ -237,7 +238,7 @@ def test_build_model_refuses_zero_classes():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("alpha", 0), ("depth_multiplier", 0), ("pooling", "max"), ("mag_scale", "log"), ("architecture", "resnet"), ("dropout", 1.0), ("embeddings_size", 4), ("l2", -0.1)],
+    [("alpha", 0), ("depth_multiplier", 0), ("pooling", "median"), ("mag_scale", "log"), ("architecture", "resnet"), ("dropout", 1.0), ("embeddings_size", 4), ("l2", -0.1)],
 )
 def test_model_config_names_bad_field_and_value(field: str, value):
     with pytest.raises(ConfigError, match=rf"model {field} must be .*; got {re.escape(repr(value))}$"):
