@@ -135,12 +135,19 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _at_least_two(text: str) -> int:
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be >= 2 (the first epoch is not counted); got {value}")
+    return value
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, default=Path("bench-out/reader"), help="Cache folder (shared with bench_reader.py).")
     parser.add_argument("--files", type=int, default=12, help="Generated recordings.")
     parser.add_argument("--copies", type=int, default=24, help="Hard-linked copies of each recording in the input tree.")
-    parser.add_argument("--epochs", type=int, default=4, help="Epochs per run (the first is not counted).")
+    parser.add_argument("--epochs", type=_at_least_two, default=4, help="Epochs per run (the first is not counted).")
     parser.add_argument("--steps", type=int, default=10, help="Steps per epoch.")
     parser.add_argument("--json", type=Path, default=None, help="Also write the report here.")
     return parser.parse_args(argv)

@@ -203,4 +203,6 @@ def with_frontend(model: keras.Model, frontend: FrontendConfig) -> keras.Model:
     from shardkit.audio.frontend_layer import SpectrogramFrontend  # noqa: PLC0415
 
     waveforms = keras.Input((frontend.chunk_samples,), name="waveform")
-    return keras.Model(waveforms, model(SpectrogramFrontend(frontend, name="frontend")(waveforms)), name=f"{model.name}_train")
+    # float32 even under mixed precision: the STFT and the min-max need the range
+    features = SpectrogramFrontend(frontend, dtype="float32", name="frontend")(waveforms)
+    return keras.Model(waveforms, model(features), name=f"{model.name}_train")

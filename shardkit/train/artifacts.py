@@ -66,7 +66,10 @@ def save_model(store: Store, model: keras.Model, name: str) -> str:
 
 
 def load_model(path: str, storage_options: dict | None = None) -> keras.Model:
-    """Load a ``.keras`` file from a local path or any store URL."""
+    """Load a ``.keras`` file from a local path or any store URL (shardkit's layers registered)."""
+    import shardkit.audio.frontend_layer  # noqa: F401, PLC0415 - registers SpectrogramFrontend for deserialisation
+    import shardkit.model.scaling  # noqa: F401, PLC0415 - registers DecibelScaling
+    import shardkit.train.optim  # noqa: F401, PLC0415 - registers WarmupCosine
     if "://" not in path:
         return keras.saving.load_model(path)
     folder, _, file_name = path.rpartition("/")

@@ -119,21 +119,29 @@ def train_command(shards: str, out: str, resume: bool, probe_from: str | None, t
             from shardkit.train.runner import train  # noqa: PLC0415
         except ImportError:
             _needs_tf()
-        given = any(value is not None for value in options.values())
-        if resume and probe_from:
-            raise ConfigError("--resume continues a saved run (a probe included); do not pass --probe-from with it")
-        if not options["sample_rate_hz"] and not (resume and not given):
+        if resume:
+            others = sorted(k for k, v in options.items() if v is not None and k != "name")
+            if others or probe_from or tune:
+                raise ConfigError(f"--resume continues the saved run with its saved settings; pass only --out (and --name), not {others or ['--probe-from/--tune']}")
+            result = train(shards, out, None, resume=True, name=options["name"], storage_options=storage, verbose=0 if quiet else 1)
+            from shardkit.train.report import format_result  # noqa: PLC0415
+
+            click.echo(format_result(result))
+            return
+        if tune and probe_from:
+            raise ConfigError("--tune searches fresh models; it does not combine with --probe-from")
+        if not options["sample_rate_hz"]:
             options["sample_rate_hz"] = _shards_sample_rate(shards, storage)
         if probe_from:
             options.update(_probe_frontend(probe_from, storage, options))
-        config = config_from_options(options) if (given or not resume) else None
+        config = config_from_options(options)
         if tune:
             from shardkit.train.tune import tune as run_tune  # noqa: PLC0415
 
             summary = run_tune(shards, out, config, trials=trials, storage_options=storage)
             click.echo(json.dumps(summary, indent=2))
             return
-        result = train(shards, out, config, resume=resume, base_model=probe_from, storage_options=storage, verbose=0 if quiet else 1)
+        result = train(shards, out, config, base_model=probe_from, storage_options=storage, verbose=0 if quiet else 1)
     except ConfigError as exc:
         _fail_usage(exc)
     from shardkit.train.report import format_result  # noqa: PLC0415

@@ -126,6 +126,8 @@ class TrainConfig:
         for ok, name, value, allowed in checks:
             if not ok:
                 raise ConfigError(f"train {name} must be {allowed}; got {value!r}")
+        if self.frontend.name == "hybrid" and self.frontend.n_mels % 8:
+            raise ConfigError(f"frontend n_mels must be a multiple of 8 with the hybrid frontend (the mel mixer's channels, an N6 rule); got {self.frontend.n_mels!r}")
         if self.spec_augment is not None and (self.placement == "deferred" or self.frontend.name == "raw"):
             raise ConfigError(f"train spec_augment needs placement='pipeline' and a spectrogram frontend; got placement={self.placement!r}, frontend={self.frontend.name!r}")
 

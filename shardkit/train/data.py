@@ -9,11 +9,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from shardkit.errors import ConfigError
+from shardkit.errors import ConfigError, ShardkitError
 from shardkit.read.config import ReaderConfig
 from shardkit.read.dataset import ShardReader
 from shardkit.train.config import TrainConfig
 from shardkit.train.metrics import classification_metrics
+
+
+class TrainingDiverged(ShardkitError):
+    """The model's outputs became NaN or infinite."""
 
 
 def make_readers(source: str, config: TrainConfig, storage_options: dict[str, Any] | None = None) -> tuple[ShardReader, ShardReader]:
@@ -85,6 +89,8 @@ def predict_split(predict, dataset) -> tuple[np.ndarray, np.ndarray]:
 def validate(predict, dataset, loss: keras.losses.Loss) -> dict[str, float]:
     """Validation loss, macro ROC-AUC and cmAP (over the classes present)."""
     labels, scores = predict_split(predict, dataset)
+    if not np.all(np.isfinite(scores)):
+        raise TrainingDiverged("the model's validation outputs are not finite: training diverged; lower --learning-rate, set --clip-norm, or drop --mixed-precision")
     metrics = classification_metrics(labels, scores)
     val_loss = float(keras.ops.convert_to_numpy(loss(labels.astype("float32"), scores.astype("float32"))))
     return {"val_loss": val_loss, "val_roc_auc": metrics["roc_auc"], "val_cmap": metrics["cmap"], "val_samples": len(labels)}

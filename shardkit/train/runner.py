@@ -123,6 +123,22 @@ def probe_model(base_model: keras.Model, num_classes: int, dropout: float) -> ke
     return keras.Model(inputs, outputs, name=f"{base_model.name}_probe")
 
 
+def _url(store: Store, name: str) -> str:
+    """A local path, or the store's URL (scheme kept) joined with ``name``."""
+    return store.path(name) if store.is_local else f"{store.url.rstrip('/')}/{name}"
+
+
+def _check_val_split(val_reader, config: TrainConfig) -> None:
+    """ROC-AUC and cmAP need a class with positives (and, for AUC, negatives) in the val split."""
+    split = ((val_reader.manifest or {}).get("splits") or {}).get(config.val_split)
+    if not split or config.monitor == "val_loss":
+        return
+    counts, samples = split.get("classes", {}), int(split.get("samples", 0))
+    scored = [name for name in val_reader.classes if 0 < counts.get(name, 0) < samples]
+    if not scored:
+        raise ConfigError(f"--monitor {config.monitor} needs a class with both positive and negative samples in the {config.val_split!r} split; it has {counts} of {samples} samples (use --monitor val_loss, or build with a noise folder / more classes)")
+
+
 def _check_probe_frontend(base_model: str, config: TrainConfig, storage_options: dict | None) -> None:
     base = artifacts.read_model_config(base_model, storage_options)["frontend"]
     if base != config.frontend.to_dict():
@@ -235,6 +251,8 @@ def train(
     config, state = _start_state(store, config, resume, name)
     files = artifacts.names(config.name)
     train_reader, val_reader = make_readers(shards, config, storage_options)
+    _check_val_split(val_reader, config)
+    import matplotlib  # noqa: F401, PLC0415 - fail now, not after the first epoch, if the curves cannot be drawn
     steps = steps_per_epoch(train_reader, config)
     context = {
         "classes": train_reader.classes,
@@ -248,7 +266,7 @@ def train(
         keras.utils.set_random_seed(config.seed)
         with _strategy(config).scope():
             if state is not None:
-                fit_model = artifacts.load_model(store.path(state["checkpoint"]) if store.is_local else f"{store.url}/{state['checkpoint']}", storage_options)
+                fit_model = artifacts.load_model(_url(store, state["checkpoint"]), storage_options)
             else:
                 if context["probe_from"]:
                     _check_probe_frontend(context["probe_from"], config, storage_options)
@@ -327,5 +345,5 @@ def _epochs(store, files, fit_model, core, config, state, context, train_reader,
         best={k: v for k, v in best_row.items() if k.startswith("val_")},
         history=state["history"],
         stopped_early=stopped_early,
-        artifacts={key: store.path(name) for key, name in files.items() if key != "checkpoints"},
+        artifacts={key: _url(store, name) for key, name in files.items() if key != "checkpoints"},
     )

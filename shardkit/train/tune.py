@@ -74,6 +74,9 @@ def tune(
     epochs_run: dict[int, int] = {}
 
     def objective(trial) -> float:
+        import keras  # noqa: PLC0415
+
+        keras.backend.clear_session()  # trials run back to back in one process
         trial_config = replace(with_options(base, space(trial)), name=f"trial-{trial.number:03d}")
         epochs_run[trial.number] = 0
 

@@ -67,3 +67,34 @@ def test_a_cli_run_writes_the_model_and_resume_continues_it(train_shards: Path, 
 
     refused = run(str(train_shards), "--out", str(out), "--name", "cli", *TINY)
     assert refused.exit_code == 2 and "already holds a run named 'cli'" in refused.output
+
+
+def test_resume_takes_only_the_run_name(train_shards: Path, tmp_path: Path) -> None:
+    refused = run(str(train_shards), "--out", str(tmp_path), "--resume", "--alpha", "0.5")
+    assert refused.exit_code == 2 and "pass only --out (and --name), not ['alpha']" in refused.output
+
+
+@pytest.mark.slow
+def test_a_deferred_run_resumes_in_a_new_process_by_name(train_shards: Path, tmp_path: Path) -> None:
+    """The checkpoint holds the frontend layer; a fresh process must be able to load it."""
+    import subprocess
+    import sys
+
+    from train_helpers import tiny_config
+
+    from shardkit.train.runner import train
+
+    train(str(train_shards), str(tmp_path), tiny_config(name="a", epochs=1, placement="deferred"))
+    train(str(train_shards), str(tmp_path), tiny_config(name="b", epochs=1))
+    state = json.loads((tmp_path / "a_train_state.json").read_text())
+    state["config"]["epochs"], state["finished"] = 2, False  # as if stopped after epoch 1 of 2
+    (tmp_path / "a_train_state.json").write_text(json.dumps(state))
+
+    ambiguous = run(str(train_shards), "--out", str(tmp_path), "--resume")
+    assert ambiguous.exit_code == 2 and "holds several runs ['a', 'b']; pass --name" in ambiguous.output
+    done = subprocess.run(
+        [sys.executable, "-m", "shardkit", "train", str(train_shards), "--out", str(tmp_path), "--resume", "--name", "a", "--quiet"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "trained 'a': 2/2 epochs" in done.stdout

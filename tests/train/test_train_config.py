@@ -197,6 +197,27 @@ def test_unknown_nested_keys_are_refused(section: str):
 
 def test_bad_values_in_a_dict_are_refused():
     data = TrainConfig().to_dict()
-    data["model"]["pooling"] = "max"
-    with pytest.raises(ConfigError, match=r"model pooling .* got 'max'"):
+    data["model"]["pooling"] = "median"
+    with pytest.raises(ConfigError, match=r"model pooling .* got 'median'"):
         TrainConfig.from_dict(data)
+
+
+def test_hybrid_mel_bands_must_be_a_multiple_of_8() -> None:
+    from shardkit.audio.frontends import FrontendConfig
+
+    with pytest.raises(ConfigError, match="n_mels must be a multiple of 8 with the hybrid frontend.*got 20"):
+        TrainConfig(frontend=FrontendConfig(n_mels=20))
+    assert TrainConfig(frontend=FrontendConfig(name="mel", n_mels=20)).frontend.n_mels == 20
+
+
+def test_auc_monitor_needs_a_scorable_val_split() -> None:
+    from types import SimpleNamespace
+
+    from shardkit.train.runner import _check_val_split
+
+    only_positives = SimpleNamespace(classes=["a"], manifest={"splits": {"val": {"samples": 4, "classes": {"a": 4}}}})
+    with pytest.raises(ConfigError, match="needs a class with both positive and negative samples in the 'val' split"):
+        _check_val_split(only_positives, TrainConfig())
+    _check_val_split(only_positives, TrainConfig(monitor="val_loss"))  # the loss is defined
+    mixed = SimpleNamespace(classes=["a"], manifest={"splits": {"val": {"samples": 4, "classes": {"a": 3}}}})
+    _check_val_split(mixed, TrainConfig())
