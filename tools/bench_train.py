@@ -38,6 +38,8 @@ from types import ModuleType
 
 TOOLS_DIR = Path(__file__).resolve().parent
 BATCH_SIZE = 64
+#: compute-only runs, best kept
+REPEATS = 3
 #: input wait must stay under this share of steady-state step time
 MAX_INPUT_WAIT = 0.10
 
@@ -79,9 +81,12 @@ def compute_only_rate(config, num_classes: int, steps: int) -> float:
     model.compile(optimizer=make_optimizer(config, steps), loss=make_loss(config))
     batch = tf.data.Dataset.from_tensors((features, labels)).cache()
     model.fit(batch.repeat(3), verbose=0)  # trace and warm up
-    started = time.perf_counter()
-    model.fit(batch.repeat(steps), verbose=0)
-    return steps / (time.perf_counter() - started)
+    best = 0.0
+    for _ in range(REPEATS):  # best of a few: the machine is shared
+        started = time.perf_counter()
+        model.fit(batch.repeat(steps), verbose=0)
+        best = max(best, steps / (time.perf_counter() - started))
+    return best
 
 
 def train_run(shards: Path, placement: str, epochs: int, steps: int) -> dict:
