@@ -9,10 +9,11 @@ import json
 
 import click
 
-from shardkit.audio.frontends import FrontendConfig
+from shardkit.audio.frontends import FRONTENDS, FrontendConfig
 from shardkit.errors import ConfigError
 from shardkit.model.config import ARCHITECTURES, MAG_SCALES, POOLINGS, ModelConfig
-from shardkit.train.config import BALANCE_MODES, DISTRIBUTIONS, LOSSES, MONITORS, OPTIMIZERS, PLACEMENTS, TrainConfig
+from shardkit.read.config import BALANCE_MODES, PLACEMENTS
+from shardkit.train.config import DISTRIBUTIONS, LOSSES, MONITORS, OPTIMIZERS, TrainConfig
 
 _TRAIN, _MODEL, _FRONTEND = TrainConfig.__dataclass_fields__, ModelConfig.__dataclass_fields__, FrontendConfig.__dataclass_fields__
 
@@ -29,7 +30,7 @@ def _choice(values) -> click.Choice:
 
 TRAIN_OPTIONS = [
     _opt("--name", _TRAIN, "name", "Artifact prefix in --out."),
-    click.option("--frontend", type=_choice(["hybrid", "mel", "mfcc", "raw"]), default=None, help="Model input features. [default: hybrid]"),
+    click.option("--frontend", type=_choice(FRONTENDS), default=None, help=f"Model input features. [default: {_FRONTEND['name'].default}]"),
     click.option("--sample-rate", "sample_rate_hz", type=int, default=None, help="Frontend sample rate (Hz). [default: the shards']"),
     _opt("--chunk-s", _FRONTEND, "chunk_s", "Seconds per model input.", type=float),
     _opt("--n-fft", _FRONTEND, "n_fft", "FFT size.", type=int),

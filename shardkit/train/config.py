@@ -9,14 +9,13 @@ from typing import Any
 from shardkit.audio.frontends import FrontendConfig
 from shardkit.errors import ConfigError, is_int, is_number
 from shardkit.model.config import ModelConfig
+from shardkit.read.config import BALANCE_MODES, PLACEMENTS
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 LOSSES = ("bce", "focal")
 #: validation metrics a checkpoint can be chosen by, and whether higher is better
 MONITORS = {"val_roc_auc": "max", "val_cmap": "max", "val_loss": "min"}
-PLACEMENTS = ("pipeline", "deferred")
 DISTRIBUTIONS = ("none", "mirrored")
-BALANCE_MODES = ("none", "cap")
 
 
 @dataclass(frozen=True)
