@@ -203,7 +203,7 @@ def _write_model_config(store: Store, files: dict, core: keras.Model, config: Tr
             "placement": config.placement,
             "input": {"name": core.inputs[0].name, "shape": list(core.input_shape[1:]), "dtype": "float32"},
             "output": {"shape": [len(context["classes"])], "activation": "sigmoid"},
-            "model": config.model.to_dict(),
+            "model": context["probe_model"] or config.model.to_dict(),
             "train": config.to_dict(),
             "probe_from": context["probe_from"],
             "shards": context["shards"],
@@ -260,6 +260,8 @@ def train(
         "probe_from": base_model if state is None else state.get("probe_from"),
         "shards": shards,
     }
+    # a probe's architecture is its backbone's: record that, not the (unused) model settings
+    context["probe_model"] = artifacts.read_model_config(context["probe_from"], storage_options)["model"] if context["probe_from"] else None
     previous_policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("mixed_float16" if config.mixed_precision else "float32")
     try:

@@ -155,7 +155,9 @@ def test_linear_probe_freezes_the_backbone_and_fits_a_new_head(trained, probe_sh
         if layer.weights:
             for mine, theirs in zip(layer.get_weights(), base.get_layer(layer.name).get_weights()):
                 np.testing.assert_array_equal(mine, theirs, err_msg=layer.name)
-    assert json.loads((tmp_path / "probe_model_config.json").read_text())["probe_from"] == str(base_path)
+    probe_config = json.loads((tmp_path / "probe_model_config.json").read_text())
+    assert probe_config["probe_from"] == str(base_path)
+    assert probe_config["model"] == json.loads((base_dir / "tiny_model_config.json").read_text())["model"]
 
 
 def test_a_probe_with_another_frontend_is_refused(trained, probe_shards: Path, tmp_path: Path) -> None:
