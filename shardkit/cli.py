@@ -112,9 +112,11 @@ def demo(out_dir: str, workers: int | None, epochs: int | None, train: bool) -> 
         raise click.ClickException(f"the demo's training step needs TensorFlow ({exc}); run: pip install 'shardkit[tf]' (or pass --no-train)") from exc
 
 
+from shardkit.export.command import convert_command, evaluate_command, qat_command  # noqa: E402 - after the group they join
 from shardkit.train.command import train_command  # noqa: E402 - after the group it joins
 
-cli.add_command(train_command)
+for _command in (train_command, qat_command, convert_command, evaluate_command):
+    cli.add_command(_command)
 
 
 def main() -> None:

@@ -185,11 +185,11 @@ def build_model(frontend: FrontendConfig, num_classes: int, config: ModelConfig 
     for stage, base in enumerate(plan.stage_channels):
         channels = round_channels(base * config.alpha)
         for repeat in range(config.depth_multiplier):
-            strides, name = 2 if repeat == 0 else 1, f"stage{stage}_block{repeat}"
+            strides, block_name = 2 if repeat == 0 else 1, f"stage{stage}_block{repeat}"
             if stage < plan.full_conv_stages:
-                x = _conv_bn_relu(x, channels, 3, strides, name, config)
+                x = _conv_bn_relu(x, channels, 3, strides, block_name, config)
             else:
-                x = block(x, channels, strides, name, config)
+                x = block(x, channels, strides, block_name, config)
     x = _conv_bn_relu(x, round_channels(config.embeddings_size), 1, 1, "embed", config)
     x = POOLING[config.pooling](x, time_axis)
     x = keras.layers.Identity(name=EMBEDDINGS_LAYER)(x)

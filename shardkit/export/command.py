@@ -1,0 +1,127 @@
+"""``shardkit qat``, ``shardkit convert`` and ``shardkit evaluate``: options → config → one library call.
+
+Importing this module does not import TensorFlow. Bad options exit 2 before any work; a
+failed conversion gate exits 1 after writing its report, with nothing promoted.
+"""
+
+from __future__ import annotations
+
+import click
+
+from shardkit.errors import ConfigError
+
+_SHARDS = click.option("--shards", required=True, help="Shard folder or manifest (local or s3://) the samples come from.")
+_OUT = click.option("--out", default=None, help="Output folder [default: the model's].")
+_STORAGE = click.option("--storage-option", "storage_option", multiple=True, metavar="KEY=VALUE", help="fsspec option for the model, the shards and --out (repeatable).")
+_CALIBRATION = [
+    click.option("--calibration-split", default="train", show_default=True, help="Split the calibration samples are drawn from."),
+    click.option("--calibration-samples", type=int, default=200, show_default=True, help="Calibration samples, stratified by class."),
+    click.option("--seed", type=int, default=0, show_default=True, help="Seed of the deterministic sample draws."),
+]
+
+
+def _apply(options):
+    def decorate(function):
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+def _calibration(split: str, samples: int, seed: int):
+    from shardkit.export.config import CalibrationConfig  # noqa: PLC0415
+
+    return CalibrationConfig(split=split, samples=samples, seed=seed)
+
+
+def _needs_tf(command: str) -> None:
+    raise click.ClickException(f"shardkit {command} needs TensorFlow and ai-edge-litert; run: pip install 'shardkit[tf]'")
+
+
+@click.command("qat")
+@click.argument("checkpoint")
+@_SHARDS
+@_OUT
+@click.option("--epochs", type=int, default=3, show_default=True, help="Fine-tuning epochs.")
+@click.option("--learning-rate", type=float, default=1e-4, show_default=True, help="Adam learning rate.")
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--max-steps-per-epoch", type=int, default=None, help="Cut epochs at this many batches.")
+@_apply(_CALIBRATION)
+@_STORAGE
+def qat_command(checkpoint: str, shards: str, out: str | None, calibration_split: str, calibration_samples: int, seed: int, storage_option: tuple[str, ...], **settings) -> None:
+    """Fine-tune a trained CHECKPOINT (.keras) with fake INT8 quantization; writes <name>_qat.keras."""
+    from shardkit.cli import _fail_usage, _storage_options  # noqa: PLC0415
+
+    try:
+        try:
+            from shardkit.export.qat import format_qat_result, qat  # noqa: PLC0415
+        except ImportError:
+            _needs_tf("qat")
+        from shardkit.export.config import QATConfig  # noqa: PLC0415
+
+        config = QATConfig(**settings, seed=seed, calibration=_calibration(calibration_split, calibration_samples, seed))
+        result = qat(checkpoint, shards, out, config, storage_options=_storage_options(storage_option))
+    except ConfigError as exc:
+        _fail_usage(exc)
+    click.echo(format_qat_result(result))
+
+
+@click.command("convert")
+@click.argument("checkpoint")
+@_SHARDS
+@_OUT
+@_apply(_CALIBRATION)
+@click.option("--gate-split", default="val", show_default=True, help="Split the float-vs-INT8 gates are measured on.")
+@click.option("--gate-samples", type=int, default=500, show_default=True, help="Most gate samples, stratified by class.")
+@click.option("--min-cosine-mean", type=float, default=0.95, show_default=True, help="Gate: mean per-sample output cosine.")
+@click.option("--min-cosine-p5", type=float, default=0.90, show_default=True, help="Gate: 5th percentile of the cosine.")
+@click.option("--int8-io", is_flag=True, help="INT8 model input and output (default: float32 I/O, INT8 inside).")
+@click.option("--allow-n6-violations", is_flag=True, help="Promote the model even when the N6 report finds violations.")
+@_STORAGE
+def convert_command(checkpoint: str, shards: str, out: str | None, calibration_split: str, calibration_samples: int, seed: int, allow_n6_violations: bool, storage_option: tuple[str, ...], **settings) -> None:
+    """Convert CHECKPOINT (.keras) to a gated full-INT8 <name>_int8.tflite for the STM32N6."""
+    from shardkit.cli import _fail_usage, _storage_options  # noqa: PLC0415
+
+    try:
+        try:
+            from shardkit.export.convert import GateFailed, convert, format_convert_report  # noqa: PLC0415
+        except ImportError:
+            _needs_tf("convert")
+        from shardkit.export.config import ConvertConfig  # noqa: PLC0415
+        from shardkit.export.converter import ConverterError  # noqa: PLC0415
+
+        config = ConvertConfig(calibration=_calibration(calibration_split, calibration_samples, seed), require_n6=not allow_n6_violations, **settings)
+        result = convert(checkpoint, shards, out, config, storage_options=_storage_options(storage_option))
+    except ConfigError as exc:
+        _fail_usage(exc)
+    except GateFailed as exc:
+        click.echo(format_convert_report(exc.result.report), err=True)
+        raise click.ClickException(str(exc)) from exc
+    except ConverterError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(format_convert_report(result.report))
+    click.echo(f"INT8 model: {result.tflite_path}")
+
+
+@click.command("evaluate")
+@click.argument("model")
+@_SHARDS
+@click.option("--split", default="val", show_default=True, help="Split to evaluate on.")
+@click.option("--compare", default=None, help="A second model (e.g. the .tflite of a .keras) run on the same samples; adds float-vs-INT8 agreement.")
+@_OUT
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_STORAGE
+def evaluate_command(model: str, shards: str, split: str, compare: str | None, out: str | None, as_json: bool, storage_option: tuple[str, ...]) -> None:
+    """Evaluate MODEL (.keras or .tflite) on a split: ROC-AUC, cmAP, per-class AP; JSON, text and PNG reports."""
+    from shardkit.cli import _fail_usage, _storage_options  # noqa: PLC0415
+
+    try:
+        try:
+            from shardkit.export.evaluate import evaluate, format_eval_report, report_json  # noqa: PLC0415
+        except ImportError:
+            _needs_tf("evaluate")
+        report = evaluate(model, shards, split, compare, out, storage_options=_storage_options(storage_option))
+    except ConfigError as exc:
+        _fail_usage(exc)
+    click.echo(report_json(report) if as_json else format_eval_report(report))

@@ -1,0 +1,218 @@
+"""`convert`: a trained model → a gated, verified full-INT8 TFLite model for the N6.
+
+Calibration samples (representative data) and gate samples are drawn by key, stratified,
+and disjoint. The model is rebuilt flat in float32 with BatchNorm folded and batch 1, the
+converter runs in a child process, and the result is compared with the float model on the
+gate samples (per-sample output cosine) and checked against the N6 rules. The report is
+always written; the ``.tflite`` is promoted only when every gate passes: its model config
+first (holding the model's SHA-256), then the model file in one atomic step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from shardkit.errors import ConfigError, ShardkitError
+from shardkit.export.checkpoint import Checkpoint, load_checkpoint
+from shardkit.export.config import ConvertConfig
+from shardkit.export.runtime import KerasPredictor, TFLitePredictor, agreement
+from shardkit.export.samples import SampleSet, pick_samples
+from shardkit.storage import Store
+
+log = logging.getLogger(__name__)
+
+#: format id of the conversion report
+REPORT_FORMAT = "shardkit-convert/1"
+
+
+class GateFailed(ShardkitError):
+    """A conversion gate failed: the report is written, the model is not promoted."""
+
+    def __init__(self, result: "ConvertResult") -> None:
+        super().__init__(f"conversion gates failed: {'; '.join(result.failures)} (report: {result.report_path}); the INT8 model was not promoted")
+        self.result = result
+
+
+@dataclass
+class ConvertResult:
+    """What a conversion produced."""
+
+    passed: bool
+    report: dict
+    report_path: str
+    tflite_path: str | None = None
+    failures: list[str] = field(default_factory=list)
+
+
+def artifact_names(stem: str) -> dict[str, str]:
+    """File names written by converting ``<stem>.keras``."""
+    return {
+        "tflite": f"{stem}_int8.tflite",
+        "model_config": f"{stem}_int8_model_config.json",
+        "report": f"{stem}_int8_report.json",
+        "summary": f"{stem}_int8_report.txt",
+        "labels": f"{stem}_int8_labels.txt",
+    }
+
+
+def draw_samples(shards: str, checkpoint: Checkpoint, config: ConvertConfig, storage_options: dict[str, Any] | None) -> tuple[SampleSet, SampleSet]:
+    """``(gate, calibration)``: stratified, deterministic and disjoint by key.
+
+    Raises:
+        ConfigError: the shards' classes differ from the model's, or the sets would overlap.
+    """
+    frontend = checkpoint.frontend
+    gate = pick_samples(shards, config.gate_split, frontend, config.gate_samples, seed=config.calibration.seed, storage_options=storage_options)
+    if list(gate.classes) != checkpoint.classes:
+        raise ConfigError(f"the shards' classes {list(gate.classes)} differ from the model's {checkpoint.classes}")
+    calibration = pick_samples(
+        shards, config.calibration.split, frontend, config.calibration.samples, seed=config.calibration.seed, exclude=frozenset(gate.keys), storage_options=storage_options
+    )
+    overlap = set(gate.keys) & set(calibration.keys)
+    if overlap:  # pick_samples excludes them; this guards the contract itself
+        raise ConfigError(f"calibration and gate samples overlap in {len(overlap)} keys, e.g. {sorted(overlap)[:3]}")
+    return gate, calibration
+
+
+def quantized_io(predictor: TFLitePredictor) -> dict:
+    """Input and output dtype, scale and zero point of a converted model."""
+
+    def describe(details: dict) -> dict:
+        scale, zero_point = details["quantization"]
+        return {"dtype": np.dtype(details["dtype"]).name, "shape": [int(n) for n in details["shape"]], "scale": float(scale), "zero_point": int(zero_point)}
+
+    return {"input": describe(predictor.input), "output": describe(predictor.output)}
+
+
+def _gates(measured: dict, n6_ok: bool, config: ConvertConfig) -> dict[str, dict]:
+    gates = {
+        "cosine_mean": {"value": measured["cosine_mean"], "min": config.min_cosine_mean, "passed": measured["cosine_mean"] >= config.min_cosine_mean},
+        "cosine_p5": {"value": measured["cosine_p5"], "min": config.min_cosine_p5, "passed": measured["cosine_p5"] >= config.min_cosine_p5},
+    }
+    if config.require_n6:
+        gates["n6"] = {"value": n6_ok, "passed": n6_ok}
+    return gates
+
+
+def _metrics(labels: np.ndarray, scores: np.ndarray) -> dict:
+    from shardkit.train.metrics import classification_metrics  # noqa: PLC0415
+
+    return classification_metrics(labels, scores)
+
+
+def convert(checkpoint_path: str, shards: str, out: str | None = None, config: ConvertConfig = ConvertConfig(), storage_options: dict[str, Any] | None = None) -> ConvertResult:
+    """Convert ``checkpoint_path`` to full INT8, gate it, and promote it when the gates pass.
+
+    Args:
+        checkpoint_path: a ``.keras`` written by ``shardkit train`` or ``shardkit qat``.
+        shards: the shard set the calibration and gate samples come from.
+        out: output folder (default: the checkpoint's).
+        config: conversion settings.
+        storage_options: fsspec options for the shards, the checkpoint and ``out``.
+
+    Returns:
+        The result; ``passed`` is True (a failing gate raises).
+
+    Raises:
+        ConfigError: bad checkpoint or shards, before converting.
+        GateFailed: a gate failed; the report is written, the model is not promoted.
+        ConverterError: the converter itself failed.
+    """
+    from shardkit.export.converter import convert_in_subprocess  # noqa: PLC0415
+    from shardkit.export.n6_report import format_n6_report, n6_report  # noqa: PLC0415
+    from shardkit.export.quantize import deployable_model  # noqa: PLC0415
+    from shardkit.train import artifacts  # noqa: PLC0415
+
+    checkpoint = load_checkpoint(checkpoint_path, storage_options)
+    store = Store(out or checkpoint.folder, storage_options or {})
+    store.check_writable()
+    files = artifact_names(checkpoint.stem)
+    gate, calibration = draw_samples(shards, checkpoint, config, storage_options)
+    log.info("converting %s: %d calibration samples (%s), %d gate samples (%s)", checkpoint.path, len(calibration), config.calibration.split, len(gate), config.gate_split)
+    with tempfile.TemporaryDirectory() as tmp:
+        model_path, calibration_path, tflite_path = (os.path.join(tmp, name) for name in ("model.keras", "calibration.npy", "model.tflite"))
+        deployable_model(checkpoint.model, batch_size=1).save(model_path)
+        np.save(calibration_path, calibration.features)
+        convert_in_subprocess(model_path, calibration_path, tflite_path, config.int8_io, config.timeout_s)
+        with open(tflite_path, "rb") as handle:
+            content = handle.read()
+        int8 = TFLitePredictor(content)
+        float_scores = KerasPredictor(checkpoint.model)(gate.features)
+        int8_scores = int8(gate.features)
+        measured = agreement(float_scores, int8_scores)
+        n6 = n6_report(content)
+        gates = _gates(measured, n6.ok, config)
+        failures = [f"{name} {gate_['value']:.4f} < {gate_['min']}" if "min" in gate_ else f"{name}: {len(n6.violations)} N6 violations" for name, gate_ in gates.items() if not gate_["passed"]]
+        digest = hashlib.sha256(content).hexdigest()
+        report = {
+            "format": REPORT_FORMAT,
+            "source": {"model": checkpoint.path, "name": checkpoint.stem, "sha256": (checkpoint.config.get("sha256") or {}).get(f"{checkpoint.stem}.keras")},
+            "shards": shards,
+            "config": config.to_dict(),
+            "passed": not failures,
+            "failures": failures,
+            "gates": gates,
+            "agreement": measured,
+            "metrics": {"float": _metrics(gate.labels, float_scores), "int8": _metrics(gate.labels, int8_scores)},
+            "calibration": {"split": config.calibration.split, "samples": len(calibration), "keys": list(calibration.keys)},
+            "gate_samples": {"split": config.gate_split, "samples": len(gate), "keys": list(gate.keys)},
+            "quantization": quantized_io(int8),
+            "tflite": {"name": files["tflite"], "bytes": len(content), "sha256": digest, "promoted": not failures},
+            "n6": n6.to_dict(),
+            "versions": artifacts.versions(),
+        }
+        store.write_json(files["report"], report)
+        store.write_bytes(files["summary"], (format_convert_report(report) + "\n\n" + format_n6_report(n6) + "\n").encode())
+        result = ConvertResult(passed=not failures, report=report, report_path=_url(store, files["report"]), failures=failures)
+        if failures:
+            raise GateFailed(result)
+        model_config = {
+            **checkpoint.config,
+            "name": f"{checkpoint.stem}_int8",
+            "quantization": {"scheme": "full-int8", "weights": "symmetric per-channel int8", "activations": "asymmetric per-tensor int8", **quantized_io(int8)},
+            "converted_from": {"model": checkpoint.path, "sha256": report["source"]["sha256"]},
+            "gates": gates,
+            "sha256": {files["tflite"]: digest},
+            "n6_violations": [str(v) for v in n6.violations],
+            "versions": artifacts.versions(),
+        }
+        store.write_json(files["model_config"], model_config)
+        artifacts.write_labels(store, files["labels"], checkpoint.classes)
+        store.write_bytes(files["tflite"], content)
+    result.tflite_path = _url(store, files["tflite"])
+    return result
+
+
+def _url(store: Store, name: str) -> str:
+    return store.path(name) if store.is_local else f"{store.url.rstrip('/')}/{name}"
+
+
+def format_convert_report(report: dict) -> str:
+    """A few readable lines: gates, agreement, float vs INT8 metrics, the model file."""
+    lines = [f"INT8 conversion of {report['source']['model']}: {'PASSED' if report['passed'] else 'FAILED'}"]
+    for name, gate in report["gates"].items():
+        bound = f" (min {gate['min']})" if "min" in gate else ""
+        value = f"{gate['value']:.4f}" if isinstance(gate["value"], float) else str(gate["value"])
+        lines.append(f"  gate {name}: {value}{bound} {'ok' if gate['passed'] else 'FAILED'}")
+    agree = report["agreement"]
+    lines.append(f"  cosine mean {agree['cosine_mean']:.4f}, p5 {agree['cosine_p5']:.4f}, min {agree['cosine_min']:.4f}; max |diff| {agree['max_abs_diff']:.4f}; top-1 agreement {agree['top1_agreement']:.3f} ({agree['samples']} samples)")
+    for kind in ("float", "int8"):
+        m = report["metrics"][kind]
+        lines.append(f"  {kind:>5}: ROC-AUC {m['roc_auc']:.4f}  cmAP {m['cmap']:.4f}")
+    lines.append(f"  calibration: {report['calibration']['samples']} samples from {report['calibration']['split']!r}; gates on {report['gate_samples']['samples']} from {report['gate_samples']['split']!r}")
+    tflite = report["tflite"]
+    lines.append(f"  {tflite['name']}: {tflite['bytes']} bytes, sha256 {tflite['sha256'][:16]}…, {'promoted' if tflite['promoted'] else 'NOT promoted'}")
+    return "\n".join(lines)
+
+
+def report_json(report: dict) -> str:
+    """The report as indented JSON (for ``--json``)."""
+    return json.dumps(report, indent=2)

@@ -1,0 +1,126 @@
+"""`qat`: short quantization-aware fine-tuning of a trained model, against the converter's INT8 scheme.
+
+The trained model is rebuilt flat in float32 with BatchNorm folded (`deployable_model`), a
+fake-quant twin wraps its layers (`fake_quant_model`), activation ranges are calibrated on
+the converter's own calibration draw, and the twin is fine-tuned for a few epochs with the
+ranges re-calibrated after each. The saved ``<stem>_qat.keras`` is the deployable model
+itself — its weights trained through the fake quantization — with no fake-quant layer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from shardkit.errors import ConfigError
+from shardkit.export.checkpoint import load_checkpoint, require_trained
+from shardkit.export.config import ConvertConfig, QATConfig
+from shardkit.export.convert import draw_samples
+from shardkit.export.runtime import KerasPredictor
+from shardkit.storage import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class QATResult:
+    """Where the fine-tuned model went and how it scored before and after, per epoch."""
+
+    model_path: str
+    before: dict
+    after: dict
+    history: list[dict] = field(default_factory=list)
+
+
+def _scores(predict, samples) -> dict:
+    from shardkit.train.metrics import classification_metrics  # noqa: PLC0415
+
+    metrics = classification_metrics(samples.labels, predict(samples.features))
+    return {"roc_auc": metrics["roc_auc"], "cmap": metrics["cmap"]}
+
+
+def qat(checkpoint_path: str, shards: str, out: str | None = None, config: QATConfig = QATConfig(), storage_options: dict[str, Any] | None = None) -> QATResult:
+    """Fine-tune ``checkpoint_path`` with fake quantization and save ``<stem>_qat.keras`` in ``out``.
+
+    Args:
+        checkpoint_path: a ``.keras`` written by ``shardkit train``.
+        shards: the shard set it was trained on (train split for fine-tuning, calibration
+            and validation samples as the converter draws them).
+        out: output folder (default: the checkpoint's).
+        config: QAT settings.
+        storage_options: fsspec options for the shards, the checkpoint and ``out``.
+
+    Raises:
+        ConfigError: the model is untrained (from scratch), or the shards do not fit it.
+    """
+    import keras  # noqa: PLC0415
+
+    from shardkit.export.quantize import calibrate, deployable_model, fake_quant_model  # noqa: PLC0415
+    from shardkit.model.n6 import check_n6  # noqa: PLC0415
+    from shardkit.read.config import ReaderConfig  # noqa: PLC0415
+    from shardkit.read.dataset import ReaderPosition, ShardReader  # noqa: PLC0415
+    from shardkit.train import artifacts  # noqa: PLC0415
+
+    checkpoint = load_checkpoint(checkpoint_path, storage_options)
+    require_trained(checkpoint)
+    store = Store(out or checkpoint.folder, storage_options or {})
+    store.check_writable()
+    val, calibration = draw_samples(shards, checkpoint, ConvertConfig(calibration=config.calibration, gate_split=config.val_split), storage_options)
+    reader = ShardReader(
+        shards,
+        ReaderConfig(split=config.train_split, training=True, batch_size=config.batch_size, frontend=checkpoint.frontend, seed=config.seed, epochs=1, storage_options=storage_options or {}),
+    )
+    if not reader.urls:
+        raise ConfigError(f"the {config.train_split!r} split of {shards!r} has no shards to fine-tune on")
+
+    deployable = deployable_model(checkpoint.model)
+    twin = fake_quant_model(deployable)
+    calibrate(twin, calibration.features)
+    before = {"float": _scores(KerasPredictor(deployable), val), "fake_quant": _scores(KerasPredictor(twin), val)}
+    log.info("QAT of %s: before %s", checkpoint.path, before)
+    twin.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=keras.losses.BinaryCrossentropy())
+    history = []
+    for epoch in range(config.epochs):
+        dataset = reader.dataset(start=ReaderPosition(epoch, 0))
+        if config.max_steps_per_epoch:
+            dataset = dataset.take(config.max_steps_per_epoch)
+        started = time.monotonic()
+        fitted = twin.fit(dataset, epochs=1, verbose=0)
+        calibrate(twin, calibration.features)  # the converter calibrates the final weights: follow them
+        row = {"epoch": epoch + 1, "loss": float(fitted.history["loss"][-1]), **{f"val_{k}": v for k, v in _scores(KerasPredictor(twin), val).items()}, "seconds": round(time.monotonic() - started, 2)}
+        if not np.isfinite(row["loss"]):
+            raise ConfigError(f"QAT diverged at epoch {epoch + 1} (loss {row['loss']}); lower --learning-rate")
+        history.append(row)
+        log.info("QAT epoch %d: %s", epoch + 1, row)
+    after = {"float": _scores(KerasPredictor(deployable), val), "fake_quant": _scores(KerasPredictor(twin), val)}
+
+    stem = f"{checkpoint.stem}_qat"
+    names = artifacts.names(stem)
+    digest = artifacts.save_model(store, deployable, names["model"])
+    artifacts.write_labels(store, names["labels"], checkpoint.classes)
+    store.write_json(
+        names["model_config"],
+        {
+            **checkpoint.config,
+            "name": stem,
+            "qat": {"from": checkpoint.path, "config": config.to_dict(), "before": before, "after": after, "history": history, "calibration_samples": len(calibration), "val_samples": len(val)},
+            "sha256": {names["model"]: digest},
+            "n6_violations": [str(v) for v in check_n6(deployable)],
+            "versions": artifacts.versions(),
+        },
+    )
+    model_path = store.path(names["model"]) if store.is_local else f"{store.url.rstrip('/')}/{names['model']}"
+    return QATResult(model_path=model_path, before=before, after=after, history=history)
+
+
+def format_qat_result(result: QATResult) -> str:
+    """Readable lines: validation ROC-AUC / cmAP of the float and fake-quant model, before and after."""
+    lines = [f"QAT model: {result.model_path}"]
+    for when, scores in (("before", result.before), ("after", result.after)):
+        for kind, m in scores.items():
+            lines.append(f"  {when:>6} {kind:>10}: val ROC-AUC {m['roc_auc']:.4f}  cmAP {m['cmap']:.4f}")
+    return "\n".join(lines)
