@@ -98,14 +98,15 @@ def inspect(url: str, as_json: bool, storage_option: tuple[str, ...]) -> None:
 @cli.command()
 @click.option("--out", "out_dir", default="demo-out", show_default=True, help="Folder for the demo corpus, its shards and the model.")
 @click.option("--workers", type=int, default=None, help="Worker processes [default: CPU count].")
-@click.option("--epochs", type=int, default=None, help="Training epochs [default: 40].")
+@click.option("--epochs", type=int, default=None, help="Training epochs [default: 60].")
 @click.option("--train/--no-train", default=True, show_default=True, help="Train the model on the shards (needs shardkit[tf]).")
-def demo(out_dir: str, workers: int | None, epochs: int | None, train: bool) -> None:
-    """Generate the demo corpus, build shards, inspect them, and train a model on them."""
+@click.option("--export/--no-export", default=True, show_default=True, help="After training: QAT, INT8 conversion and evaluation.")
+def demo(out_dir: str, workers: int | None, epochs: int | None, train: bool, export: bool) -> None:
+    """Generate the demo corpus, build shards, inspect them, train, QAT, convert to INT8 and evaluate."""
     from shardkit.demo.run import run_demo  # noqa: PLC0415
 
     try:
-        run_demo(out_dir, workers=workers, epochs=epochs, train=train, echo=click.echo)
+        run_demo(out_dir, workers=workers, epochs=epochs, train=train, export=export, echo=click.echo)
     except ConfigError as exc:
         _fail_usage(exc)
     except ImportError as exc:

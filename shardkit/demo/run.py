@@ -1,4 +1,4 @@
-"""`shardkit demo`: generate the demo corpus, build shards from it, inspect them, train on them."""
+"""`shardkit demo`: generate the demo corpus, build shards, inspect them, train, QAT, convert, evaluate."""
 
 from __future__ import annotations
 
@@ -27,9 +27,11 @@ DEMO_TRAINING = {
     "epochs": 60,
     "learning_rate": 3e-3,
 }
+#: QAT settings of the demo: a few epochs at a tenth of the training rate
+DEMO_QAT = {"epochs": 3, "batch_size": 16, "learning_rate": 3e-4}
 
 
-def run_demo(out_dir: str, *, workers: int | None = None, epochs: int | None = None, train: bool = True, echo: Callable[[str], None] = print) -> dict:
+def run_demo(out_dir: str, *, workers: int | None = None, epochs: int | None = None, train: bool = True, export: bool = True, echo: Callable[[str], None] = print) -> dict:
     """Run the demo end to end in ``out_dir`` (``corpus/``, ``shards/`` and ``model/`` inside it).
 
     Args:
@@ -38,10 +40,12 @@ def run_demo(out_dir: str, *, workers: int | None = None, epochs: int | None = N
         workers: build worker processes (default: CPU count).
         epochs: training epochs (default: `DEMO_TRAINING`'s).
         train: also train the model (needs TensorFlow).
+        export: after training, QAT, convert (with and without QAT) and evaluate.
         echo: where progress text goes (the CLI passes ``click.echo``).
 
     Returns:
-        ``{"summary": inspect summary, "training": TrainResult or None}``.
+        ``{"summary": inspect summary, "training": TrainResult or None, "export": rows of the
+        float-vs-INT8 table or None}``.
     """
     corpus_dir = os.path.join(out_dir, "corpus")
     shards_dir = os.path.join(out_dir, "shards")
@@ -54,8 +58,10 @@ def run_demo(out_dir: str, *, workers: int | None = None, epochs: int | None = N
     echo(format_build_summary(build(corpus_dir, shards_dir, config)))
     summary = summarize(shards_dir)
     echo(format_summary(summary))
-    result = _train(shards_dir, os.path.join(out_dir, "model"), epochs, echo) if train else None
-    return {"summary": summary, "training": result}
+    model_dir = os.path.join(out_dir, "model")
+    result = _train(shards_dir, model_dir, epochs, echo) if train else None
+    exported = _export(shards_dir, model_dir, echo) if train and export else None
+    return {"summary": summary, "training": result, "export": exported}
 
 
 def _train(shards_dir: str, model_dir: str, epochs: int | None, echo: Callable[[str], None]):
@@ -74,3 +80,49 @@ def _train(shards_dir: str, model_dir: str, epochs: int | None, echo: Callable[[
 
 def _epoch_line(epoch: int, epochs: int, row: dict) -> str:
     return f"  epoch {epoch + 1:>3}/{epochs}: loss {row['loss']:.4f}  val loss {row['val_loss']:.4f}  val ROC-AUC {row['val_roc_auc']:.4f}  cmAP {row['val_cmap']:.4f}  ({row['seconds']:.1f} s)"
+
+
+def _export(shards_dir: str, model_dir: str, echo: Callable[[str], None]) -> dict:
+    """QAT, INT8 conversion of the trained and the QAT model, evaluation; ends with the comparison table."""
+    from shardkit.export.config import QATConfig  # noqa: PLC0415
+    from shardkit.export.convert import GateFailed, convert, format_convert_report  # noqa: PLC0415
+    from shardkit.export.evaluate import evaluate  # noqa: PLC0415
+    from shardkit.export.qat import format_qat_result, qat  # noqa: PLC0415
+
+    name = DEMO_TRAINING["name"]
+    float_model = os.path.join(model_dir, f"{name}.keras")
+    echo(f"QAT of {float_model} for {DEMO_QAT['epochs']} epochs")
+    qat_result = qat(float_model, shards_dir, model_dir, QATConfig(**DEMO_QAT))
+    echo(format_qat_result(qat_result))
+    rows, promoted = [], {}
+    for label, keras_path in (("post-training quantization", float_model), ("quantization-aware training", qat_result.model_path)):
+        echo(f"converting {keras_path} to full INT8")
+        try:
+            converted = convert(keras_path, shards_dir, model_dir)
+            promoted[label] = converted.tflite_path
+            report = converted.report
+        except GateFailed as exc:
+            report = exc.result.report
+            echo(str(exc))
+        echo(format_convert_report(report))
+        metrics = report["metrics"]  # on the gate samples: the whole val split of the demo
+        rows.append({"model": f"float ({label.split()[0]})", "roc_auc": metrics["float"]["roc_auc"], "cmap": metrics["float"]["cmap"]})
+        rows.append({"model": f"INT8 ({label})", "roc_auc": metrics["int8"]["roc_auc"], "cmap": metrics["int8"]["cmap"], "promoted": label in promoted, **report["agreement"]})
+    echo(format_table(rows))
+    final = promoted.get("quantization-aware training") or promoted.get("post-training quantization")
+    if final:
+        source = qat_result.model_path if final == promoted.get("quantization-aware training") else float_model
+        evaluation = evaluate(final, shards_dir, "val", out=model_dir)
+        echo(f"evaluation report: {os.path.join(model_dir, evaluation['files']['txt'])} (and .json, .png); source {source}")
+    echo(f"INT8 model for the N6: {final}" if final else "no INT8 model passed its gates")
+    return {"rows": rows, "tflite": final}
+
+
+def format_table(rows: list[dict]) -> str:
+    """The float-vs-INT8 comparison on the validation split, one row per model."""
+    lines = [f"{'model':<40} {'ROC-AUC':>8} {'cmAP':>8} {'cos mean':>9} {'cos p5':>8}"]
+    for row in rows:
+        cosine = f"{row['cosine_mean']:>9.4f} {row['cosine_p5']:>8.4f}" if "cosine_mean" in row else f"{'-':>9} {'-':>8}"
+        gates = {True: "  gates passed", False: "  gates FAILED"}.get(row.get("promoted"), "")
+        lines.append(f"{row['model']:<40} {row['roc_auc']:>8.4f} {row['cmap']:>8.4f} {cosine}{gates}")
+    return "\n".join(lines)

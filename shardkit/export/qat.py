@@ -3,8 +3,11 @@
 The trained model is rebuilt flat in float32 with BatchNorm folded (`deployable_model`), a
 fake-quant twin wraps its layers (`fake_quant_model`), activation ranges are calibrated on
 the converter's own calibration draw, and the twin is fine-tuned for a few epochs with the
-ranges re-calibrated after each. The saved ``<stem>_qat.keras`` is the deployable model
-itself — its weights trained through the fake quantization — with no fake-quant layer.
+ranges re-calibrated after each. The epoch whose fake-quant model scores best on the
+validation samples (ROC-AUC; epoch 0 is the model before fine-tuning) is kept: a small set
+over-fits quickly, and QAT must not make the deployed model worse. The saved
+``<stem>_qat.keras`` is the deployable model itself — its weights trained through the fake
+quantization — with no fake-quant layer.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class QATResult:
     before: dict
     after: dict
     history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
 
 
 def _scores(predict, samples) -> dict:
@@ -64,6 +68,7 @@ def qat(checkpoint_path: str, shards: str, out: str | None = None, config: QATCo
     from shardkit.read.config import ReaderConfig  # noqa: PLC0415
     from shardkit.read.dataset import ReaderPosition, ShardReader  # noqa: PLC0415
     from shardkit.train import artifacts  # noqa: PLC0415
+    from shardkit.train.data import is_better  # noqa: PLC0415
 
     checkpoint = load_checkpoint(checkpoint_path, storage_options)
     require_trained(checkpoint)
@@ -80,8 +85,10 @@ def qat(checkpoint_path: str, shards: str, out: str | None = None, config: QATCo
     deployable = deployable_model(checkpoint.model)
     twin = fake_quant_model(deployable)
     calibrate(twin, calibration.features)
-    before = {"float": _scores(KerasPredictor(deployable), val), "fake_quant": _scores(KerasPredictor(twin), val)}
+    predict_float, predict_twin = KerasPredictor(deployable), KerasPredictor(twin)
+    before = {"float": _scores(predict_float, val), "fake_quant": _scores(predict_twin, val)}
     log.info("QAT of %s: before %s", checkpoint.path, before)
+    best_epoch, best_auc, best_weights = 0, before["fake_quant"]["roc_auc"], deployable.get_weights()
     twin.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=keras.losses.BinaryCrossentropy())
     history = []
     for epoch in range(config.epochs):
@@ -89,14 +96,18 @@ def qat(checkpoint_path: str, shards: str, out: str | None = None, config: QATCo
         if config.max_steps_per_epoch:
             dataset = dataset.take(config.max_steps_per_epoch)
         started = time.monotonic()
-        fitted = twin.fit(dataset, epochs=1, verbose=0)
+        fitted = twin.fit(dataset, epochs=1, shuffle=False, verbose=0)
         calibrate(twin, calibration.features)  # the converter calibrates the final weights: follow them
-        row = {"epoch": epoch + 1, "loss": float(fitted.history["loss"][-1]), **{f"val_{k}": v for k, v in _scores(KerasPredictor(twin), val).items()}, "seconds": round(time.monotonic() - started, 2)}
+        row = {"epoch": epoch + 1, "loss": float(fitted.history["loss"][-1]), **{f"val_{k}": v for k, v in _scores(predict_twin, val).items()}, "seconds": round(time.monotonic() - started, 2)}
         if not np.isfinite(row["loss"]):
             raise ConfigError(f"QAT diverged at epoch {epoch + 1} (loss {row['loss']}); lower --learning-rate")
         history.append(row)
         log.info("QAT epoch %d: %s", epoch + 1, row)
-    after = {"float": _scores(KerasPredictor(deployable), val), "fake_quant": _scores(KerasPredictor(twin), val)}
+        if is_better(row["val_roc_auc"], best_auc, "max"):
+            best_epoch, best_auc, best_weights = epoch + 1, row["val_roc_auc"], deployable.get_weights()
+    deployable.set_weights(best_weights)
+    calibrate(twin, calibration.features)
+    after = {"float": _scores(predict_float, val), "fake_quant": _scores(predict_twin, val)}
 
     stem = f"{checkpoint.stem}_qat"
     names = artifacts.names(stem)
@@ -107,19 +118,19 @@ def qat(checkpoint_path: str, shards: str, out: str | None = None, config: QATCo
         {
             **checkpoint.config,
             "name": stem,
-            "qat": {"from": checkpoint.path, "config": config.to_dict(), "before": before, "after": after, "history": history, "calibration_samples": len(calibration), "val_samples": len(val)},
+            "qat": {"from": checkpoint.path, "config": config.to_dict(), "before": before, "after": after, "best_epoch": best_epoch, "history": history, "calibration_samples": len(calibration), "val_samples": len(val)},
             "sha256": {names["model"]: digest},
             "n6_violations": [str(v) for v in check_n6(deployable)],
             "versions": artifacts.versions(),
         },
     )
     model_path = store.path(names["model"]) if store.is_local else f"{store.url.rstrip('/')}/{names['model']}"
-    return QATResult(model_path=model_path, before=before, after=after, history=history)
+    return QATResult(model_path=model_path, before=before, after=after, history=history, best_epoch=best_epoch)
 
 
 def format_qat_result(result: QATResult) -> str:
     """Readable lines: validation ROC-AUC / cmAP of the float and fake-quant model, before and after."""
-    lines = [f"QAT model: {result.model_path}"]
+    lines = [f"QAT model: {result.model_path} (epoch {result.best_epoch} of {len(result.history)} kept; 0 is the model before QAT)"]
     for when, scores in (("before", result.before), ("after", result.after)):
         for kind, m in scores.items():
             lines.append(f"  {when:>6} {kind:>10}: val ROC-AUC {m['roc_auc']:.4f}  cmAP {m['cmap']:.4f}")

@@ -12,6 +12,10 @@ from shardkit.demo.run import DEMO_TRAINING, run_demo
 
 #: validation ROC-AUC the demo model must reach (see the issue note for the 0.90 target)
 MIN_VAL_ROC_AUC = 0.80
+#: largest float - INT8 validation ROC-AUC drop allowed after QAT (the target is 0.01; see the issue note)
+MAX_INT8_AUC_DROP = 0.03
+#: validation ROC-AUC the promoted INT8 model must reach
+MIN_INT8_ROC_AUC = 0.78
 
 
 def _sources(shards: Path, split: str) -> set[str]:
@@ -43,6 +47,21 @@ def test_the_demo_trains_a_model_on_held_out_recordings(tmp_path: Path) -> None:
     assert json.loads((model_dir / "demo_model_config.json").read_text())["n6_violations"] == []
     assert any("best epoch" in line for line in lines)
 
+    # QAT, conversion and evaluation: an INT8 model that agrees with the float one
+    exported = result["export"]
+    assert exported["tflite"] == str(model_dir / "demo_qat_int8.tflite") and Path(exported["tflite"]).is_file()
+    rows = {row["model"]: row for row in exported["rows"]}
+    assert len(rows) == 4
+    int8, float_row = rows["INT8 (quantization-aware training)"], rows["float (quantization-aware)"]
+    assert int8["promoted"] and int8["cosine_mean"] >= 0.95 and int8["cosine_p5"] >= 0.90
+    assert float_row["roc_auc"] - int8["roc_auc"] <= MAX_INT8_AUC_DROP, rows
+    assert int8["roc_auc"] >= MIN_INT8_ROC_AUC, rows
+    ptq = json.loads((model_dir / "demo_int8_report.json").read_text())  # written whether or not its gates pass
+    assert ptq["passed"] == (model_dir / "demo_int8.tflite").exists()
+    assert (model_dir / "demo_qat_int8_eval_val.png").is_file()
+    assert any("INT8 model for the N6" in line for line in lines)
+    assert any(line.startswith("model") and "ROC-AUC" in line for line in "\n".join(lines).splitlines())
+
     # a second run reuses everything: no new build work, the finished model is kept
-    again = run_demo(str(tmp_path), workers=2, echo=lambda line: None)
+    again = run_demo(str(tmp_path), workers=2, export=False, echo=lambda line: None)
     assert again["training"].best_epoch == training.best_epoch

@@ -1,0 +1,137 @@
+"""`shardkit convert`: a real full-INT8 TFLite model, run by ai_edge_litert, gated, promoted atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("tensorflow")
+pytest.importorskip("ai_edge_litert")
+
+from shardkit.cli import cli  # noqa: E402
+from shardkit.errors import ConfigError  # noqa: E402
+from shardkit.export.checkpoint import load_checkpoint  # noqa: E402
+from shardkit.export.config import CalibrationConfig, ConvertConfig  # noqa: E402
+from shardkit.export.convert import GateFailed, convert, draw_samples  # noqa: E402
+from shardkit.export.runtime import TFLitePredictor  # noqa: E402
+from shardkit.export.samples import stratified_pick  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def converted(trained: Path, export_shards: Path, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("converted")
+    return convert(str(trained), str(export_shards), str(out)), out
+
+
+def test_converted_model_runs_with_int8_internals_and_float_io(converted, trained):
+    result, out = converted
+    assert result.passed and result.tflite_path == str(out / "tiny_int8.tflite")
+    content = (out / "tiny_int8.tflite").read_bytes()
+    predictor = TFLitePredictor(content)
+    assert predictor.input["dtype"] == np.float32 and predictor.output["dtype"] == np.float32
+    interpreter = predictor.interpreter
+    ops = {op["op_name"] for op in interpreter._get_ops_details()}
+    assert {"QUANTIZE", "DEQUANTIZE", "CONV_2D", "FULLY_CONNECTED"} <= ops
+    tensors = interpreter.get_tensor_details()
+    conv_outputs = [interpreter.get_tensor_details()[op["outputs"][0]] for op in interpreter._get_ops_details() if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D")]
+    assert conv_outputs and all(t["dtype"] == np.int8 for t in conv_outputs)
+    weights = [t for t in tensors if t["dtype"] == np.int8 and len(t["quantization_parameters"]["scales"]) > 1]
+    assert weights, "per-channel INT8 weights expected"
+    scores = predictor(np.random.default_rng(0).random((2, *predictor.input_shape), dtype=np.float32))
+    classes = json.loads((trained.parent / "tiny_model_config.json").read_text())["classes"]
+    assert scores.shape == (2, len(classes)) and np.all((scores >= 0) & (scores <= 1))
+
+
+def test_report_gates_hashes_and_config(converted, trained):
+    result, out = converted
+    report = json.loads((out / "tiny_int8_report.json").read_text())
+    assert report["passed"] and report["tflite"]["promoted"]
+    assert report["gates"]["cosine_mean"]["passed"] and report["gates"]["cosine_mean"]["value"] >= 0.95
+    assert report["gates"]["cosine_p5"]["passed"] and report["gates"]["n6"]["passed"]
+    digest = hashlib.sha256((out / "tiny_int8.tflite").read_bytes()).hexdigest()
+    assert report["tflite"]["sha256"] == digest
+    model_config = json.loads((out / "tiny_int8_model_config.json").read_text())
+    assert model_config["sha256"] == {"tiny_int8.tflite": digest}
+    assert model_config["quantization"]["input"]["dtype"] == "float32"
+    assert model_config["classes"] == json.loads((trained.parent / "tiny_model_config.json").read_text())["classes"]
+    assert (out / "tiny_int8_labels.txt").read_text().split() == model_config["classes"]
+    text = (out / "tiny_int8_report.txt").read_text()
+    assert "PASSED" in text and "cosine mean" in text
+    assert not list(out.glob("*.partial"))
+
+
+def test_calibration_and_gate_keys_are_disjoint_stratified_and_deterministic(converted, trained, export_shards):
+    result, _ = converted
+    calibration, gate = set(result.report["calibration"]["keys"]), set(result.report["gate_samples"]["keys"])
+    assert calibration and gate and not calibration & gate
+    checkpoint = load_checkpoint(str(trained))
+    # one split for both: the calibration draw skips the gate keys
+    config = ConvertConfig(calibration=CalibrationConfig(split="train", samples=12), gate_split="train", gate_samples=12)
+    gate_set, calibration_set = draw_samples(str(export_shards), checkpoint, config, None)
+    assert len(gate_set) == 12 and len(calibration_set) == 12
+    assert not set(gate_set.keys) & set(calibration_set.keys)
+    again = draw_samples(str(export_shards), checkpoint, config, None)
+    assert again[0].keys == gate_set.keys and again[1].keys == calibration_set.keys
+    counts = calibration_set.labels.sum(axis=0)
+    assert counts.min() >= 2  # every class drawn, not only the first shards'
+
+
+def test_stratified_pick_takes_turns_between_strata():
+    candidates = {"a": [(b"\x01", "a1"), (b"\x00", "a0"), (b"\x02", "a2")], "b": [(b"\x05", "b0")], "": [(b"\x03", "n0"), (b"\x04", "n1")]}
+    assert stratified_pick(candidates, 5) == ["n0", "a0", "b0", "n1", "a1"]
+    assert stratified_pick(candidates, 100) == ["n0", "a0", "b0", "n1", "a1", "a2"]
+
+
+def test_int8_io_on_request(trained, export_shards, tmp_path):
+    result = convert(str(trained), str(export_shards), str(tmp_path), ConvertConfig(int8_io=True, gate_samples=20, calibration=CalibrationConfig(samples=40)))
+    predictor = TFLitePredictor((tmp_path / "tiny_int8.tflite").read_bytes())
+    assert predictor.input["dtype"] == np.int8 and predictor.output["dtype"] == np.int8
+    assert result.report["quantization"]["input"]["dtype"] == "int8"
+    assert result.report["agreement"]["cosine_mean"] >= 0.95
+
+
+def test_failing_gate_writes_the_report_and_promotes_nothing(trained, export_shards, tmp_path):
+    with pytest.raises(GateFailed, match="cosine_mean"):
+        convert(str(trained), str(export_shards), str(tmp_path), ConvertConfig(min_cosine_mean=1.0, gate_samples=20, calibration=CalibrationConfig(samples=40)))
+    assert not (tmp_path / "tiny_int8.tflite").exists()
+    assert not (tmp_path / "tiny_int8_model_config.json").exists()
+    report = json.loads((tmp_path / "tiny_int8_report.json").read_text())
+    assert report["passed"] is False and report["tflite"]["promoted"] is False
+    assert any("cosine_mean" in failure for failure in report["failures"])
+
+
+def test_cli_gate_failure_exits_non_zero_with_a_clear_message(trained, export_shards, tmp_path):
+    result = CliRunner().invoke(
+        cli, ["convert", str(trained), "--shards", str(export_shards), "--out", str(tmp_path), "--min-cosine-mean", "1.0", "--gate-samples", "20", "--calibration-samples", "40"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "conversion gates failed" in result.output and "not promoted" in result.output
+    assert not (tmp_path / "tiny_int8.tflite").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--calibration-samples", "0"], "calibration samples must be an integer >= 1; got 0"),
+        (["--min-cosine-mean", "1.5"], "min_cosine_mean must be a cosine in [-1, 1]; got 1.5"),
+        (["--gate-samples", "-3"], "gate_samples must be an integer >= 1; got -3"),
+    ],
+)
+def test_cli_bad_options_exit_2_naming_the_value(trained, export_shards, tmp_path, args, message):
+    result = CliRunner().invoke(cli, ["convert", str(trained), "--shards", str(export_shards), "--out", str(tmp_path), *args])
+    assert result.exit_code == 2 and message in result.output
+    assert not list(tmp_path.iterdir())
+
+
+def test_not_a_trained_checkpoint_is_refused(export_shards, tmp_path):
+    (tmp_path / "model.h5").write_bytes(b"x")
+    result = CliRunner().invoke(cli, ["convert", str(tmp_path / "model.h5"), "--shards", str(export_shards)])
+    assert result.exit_code == 2 and "must be a .keras file" in result.output
+    (tmp_path / "lonely.keras").write_bytes(b"x")
+    with pytest.raises(ConfigError, match="no lonely_model_config.json beside it"):
+        convert(str(tmp_path / "lonely.keras"), str(export_shards))
