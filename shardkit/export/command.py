@@ -47,6 +47,7 @@ def _needs_tf(command: str) -> None:
 @click.option("--learning-rate", type=float, default=1e-4, show_default=True, help="Adam learning rate.")
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option("--max-steps-per-epoch", type=int, default=None, help="Cut epochs at this many batches.")
+@click.option("--teacher-weight", type=float, default=1.0, show_default=True, help="Share of the loss distilled from the float model (the rest: labels).")
 @_apply(_CALIBRATION)
 @_STORAGE
 def qat_command(checkpoint: str, shards: str, out: str | None, calibration_split: str, calibration_samples: int, seed: int, storage_option: tuple[str, ...], **settings) -> None:

@@ -43,6 +43,9 @@ class QATConfig:
         train_split: split fine-tuned on.
         val_split: split reported before and after.
         seed: reader seed.
+        teacher_weight: share of the loss that is distillation from the float model (binary
+            cross-entropy against its scores); the rest is the labels. 1.0 trains the INT8
+            model to reproduce the float one, which is what the conversion gates measure.
         calibration: the calibration draw (the same as the converter's, so the ranges agree).
     """
 
@@ -53,12 +56,14 @@ class QATConfig:
     train_split: str = "train"
     val_split: str = "val"
     seed: int = 0
+    teacher_weight: float = 1.0
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
 
     def __post_init__(self) -> None:
         _check(
             [
                 (is_int(self.epochs) and self.epochs >= 1, "epochs", self.epochs, "an integer >= 1"),
+                (is_number(self.teacher_weight) and 0 <= self.teacher_weight <= 1, "teacher_weight", self.teacher_weight, "a number in [0, 1]"),
                 (is_number(self.learning_rate) and 0 < self.learning_rate < 1, "learning_rate", self.learning_rate, "a number in (0, 1)"),
                 (is_int(self.batch_size) and self.batch_size >= 1, "batch_size", self.batch_size, "an integer >= 1"),
                 (self.max_steps_per_epoch is None or (is_int(self.max_steps_per_epoch) and self.max_steps_per_epoch >= 1), "max_steps_per_epoch", self.max_steps_per_epoch, "None or an integer >= 1"),

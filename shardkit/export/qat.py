@@ -3,7 +3,9 @@
 The trained model is rebuilt flat in float32 with BatchNorm folded (`deployable_model`), a
 fake-quant twin wraps its layers (`fake_quant_model`), activation ranges are calibrated on
 the converter's own calibration draw, and the twin is fine-tuned for a few epochs with the
-ranges re-calibrated after each. The epoch whose fake-quant model scores best on the
+ranges re-calibrated after each. The loss is distillation from the float model (by default
+entirely: `QATConfig.teacher_weight`): on a small set the labels are already memorised, and
+what QAT must learn is to give the float model's answers through INT8 rounding. The epoch whose fake-quant model scores best on the
 validation samples (ROC-AUC; epoch 0 is the model before fine-tuning) is kept: a small set
 over-fits quickly, and QAT must not make the deployed model worse. The saved
 ``<stem>_qat.keras`` is the deployable model itself — its weights trained through the fake
@@ -45,6 +47,29 @@ def _scores(predict, samples) -> dict:
 
     metrics = classification_metrics(samples.labels, predict(samples.features))
     return {"roc_auc": metrics["roc_auc"], "cmap": metrics["cmap"]}
+
+
+def _train_step(twin, teacher, optimizer, teacher_weight: float):
+    """One traced QAT step: BCE of the fake-quant twin against the float teacher's scores and the labels."""
+    import keras  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
+
+    loss_fn = keras.losses.BinaryCrossentropy()
+    teacher.trainable = False
+    variables = twin.trainable_variables
+    optimizer.build(variables)
+
+    @tf.function(reduce_retracing=True)
+    def step(features, labels):
+        targets = labels
+        if teacher_weight > 0:
+            targets = teacher_weight * teacher(features, training=False) + (1.0 - teacher_weight) * labels
+        with tf.GradientTape() as tape:
+            loss = loss_fn(targets, twin(features, training=True))
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss
+
+    return step
 
 
 def qat(checkpoint_path: str, shards: str, out: str | None = None, config: QATConfig = QATConfig(), storage_options: dict[str, Any] | None = None) -> QATResult:
@@ -89,16 +114,16 @@ def qat(checkpoint_path: str, shards: str, out: str | None = None, config: QATCo
     before = {"float": _scores(predict_float, val), "fake_quant": _scores(predict_twin, val)}
     log.info("QAT of %s: before %s", checkpoint.path, before)
     best_epoch, best_auc, best_weights = 0, before["fake_quant"]["roc_auc"], deployable.get_weights()
-    twin.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=keras.losses.BinaryCrossentropy())
+    step = _train_step(twin, deployable_model(checkpoint.model), keras.optimizers.Adam(config.learning_rate), config.teacher_weight)
     history = []
     for epoch in range(config.epochs):
         dataset = reader.dataset(start=ReaderPosition(epoch, 0))
         if config.max_steps_per_epoch:
             dataset = dataset.take(config.max_steps_per_epoch)
         started = time.monotonic()
-        fitted = twin.fit(dataset, epochs=1, shuffle=False, verbose=0)
+        losses = [float(step(features, labels)) for features, labels in dataset]
         calibrate(twin, calibration.features)  # the converter calibrates the final weights: follow them
-        row = {"epoch": epoch + 1, "loss": float(fitted.history["loss"][-1]), **{f"val_{k}": v for k, v in _scores(predict_twin, val).items()}, "seconds": round(time.monotonic() - started, 2)}
+        row = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"), "steps": len(losses), **{f"val_{k}": v for k, v in _scores(predict_twin, val).items()}, "seconds": round(time.monotonic() - started, 2)}
         if not np.isfinite(row["loss"]):
             raise ConfigError(f"QAT diverged at epoch {epoch + 1} (loss {row['loss']}); lower --learning-rate")
         history.append(row)

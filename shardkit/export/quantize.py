@@ -147,14 +147,19 @@ def _copy_call(layer: keras.layers.Layer, *args, **kwargs):
 # ----- fake quantization ------------------------------------------------------------------
 
 
+def round_half_away(x):
+    """Round to nearest, ties away from zero, as TFLite's quantizer does (numpy's round takes ties to even)."""
+    return keras.ops.sign(x) * keras.ops.floor(keras.ops.abs(x) + 0.5)
+
+
 def fake_quant_activation(x, low, high):
     """Asymmetric per-tensor INT8 rounding of ``x`` over [low, high] (0 included), straight-through."""
     ops = keras.ops
     low, high = ops.minimum(low, 0.0), ops.maximum(high, 0.0)
     scale = ops.maximum((high - low) / (QMAX - QMIN), 1e-9)
-    zero_point = ops.clip(ops.round(QMIN - low / scale), QMIN, QMAX)
+    zero_point = ops.clip(round_half_away(QMIN - low / scale), QMIN, QMAX)
     clipped = ops.clip(x, (QMIN - zero_point) * scale, (QMAX - zero_point) * scale)
-    quantized = (ops.clip(ops.round(x / scale) + zero_point, QMIN, QMAX) - zero_point) * scale
+    quantized = (ops.clip(round_half_away(x / scale) + zero_point, QMIN, QMAX) - zero_point) * scale
     return clipped + ops.stop_gradient(quantized - clipped)
 
 
@@ -162,7 +167,7 @@ def fake_quant_weights(kernel, axes: tuple[int, ...]):
     """Symmetric per-channel INT8 rounding of ``kernel`` (channels = the axes not reduced), straight-through."""
     ops = keras.ops
     scale = ops.maximum(ops.max(ops.abs(kernel), axis=axes, keepdims=True) / WEIGHT_QMAX, 1e-12)
-    quantized = ops.clip(ops.round(kernel / scale), -WEIGHT_QMAX, WEIGHT_QMAX) * scale
+    quantized = ops.clip(round_half_away(kernel / scale), -WEIGHT_QMAX, WEIGHT_QMAX) * scale
     return kernel + ops.stop_gradient(quantized - kernel)
 
 
@@ -243,6 +248,15 @@ def quantizes_output(layer: keras.layers.Layer, after: list[keras.layers.Layer])
     return not (kind in FUSES_RELU and fused_relu and getattr(layer, "activation", None) in (None, keras.activations.linear))
 
 
+def _add_chain(layer: keras.layers.Layer, inputs: list):
+    """An Add of n > 2 tensors as the converter emits it: n - 1 ADDs, each partial sum quantized."""
+    total = inputs[0]
+    for k, x in enumerate(inputs[1:-1], start=1):
+        total = keras.layers.Add(name=f"{layer.name}_partial{k}")([total, x])
+        total = ActivationQuantizer(name=f"{layer.name}_partial{k}_quant")(total)
+    return keras.layers.Add(name=f"{layer.name}_last")([total, inputs[-1]])
+
+
 def fake_quant_model(deployable: keras.Model) -> keras.Model:
     """The QAT twin of a `deployable_model`: same layers (weights shared), fake quantization added."""
     taken = consumers(deployable)
@@ -251,6 +265,8 @@ def fake_quant_model(deployable: keras.Model) -> keras.Model:
         kwargs.pop("training", None)
         if type(layer).__name__ in WEIGHT_AXES:
             outputs = QuantizedWeights(layer)(*args)
+        elif type(layer).__name__ == "Add" and len(args[0]) > 2:
+            outputs = _add_chain(layer, args[0])
         elif type(layer).__name__ == "BatchNormalization":
             layer.trainable = False  # frozen: moving statistics and affine as trained
             outputs = layer(*args, training=False)
