@@ -6,6 +6,7 @@ import json
 import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from shardkit.demo.run import DEMO_TRAINING, run_demo
@@ -59,6 +60,15 @@ def test_the_demo_trains_a_model_on_held_out_recordings(tmp_path: Path) -> None:
     ptq = json.loads((model_dir / "demo_int8_report.json").read_text())  # written whether or not its gates pass
     assert ptq["passed"] == (model_dir / "demo_int8.tflite").exists()
     assert (model_dir / "demo_qat_int8_eval_val.png").is_file()
+    from shardkit.export.n6_report import n6_report  # noqa: PLC0415
+    from shardkit.export.runtime import TFLitePredictor  # noqa: PLC0415
+
+    content = Path(exported["tflite"]).read_bytes()
+    predictor = TFLitePredictor(content)  # ai_edge_litert runs it: float32 I/O, INT8 inside (the N6 report checks every tensor)
+    assert predictor.input["dtype"] == np.float32 and predictor.output["dtype"] == np.float32
+    report = n6_report(content)
+    assert report.ok, report.violations
+    assert report.op_counts.get("CONV_2D", 0) >= 3 and report.op_counts.get("QUANTIZE") == 1
     assert any("INT8 model for the N6" in line for line in lines)
     assert any(line.startswith("model") and "ROC-AUC" in line for line in "\n".join(lines).splitlines())
 
