@@ -135,3 +135,32 @@ def test_not_a_trained_checkpoint_is_refused(export_shards, tmp_path):
     (tmp_path / "lonely.keras").write_bytes(b"x")
     with pytest.raises(ConfigError, match="no lonely_model_config.json beside it"):
         convert(str(tmp_path / "lonely.keras"), str(export_shards))
+
+
+def test_fake_quant_twin_calibrates_the_ranges_the_converter_chose(converted, trained, export_shards):
+    """QAT trains against the converter's scheme: the twin's per-tensor ranges are the TFLite model's."""
+    from shardkit.export.quantize import calibrate, deployable_model, fake_quant_model, quantizers  # noqa: PLC0415
+
+    result, out = converted
+    checkpoint = load_checkpoint(str(trained))
+    _, calibration = draw_samples(str(export_shards), checkpoint, ConvertConfig(), None)
+    assert list(calibration.keys) == result.report["calibration"]["keys"]  # the very samples the converter used
+    twin = fake_quant_model(deployable_model(checkpoint.model))
+    calibrate(twin, calibration.features)
+    converted_ranges = {}
+    for tensor in TFLitePredictor((out / "tiny_int8.tflite").read_bytes()).interpreter.get_tensor_details():
+        scale, zero_point = tensor["quantization"]
+        if tensor["dtype"] == np.int8 and scale:
+            converted_ranges[tensor["name"].split(";")[0]] = (scale * (-128 - zero_point), scale * (127 - zero_point))
+    errors = []
+    for quantizer in quantizers(twin):
+        if quantizer.fixed_range or not quantizer.name.endswith("_out_quant"):
+            continue
+        layer = quantizer.name[: -len("_out_quant")]
+        hits = [bounds for name, bounds in converted_ranges.items() if f"/{layer}_1/" in name]
+        if hits:
+            low, high = hits[-1]
+            width = max(high - low, 1e-9)
+            errors.append(max(abs(float(quantizer.low.numpy()) - low), abs(float(quantizer.high.numpy()) - high)) / width)
+    assert len(errors) >= 10, f"only {len(errors)} quantized tensors matched by layer name"
+    assert np.median(errors) < 0.02 and max(errors) < 0.15, sorted(errors)
