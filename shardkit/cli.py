@@ -59,10 +59,11 @@ def cli(verbose: int) -> None:
 @click.option("--threshold-db", type=float, default=6.0, show_default=True, help="Salience threshold above the noise floor (dB).")
 @click.option("--workers", type=int, default=None, help="Worker processes [default: CPU count; 0 = in-process].")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--executor", default="local", show_default=True, help="local or inline.")
+@click.option("--executor", default="local", show_default=True, help="local, inline or dask.")
+@click.option("--scheduler", default=None, help="Dask scheduler address (tcp://HOST:8786) for --executor dask [default: a local cluster of --workers].")
 @click.option("--storage-option", "storage_option", multiple=True, metavar="KEY=VALUE", help="fsspec option for OUTPUT (repeatable), e.g. endpoint_url=http://127.0.0.1:9000.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def build(input_dir: str, output: str, storage_option: tuple[str, ...], executor: str, no_progress: bool, threshold_db: float, workers: int | None, **settings) -> None:
+def build(input_dir: str, output: str, storage_option: tuple[str, ...], executor: str, scheduler: str | None, no_progress: bool, threshold_db: float, workers: int | None, **settings) -> None:
     """Decode recordings under INPUT once into WebDataset shards at OUTPUT (folder or s3://...)."""
     from shardkit.build.config import BuildConfig  # noqa: PLC0415
     from shardkit.build.runner import build as run_build  # noqa: PLC0415
@@ -72,7 +73,7 @@ def build(input_dir: str, output: str, storage_option: tuple[str, ...], executor
         config = BuildConfig(
             **settings, salience=SalienceConfig(threshold_db=threshold_db), **({} if workers is None else {"workers": workers})
         )
-        summary = run_build(input_dir, output, config, storage_options=_storage_options(storage_option), executor=executor, progress=not no_progress)
+        summary = run_build(input_dir, output, config, storage_options=_storage_options(storage_option), executor=executor, scheduler=scheduler, progress=not no_progress)
     except ConfigError as exc:
         _fail_usage(exc)
     from shardkit.read.summary import format_build_summary  # noqa: PLC0415

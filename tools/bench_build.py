@@ -294,10 +294,10 @@ def decode_only(paths: Sequence[Path]) -> float:
     return audio_s / (time.perf_counter() - started)
 
 
-def build_once(corpus: Corpus, out_dir: Path, workers: int) -> float:
-    """One fresh `build` with ``workers`` local workers; return its x real time."""
+def build_once(corpus: Corpus, out_dir: Path, workers: int, executor: str = "local") -> float:
+    """One fresh `build` with ``workers`` workers of ``executor`` (local pool or a local Dask cluster); return its x real time."""
     shutil.rmtree(out_dir, ignore_errors=True)
-    summary = build(str(corpus.root), str(out_dir), BuildConfig(workers=workers), executor="local", progress=False)
+    summary = build(str(corpus.root), str(out_dir), BuildConfig(workers=workers), executor=executor, progress=False)
     if summary.failures or summary.samples_written == 0:
         print(f"warning: build with {workers} worker(s) wrote {summary.samples_written} samples, failures {dict(summary.failures)}")
     if abs(summary.decoded_s - corpus.audio_s) > 1.0:
@@ -381,13 +381,13 @@ def measure(name: str, cores: int, repeats: int, run: Callable[[int], float]) ->
     return result
 
 
-def run_benchmark(corpus: Corpus, work: Path, repeats: int) -> dict[str, Measurement]:
-    """Decode-only, then builds with 1 and 2 workers, each ``repeats`` times."""
+def run_benchmark(corpus: Corpus, work: Path, repeats: int, executor: str = "local") -> dict[str, Measurement]:
+    """Decode-only, then builds with 1 and 2 workers of ``executor``, each ``repeats`` times."""
     runs_dir = work / "runs"
     return {
         "decode_only": measure("decode-only", 1, repeats, lambda _: decode_only(corpus.paths)),
-        "build_1w": measure("build 1 worker", 1, repeats, lambda i: build_once(corpus, runs_dir / f"w1-r{i}", 1)),
-        "build_2w": measure("build 2 workers", 2, repeats, lambda i: build_once(corpus, runs_dir / f"w2-r{i}", 2)),
+        "build_1w": measure(f"build 1 worker ({executor})", 1, repeats, lambda i: build_once(corpus, runs_dir / f"w1-r{i}", 1, executor)),
+        "build_2w": measure(f"build 2 workers ({executor})", 2, repeats, lambda i: build_once(corpus, runs_dir / f"w2-r{i}", 2, executor)),
     }
 
 
@@ -487,6 +487,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=_positive_int, default=2, help="runs per measurement; the best is kept (default 2)")
     parser.add_argument("--work", type=Path, default=Path("bench-out/build"), help="corpus cache and build outputs (default bench-out/build)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    parser.add_argument("--executor", choices=("local", "dask"), default="local", help="local process pool, or a local Dask cluster of the same size (default local)")
     args = parser.parse_args(argv)
     if args.max_minutes < args.min_minutes:
         parser.error(f"--max-minutes must be >= --min-minutes ({args.min_minutes}); got {args.max_minutes}")
@@ -500,7 +501,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     spec = CorpusSpec(files=args.files, min_minutes=args.min_minutes, max_minutes=args.max_minutes, seed=args.seed)
     args.work.mkdir(parents=True, exist_ok=True)
     corpus = ensure_corpus(args.work, spec)
-    measurements = run_benchmark(corpus, args.work, args.repeats)
+    measurements = run_benchmark(corpus, args.work, args.repeats, args.executor)
     report = make_report(corpus, measurements, args.repeats)
     print()
     print(format_table(report))

@@ -2,7 +2,13 @@
 
 ``local`` (default) uses a pool of long-lived worker processes started by spawn (a forked
 TensorFlow process can deadlock on inherited locks) with one BLAS/OpenMP thread each;
-``inline`` runs tasks in this process, for debugging and tiny inputs.
+``inline`` runs tasks in this process, for debugging and tiny inputs; ``dask`` sends each
+task to a Dask cluster (``scheduler`` address, or a `LocalCluster` of ``workers`` processes).
+
+A task is idempotent: it writes one shard under a fixed name, atomically, then its record,
+and its samples are a pure function of its recordings. A task that Dask retries or
+reschedules after losing a worker therefore rewrites the same shard with the same content:
+no sample is lost or duplicated.
 """
 
 from __future__ import annotations
@@ -10,12 +16,14 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from shardkit.build.config import BuildConfig
 from shardkit.build.shards import ShardTask
 from shardkit.build.worker import init_worker, run_task
+from shardkit.errors import ConfigError
 from shardkit.storage import Store
 
 #: environment that keeps every numeric library in a worker to one thread
@@ -69,6 +77,42 @@ def run_inline(tasks: list[ShardTask], store: Store, config: BuildConfig, worker
         yield run_task(task, store, config)
 
 
-Executor = Callable[[list[ShardTask], Store, BuildConfig, int], Iterator[dict]]
+#: times Dask retries a task that raised (a lost worker is rescheduled on top of this)
+DASK_RETRIES = 2
 
-EXECUTORS: dict[str, Executor] = {"local": run_local, "inline": run_inline}
+
+@contextlib.contextmanager
+def dask_client(scheduler: str | None, workers: int):
+    """A client of the cluster at ``scheduler``, or of a local cluster of single-thread worker processes."""
+    try:
+        from distributed import Client, LocalCluster  # noqa: PLC0415
+    except ImportError as exc:
+        raise ConfigError("the dask executor needs Dask: pip install 'shardkit[dask]'") from exc
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="30s")
+        except OSError as exc:
+            raise ConfigError(f"cannot reach the Dask scheduler {scheduler!r}: {exc}") from exc
+        with client:
+            yield client
+        return
+    with single_thread_env(), LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+        yield client
+
+
+def run_dask(tasks: list[ShardTask], store: Store, config: BuildConfig, workers: int, scheduler: str | None = None) -> Iterator[dict]:
+    """Run tasks on a Dask cluster, each a retried, idempotent unit; yield records as they finish."""
+    from distributed import as_completed as dask_completed  # noqa: PLC0415
+
+    run = uuid.uuid4().hex[:12]  # task keys unique to this build on a shared scheduler
+    with dask_client(scheduler, max(1, min(workers, len(tasks)))) as client:
+        futures = [client.submit(run_task, task, store, config, key=f"shardkit-{run}-{task.split}-{task.index:06d}", retries=DASK_RETRIES, pure=False) for task in tasks]
+        for future in dask_completed(futures):
+            yield future.result()
+
+
+Executor = Callable[..., Iterator[dict]]
+
+EXECUTORS: dict[str, Executor] = {"local": run_local, "inline": run_inline, "dask": run_dask}
+#: executors that take a scheduler address
+SCHEDULED = frozenset({"dask"})

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shardkit.build.config import BuildConfig
-from shardkit.build.executors import EXECUTORS
+from shardkit.build.executors import EXECUTORS, SCHEDULED
 from shardkit.build.inputs import InputScan, scan_inputs
 from shardkit.build.plan import plan_tasks
 from shardkit.build.shards import DONE_DIR, STATE_DIR, record_name, recover_record
@@ -95,6 +95,7 @@ def build(
     *,
     storage_options: dict[str, Any] | None = None,
     executor: str = "local",
+    scheduler: str | None = None,
     progress: bool = True,
 ) -> BuildSummary:
     """Build (or resume, or extend) a shard set from a folder of recordings.
@@ -105,6 +106,8 @@ def build(
         config: build settings (defaults: 24 kHz, 3 s chunks, 3 per file, FLAC).
         storage_options: fsspec options for OUTPUT (S3 endpoint, credentials, ...).
         executor: a name in `EXECUTORS`.
+        scheduler: address of the cluster's scheduler (``tcp://host:8786``) for the ``dask``
+            executor; without one it starts a local cluster of ``config.workers`` processes.
         progress: show a tqdm progress bar.
 
     Raises:
@@ -113,6 +116,8 @@ def build(
     config = config or BuildConfig()
     if executor not in EXECUTORS:
         raise ConfigError(f"executor must be one of {sorted(EXECUTORS)}; got {executor!r}")
+    if scheduler and executor not in SCHEDULED:
+        raise ConfigError(f"--scheduler needs an executor that uses one ({sorted(SCHEDULED)}); got executor {executor!r}")
     started = time.perf_counter()
     scan = scan_inputs(input_dir, config.val_fraction, config.test_fraction)
     store = Store(output_url, dict(storage_options or {}))
@@ -135,7 +140,8 @@ def build(
     tasks = plan_tasks(todo, config, next_index, config.workers)
     log.info("%d recordings to process in %d tasks (%d already done)", len(todo), len(tasks), len(done))
     with _progress(len(todo), progress) as bar:
-        for record in EXECUTORS[executor](tasks, store, config, config.workers):
+        options = {"scheduler": scheduler} if executor in SCHEDULED else {}
+        for record in EXECUTORS[executor](tasks, store, config, config.workers, **options):
             records.append(record)
             summary.tasks_run += 1
             summary.recordings_processed += len(record["sources"])

@@ -1,0 +1,54 @@
+"""The dask executor: the same shards as the in-process build, on a local cluster or a given scheduler, to S3."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("distributed")
+
+from shardkit.build.config import BuildConfig  # noqa: E402
+from shardkit.build.runner import build  # noqa: E402
+from shardkit.cli import cli  # noqa: E402
+from shardkit.errors import ConfigError  # noqa: E402
+
+CONFIG = BuildConfig(workers=2, val_fraction=0.3, shard_max_samples=3)
+
+
+@pytest.mark.slow
+def test_dask_build_on_a_local_cluster_to_s3_writes_the_inline_builds_shards(small_corpus: Path, tmp_path: Path, s3_env: str):
+    import s3fs  # noqa: PLC0415
+
+    reference = build(str(small_corpus), str(tmp_path / "inline"), BuildConfig(workers=0, val_fraction=0.3, shard_max_samples=3), executor="inline", progress=False)
+    summary = build(str(small_corpus), f"s3://{s3_env}/dask", CONFIG, executor="dask", progress=False)
+    assert summary.samples_written == reference.samples_written > 0
+    ours = {s["name"]: s["sha256"] for split in summary.manifest["splits"].values() for s in split["shards"]}
+    theirs = {s["name"]: s["sha256"] for split in reference.manifest["splits"].values() for s in split["shards"]}
+    assert ours == theirs  # same shards, byte for byte: tasks are pure functions of their recordings
+    fs = s3fs.S3FileSystem()
+    assert all(fs.exists(f"{s3_env}/dask/{name}") for name in ours)
+    assert build(str(small_corpus), f"s3://{s3_env}/dask", CONFIG, executor="dask", progress=False).up_to_date
+
+
+@pytest.mark.slow
+def test_dask_build_on_a_given_scheduler(small_corpus: Path, tmp_path: Path):
+    from distributed import LocalCluster  # noqa: PLC0415
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        result = CliRunner().invoke(cli, ["build", str(small_corpus), str(tmp_path / "out"), "--executor", "dask", "--scheduler", cluster.scheduler_address, "--no-progress", "--shard-max-samples", "3"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_scheduler_needs_the_dask_executor(small_corpus: Path, tmp_path: Path):
+    with pytest.raises(ConfigError, match=r"--scheduler needs an executor that uses one \(\['dask'\]\); got executor 'local'"):
+        build(str(small_corpus), str(tmp_path / "out"), CONFIG, scheduler="tcp://127.0.0.1:8786", progress=False)
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_unreachable_scheduler_is_a_clear_error(small_corpus: Path, tmp_path: Path):
+    result = CliRunner().invoke(cli, ["build", str(small_corpus), str(tmp_path / "out"), "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9", "--no-progress"])
+    assert result.exit_code == 2 and "cannot reach the Dask scheduler 'tcp://127.0.0.1:9'" in result.output
+    assert not (tmp_path / "out" / "manifest.json").exists()
