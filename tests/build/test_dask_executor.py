@@ -52,3 +52,46 @@ def test_unreachable_scheduler_is_a_clear_error(small_corpus: Path, tmp_path: Pa
     result = CliRunner().invoke(cli, ["build", str(small_corpus), str(tmp_path / "out"), "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9", "--no-progress"])
     assert result.exit_code == 2 and "cannot reach the Dask scheduler 'tcp://127.0.0.1:9'" in result.output
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+@pytest.mark.slow
+def test_a_worker_lost_mid_build_loses_and_duplicates_nothing(small_corpus: Path, tmp_path: Path):
+    """SIGKILL one Dask worker once the first shard is committed: Dask reruns its task, and the shards hold every sample once."""
+    import os  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    from distributed import Client, LocalCluster  # noqa: PLC0415
+
+    from test_runner import read_samples  # noqa: PLC0415
+
+    config = BuildConfig(workers=2, val_fraction=0.3, shard_max_samples=1)
+    reference = build(str(small_corpus), str(tmp_path / "inline"), BuildConfig(workers=0, val_fraction=0.3, shard_max_samples=1), executor="inline", progress=False)
+    out = tmp_path / "dask"
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["summary"] = build(str(small_corpus), str(out), config, executor="dask", scheduler=scheduler, progress=False)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            outcome["error"] = exc
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+        scheduler = cluster.scheduler_address
+        victim = next(iter(client.run(os.getpid).values()))
+        thread = threading.Thread(target=run)
+        thread.start()
+        deadline = time.monotonic() + 120
+        while not list((out / "_shardkit" / "done").glob("*.json")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        killed_mid_build = thread.is_alive()
+        os.kill(victim, signal.SIGKILL)
+        thread.join(300)
+    assert "error" not in outcome, outcome.get("error")
+    assert killed_mid_build, "the build finished before a worker could be killed; make the corpus larger"
+    manifest = outcome["summary"].manifest
+    keys = [sample["key"] for sample in read_samples(out, manifest)]
+    expected = [sample["key"] for sample in read_samples(tmp_path / "inline", reference.manifest)]
+    assert len(keys) == len(set(keys)), "duplicated samples"
+    assert sorted(keys) == sorted(expected), "lost or extra samples"
