@@ -115,9 +115,10 @@ def demo(out_dir: str, workers: int | None, epochs: int | None, train: bool, exp
 
 
 from shardkit.export.command import convert_command, evaluate_command, qat_command  # noqa: E402 - after the group they join
+from shardkit.pipeline.command import pipeline_group  # noqa: E402 - after the group it joins
 from shardkit.train.command import train_command  # noqa: E402 - after the group it joins
 
-for _command in (train_command, qat_command, convert_command, evaluate_command):
+for _command in (train_command, qat_command, convert_command, evaluate_command, pipeline_group):
     cli.add_command(_command)
 
 

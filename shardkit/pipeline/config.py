@@ -1,0 +1,96 @@
+"""A pipeline file (TOML): where things go, and one table of settings per stage.
+
+```toml
+[pipeline]
+name = "birds"                    # artifact prefix of the model
+input = "recordings/"             # INPUT of the build (a local folder)
+work = "s3://bucket/birds"        # every stage's output under here: shards/, model/, qat/, int8/, eval/
+demo_corpus = false               # generate the demo corpus into `input` when it is missing
+
+[build]      # BuildConfig fields (threshold_db for the salience detector; executor, scheduler)
+[train]      # `shardkit train` options, flat names (alpha, epochs, n_mels, ...)
+[qat]        # QATConfig fields (enabled = false: convert the trained model directly)
+[convert]    # ConvertConfig fields, calibration_split / calibration_samples / seed flat
+[evaluate]   # split
+```
+
+Parsing checks names only; each stage's own config checks the values before it runs.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any
+
+from shardkit.errors import ConfigError
+
+#: stages in the order they run
+STAGES = ("build", "train", "qat", "convert", "evaluate")
+PIPELINE_KEYS = {"name", "input", "work", "demo_corpus"}
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """A parsed pipeline file."""
+
+    name: str
+    input: str
+    work: str
+    demo_corpus: bool = False
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    source: str = ""
+
+    def settings(self, stage: str) -> dict[str, Any]:
+        """The stage's table (empty when the file has none)."""
+        return dict(self.stages.get(stage, {}))
+
+    def enabled(self, stage: str) -> bool:
+        """Every stage runs unless its table says ``enabled = false`` (only ``qat`` may)."""
+        return bool(self.stages.get(stage, {}).get("enabled", True))
+
+    def url(self, folder: str) -> str:
+        """``work/folder``."""
+        return f"{self.work.rstrip('/')}/{folder}"
+
+
+def parse_pipeline(text: str, source: str = "<pipeline>") -> PipelineConfig:
+    """Parse pipeline TOML.
+
+    Raises:
+        ConfigError: not TOML, an unknown table or key in ``[pipeline]``, a missing
+            name/input/work, or a stage other than qat disabled.
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"pipeline file {source!r} is not valid TOML: {exc}") from exc
+    unknown = sorted(set(data) - {"pipeline", *STAGES})
+    if unknown:
+        raise ConfigError(f"pipeline file {source!r} has unknown tables {unknown}; allowed: {['pipeline', *STAGES]}")
+    head = data.get("pipeline", {})
+    extra = sorted(set(head) - PIPELINE_KEYS)
+    if extra:
+        raise ConfigError(f"[pipeline] of {source!r} has unknown keys {extra}; allowed: {sorted(PIPELINE_KEYS)}")
+    for key in ("name", "input", "work"):
+        if not isinstance(head.get(key), str) or not head[key]:
+            raise ConfigError(f"[pipeline] of {source!r} needs {key} = \"...\"; got {head.get(key)!r}")
+    stages = {name: dict(data.get(name, {})) for name in STAGES}
+    for name, table in stages.items():
+        if name != "qat" and table.get("enabled", True) is not True:
+            raise ConfigError(f"[{name}] of {source!r} cannot be disabled; only [qat] takes enabled = false")
+    return PipelineConfig(name=head["name"], input=head["input"], work=head["work"], demo_corpus=bool(head.get("demo_corpus", False)), stages=stages, source=source)
+
+
+def load_pipeline(path: str) -> PipelineConfig:
+    """Read and parse a pipeline file.
+
+    Raises:
+        ConfigError: unreadable or invalid.
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read pipeline file {path!r}: {exc}") from exc
+    return parse_pipeline(text, path)

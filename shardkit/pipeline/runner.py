@@ -1,0 +1,248 @@
+"""`run_pipeline`: build → train → QAT → convert → evaluate, each stage skipped when up to date.
+
+Each stage writes into its own folder under the pipeline's ``work`` URL (local or ``s3://``):
+``shards/``, ``model/``, ``qat/``, ``int8/``, ``eval/``. After a stage succeeds, a stamp
+``_pipeline/<stage>.json`` records its fingerprint: a hash of its settings, of the stage
+before it (so a change flows downstream), and for the build of the INPUT tree (paths, sizes,
+modification times). A stage whose stamp matches and whose outputs exist is skipped.
+``from_stage`` reruns that stage and everything after it. A rerun stage starts from an empty
+folder, except the build, which is resumable and only starts over when its settings changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from shardkit.errors import ConfigError
+from shardkit.pipeline.config import STAGES, PipelineConfig
+from shardkit.storage import Store, filesystem
+
+log = logging.getLogger(__name__)
+
+#: stage → output folder under ``work``
+FOLDERS = {"build": "shards", "train": "model", "qat": "qat", "convert": "int8", "evaluate": "eval"}
+STAMPS = "_pipeline"
+
+
+@dataclass
+class StageResult:
+    """What happened to one stage: ``ran``, ``skipped`` (up to date) or ``disabled``."""
+
+    stage: str
+    status: str
+    fingerprint: str = ""
+    seconds: float = 0.0
+    outputs: dict[str, str] = field(default_factory=dict)
+
+
+def tree_fingerprint(folder: str) -> str:
+    """Hash of every file under ``folder``: relative path, size and modification time."""
+    entries = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            stat = os.stat(path)
+            entries.append(f"{os.path.relpath(path, folder)}\0{stat.st_size}\0{stat.st_mtime_ns}")
+    return hashlib.sha256("\n".join(entries).encode()).hexdigest()
+
+
+def _fingerprint(stage: str, settings: dict, upstream: str, inputs: str = "") -> str:
+    payload = json.dumps({"stage": stage, "settings": settings, "upstream": upstream, "inputs": inputs}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+# ----- the stages ---------------------------------------------------------------------------
+
+
+def _calibration(settings: dict):
+    from shardkit.export.config import CalibrationConfig  # noqa: PLC0415
+
+    keys = {"calibration_split": "split", "calibration_samples": "samples", "seed": "seed"}
+    return CalibrationConfig(**{field_: settings.pop(key) for key, field_ in keys.items() if key in settings})
+
+
+def _typed(stage: str, config: PipelineConfig, make: Callable[[], Any]) -> Any:
+    """``make()``, with a wrong key reported as a ConfigError naming the stage's table."""
+    try:
+        return make()
+    except TypeError as exc:
+        raise ConfigError(f"[{stage}] of {config.source!r}: {exc}") from exc
+
+
+def _build_config(config: PipelineConfig, settings: dict):
+    from shardkit.build.config import BuildConfig  # noqa: PLC0415
+    from shardkit.build.salience import SalienceConfig  # noqa: PLC0415
+
+    executor, scheduler = settings.pop("executor", "local"), settings.pop("scheduler", None)
+    salience = SalienceConfig(threshold_db=settings.pop("threshold_db")) if "threshold_db" in settings else SalienceConfig()
+    return _typed("build", config, lambda: BuildConfig(**settings, salience=salience)), executor, scheduler
+
+
+def _qat_config(config: PipelineConfig, settings: dict):
+    from shardkit.export.config import QATConfig  # noqa: PLC0415
+
+    settings.pop("enabled", None)
+    calibration = _calibration(settings)
+    return _typed("qat", config, lambda: QATConfig(**settings, calibration=calibration))
+
+
+def _convert_config(config: PipelineConfig, settings: dict):
+    from shardkit.export.config import ConvertConfig  # noqa: PLC0415
+
+    calibration = _calibration(settings)
+    return _typed("convert", config, lambda: ConvertConfig(**settings, calibration=calibration))
+
+
+def check_pipeline(config: PipelineConfig) -> None:
+    """Build every stage's config from the file, so a bad key or value fails before any stage runs.
+
+    Raises:
+        ConfigError: naming the table and the value.
+    """
+    from shardkit.build.executors import EXECUTORS  # noqa: PLC0415
+    from shardkit.train.config import config_from_options  # noqa: PLC0415
+
+    _, executor, _ = _build_config(config, config.settings("build"))
+    if executor not in EXECUTORS:
+        raise ConfigError(f"[build] executor must be one of {sorted(EXECUTORS)}; got {executor!r}")
+    config_from_options({**config.settings("train"), "name": config.name})
+    _qat_config(config, config.settings("qat"))
+    _convert_config(config, config.settings("convert"))
+    extra = sorted(set(config.settings("evaluate")) - {"split"})
+    if extra:
+        raise ConfigError(f"[evaluate] of {config.source!r} has unknown keys {extra}; allowed: ['split']")
+
+
+def _run_build(config: PipelineConfig, settings: dict, storage: dict) -> dict[str, str]:
+    from shardkit.build.runner import build  # noqa: PLC0415
+
+    build_config, executor, scheduler = _build_config(config, settings)
+    build(config.input, config.url("shards"), build_config, storage_options=storage, executor=executor, scheduler=scheduler, progress=False)
+    return {"shards": config.url("shards")}
+
+
+def _run_train(config: PipelineConfig, settings: dict, storage: dict) -> dict[str, str]:
+    from shardkit.read.shardlist import resolve_shards  # noqa: PLC0415
+    from shardkit.train.config import config_from_options  # noqa: PLC0415
+    from shardkit.train.runner import train  # noqa: PLC0415
+
+    shards = config.url("shards")
+    if "sample_rate_hz" not in settings:
+        settings["sample_rate_hz"] = (resolve_shards(shards, "train", storage).manifest or {}).get("sample_rate")
+    train(shards, config.url("model"), config_from_options({**settings, "name": config.name}), storage_options=storage, verbose=0)
+    return {"model": f"{config.url('model')}/{config.name}.keras"}
+
+
+def _source_model(config: PipelineConfig) -> str:
+    if config.enabled("qat"):
+        return f"{config.url('qat')}/{config.name}_qat.keras"
+    return f"{config.url('model')}/{config.name}.keras"
+
+
+def _run_qat(config: PipelineConfig, settings: dict, storage: dict) -> dict[str, str]:
+    from shardkit.export.qat import qat  # noqa: PLC0415
+
+    result = qat(f"{config.url('model')}/{config.name}.keras", config.url("shards"), config.url("qat"), _qat_config(config, settings), storage_options=storage)
+    return {"model": result.model_path}
+
+
+def _run_convert(config: PipelineConfig, settings: dict, storage: dict) -> dict[str, str]:
+    from shardkit.export.convert import convert  # noqa: PLC0415
+
+    result = convert(_source_model(config), config.url("shards"), config.url("int8"), _convert_config(config, settings), storage_options=storage)
+    return {"tflite": result.tflite_path or "", "report": result.report_path}
+
+
+def _run_evaluate(config: PipelineConfig, settings: dict, storage: dict) -> dict[str, str]:
+    from shardkit.export.evaluate import evaluate  # noqa: PLC0415
+
+    source = _source_model(config)
+    stem = source.rpartition("/")[2][: -len(".keras")]
+    split = settings.pop("split", "val")
+    report = evaluate(f"{config.url('int8')}/{stem}_int8.tflite", config.url("shards"), split, compare=source, out=config.url("eval"), storage_options=storage)
+    return {"report": f"{config.url('eval')}/{report['files']['json']}"}
+
+
+#: stage name → function(config, its settings (a copy), storage options) → outputs
+STAGE_RUNNERS: dict[str, Callable[[PipelineConfig, dict, dict], dict[str, str]]] = {
+    "build": _run_build,
+    "train": _run_train,
+    "qat": _run_qat,
+    "convert": _run_convert,
+    "evaluate": _run_evaluate,
+}
+
+
+# ----- the runner ---------------------------------------------------------------------------
+
+
+def _outputs_exist(outputs: dict[str, str], storage: dict) -> bool:
+    for url in outputs.values():
+        if url:
+            fs, path = filesystem(url, storage)
+            if not fs.exists(path):
+                return False
+    return True
+
+
+def _clear(config: PipelineConfig, folder: str, storage: dict) -> None:
+    fs, path = filesystem(config.url(folder), storage)
+    if fs.exists(path):
+        fs.rm(path, recursive=True)
+
+
+def run_pipeline(config: PipelineConfig, from_stage: str | None = None, storage_options: dict[str, Any] | None = None, echo: Callable[[str], None] = log.info) -> list[StageResult]:
+    """Run every stage that is not up to date (and every stage from ``from_stage`` on).
+
+    Raises:
+        ConfigError: a bad stage name or setting, before that stage runs.
+        GateFailed: the conversion gates failed (nothing after it runs, no stamp written).
+    """
+    if from_stage is not None and from_stage not in STAGES:
+        raise ConfigError(f"--from must be one of {list(STAGES)}; got {from_stage!r}")
+    storage = dict(storage_options or {})
+    check_pipeline(config)
+    if config.demo_corpus and not os.path.isdir(config.input):
+        from shardkit.demo.corpus import make_demo_corpus  # noqa: PLC0415
+        from shardkit.demo.run import DEMO_CORPUS  # noqa: PLC0415
+
+        echo(f"generating the demo corpus in {config.input}")
+        make_demo_corpus(config.input, DEMO_CORPUS)
+    if not os.path.isdir(config.input):
+        raise ConfigError(f"[pipeline] input {config.input!r} is not a folder")
+    store = Store(config.work, storage)
+    store.check_writable()
+    forced = STAGES[STAGES.index(from_stage) :] if from_stage else ()
+    upstream, results = "", []
+    for stage in STAGES:
+        settings = config.settings(stage)
+        fingerprint = _fingerprint(stage, settings, upstream, tree_fingerprint(config.input) if stage == "build" else "")
+        upstream = fingerprint
+        if not config.enabled(stage):
+            results.append(StageResult(stage, "disabled", fingerprint))
+            echo(f"{stage}: disabled")
+            continue
+        stamp_name = f"{STAMPS}/{stage}.json"
+        stamp = store.read_json(stamp_name) if store.exists(stamp_name) else None
+        if stage not in forced and stamp and stamp["fingerprint"] == fingerprint and _outputs_exist(stamp["outputs"], storage):
+            results.append(StageResult(stage, "skipped", fingerprint, outputs=stamp["outputs"]))
+            echo(f"{stage}: up to date")
+            continue
+        if stage != "build" or (stamp and stamp.get("settings") != settings):
+            _clear(config, FOLDERS[stage], storage)
+        echo(f"{stage}: running")
+        started = time.monotonic()
+        outputs = STAGE_RUNNERS[stage](config, dict(settings), storage)
+        seconds = round(time.monotonic() - started, 2)
+        store.write_json(stamp_name, {"stage": stage, "fingerprint": fingerprint, "settings": settings, "outputs": outputs, "seconds": seconds})
+        results.append(StageResult(stage, "ran", fingerprint, seconds, outputs))
+        echo(f"{stage}: done in {seconds:.1f} s")
+    return results

@@ -1,0 +1,140 @@
+"""`shardkit pipeline run`: stages run in order, skip when up to date, rerun downstream of a change."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from shardkit.cli import cli
+from shardkit.errors import ConfigError
+from shardkit.pipeline.config import STAGES, load_pipeline, parse_pipeline
+
+ROOT = Path(__file__).resolve().parents[2]
+
+TINY = """
+[pipeline]
+name = "tiny"
+input = "{input}"
+work = "{work}"
+
+[build]
+codec = "pcm16"
+shard_max_samples = 8
+val_fraction = 0.25
+workers = 2
+
+[train]
+chunk_s = 1.0
+n_fft = 128
+n_frames = 32
+n_mels = 16
+n_mfcc = 8
+architecture = "dscnn_lite"
+alpha = 0.25
+embeddings_size = 32
+batch_size = 8
+epochs = 2
+learning_rate = 3e-3
+
+[qat]
+epochs = {qat_epochs}
+batch_size = 8
+calibration_samples = 40
+
+[convert]
+calibration_samples = 40
+gate_samples = 20
+min_cosine_mean = 0.5
+min_cosine_p5 = 0.5
+"""
+
+
+def _write(tmp_path: Path, corpus: Path, qat_epochs: int = 1) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY.format(input=corpus, work=tmp_path / "work", qat_epochs=qat_epochs))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[pipeline]\nname='x'\ninput='in'\n", "needs work = \"...\""),
+        ("[pipeline]\nname='x'\ninput='in'\nwork='w'\n[deploy]\n", "unknown tables ['deploy']"),
+        ("[pipeline]\nname='x'\ninput='in'\nwork='w'\nworkers=3\n", "unknown keys ['workers']"),
+        ("[pipeline]\nname='x'\ninput='in'\nwork='w'\n[train]\nenabled=false\n", "only [qat] takes enabled = false"),
+        ("[pipeline\n", "is not valid TOML"),
+    ],
+)
+def test_bad_pipeline_files_are_refused_naming_the_problem(text: str, message: str):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_pipeline(text, "p.toml")
+
+
+def test_bad_stage_settings_fail_before_any_stage_runs(tmp_path: Path, small_corpus: Path):
+    path = tmp_path / "bad.toml"
+    path.write_text(f"[pipeline]\nname='x'\ninput='{small_corpus}'\nwork='{tmp_path / 'work'}'\n[train]\nalpha = -1.0\n")
+    result = CliRunner().invoke(cli, ["pipeline", "run", str(path)])
+    assert result.exit_code == 2 and "alpha" in result.output and "-1.0" in result.output
+    assert not (tmp_path / "work").exists()
+    path.write_text(f"[pipeline]\nname='x'\ninput='{small_corpus}'\nwork='{tmp_path / 'work'}'\n[build]\nshard_size = 3\n")
+    result = CliRunner().invoke(cli, ["pipeline", "run", str(path)])
+    assert result.exit_code == 2 and "[build]" in result.output and "shard_size" in result.output
+    result = CliRunner().invoke(cli, ["pipeline", "run", str(tmp_path / "missing.toml")])
+    assert result.exit_code == 2 and "cannot read pipeline file" in result.output
+
+
+@pytest.mark.parametrize("name", ["demo.toml", "birdnet-n6.toml"])
+def test_shipped_pipelines_are_valid(name: str):
+    from shardkit.pipeline.runner import check_pipeline  # noqa: PLC0415
+
+    config = load_pipeline(str(ROOT / "pipelines" / name))
+    check_pipeline(config)
+    assert all(config.enabled(stage) for stage in STAGES)
+
+
+def test_birdnet_recipe_has_birdnet_stm32_defaults():
+    train = load_pipeline(str(ROOT / "pipelines" / "birdnet-n6.toml")).settings("train")
+    assert (train["sample_rate_hz"], train["chunk_s"], train["n_fft"], train["n_frames"], train["n_mels"]) == (24000, 3.0, 512, 256, 64)
+
+
+@pytest.mark.slow
+def test_pipeline_runs_skips_and_reruns_downstream_of_a_change(tmp_path: Path):
+    import sys  # noqa: PLC0415
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from factories import make_class_corpus  # noqa: PLC0415
+
+    from shardkit.pipeline.runner import run_pipeline  # noqa: PLC0415
+
+    corpus = make_class_corpus(tmp_path / "corpus")
+    path = _write(tmp_path, corpus)
+    status = lambda results: {r.stage: r.status for r in results}  # noqa: E731
+
+    first = run_pipeline(load_pipeline(str(path)))
+    assert status(first) == dict.fromkeys(STAGES, "ran")
+    work = tmp_path / "work"
+    for relative in ("shards/manifest.json", "model/tiny.keras", "qat/tiny_qat.keras", "int8/tiny_qat_int8.tflite", "eval/tiny_qat_int8_eval_val.json", "_pipeline/evaluate.json"):
+        assert (work / relative).is_file(), relative
+    tflite_mtime = (work / "int8" / "tiny_qat_int8.tflite").stat().st_mtime_ns
+
+    assert status(run_pipeline(load_pipeline(str(path)))) == dict.fromkeys(STAGES, "skipped")
+    assert (work / "int8" / "tiny_qat_int8.tflite").stat().st_mtime_ns == tflite_mtime
+
+    path = _write(tmp_path, corpus, qat_epochs=2)  # a QAT setting changes: QAT and everything after it rerun
+    assert status(run_pipeline(load_pipeline(str(path)))) == {"build": "skipped", "train": "skipped", "qat": "ran", "convert": "ran", "evaluate": "ran"}
+
+    result = CliRunner().invoke(cli, ["pipeline", "run", str(path), "--from", "convert"])
+    assert result.exit_code == 0, result.output
+    assert "build: skipped" in result.output and "train: skipped" in result.output
+    assert "convert: ran" in result.output and "evaluate: ran" in result.output and "qat: skipped" in result.output
+
+    (work / "model" / "tiny.keras").unlink()  # an output gone: its stage and the ones after it rerun
+    assert status(run_pipeline(load_pipeline(str(path))))["train"] == "ran"
+
+    extra = corpus / "alpha" / "extra.flac"  # new input: the build extends, downstream reruns
+    extra.write_bytes((corpus / "alpha" / sorted(os.listdir(corpus / "alpha"))[0]).read_bytes())
+    assert status(run_pipeline(load_pipeline(str(path)))) == dict.fromkeys(STAGES, "ran")
