@@ -138,3 +138,27 @@ def test_pipeline_runs_skips_and_reruns_downstream_of_a_change(tmp_path: Path):
     extra = corpus / "alpha" / "extra.flac"  # new input: the build extends, downstream reruns
     extra.write_bytes((corpus / "alpha" / sorted(os.listdir(corpus / "alpha"))[0]).read_bytes())
     assert status(run_pipeline(load_pipeline(str(path)))) == dict.fromkeys(STAGES, "ran")
+
+
+@pytest.mark.slow
+def test_pipeline_with_its_work_on_s3(tmp_path: Path, s3_env: str):
+    import sys  # noqa: PLC0415
+
+    import s3fs  # noqa: PLC0415
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from factories import make_class_corpus  # noqa: PLC0415
+
+    from shardkit.pipeline.runner import run_pipeline  # noqa: PLC0415
+
+    corpus = make_class_corpus(tmp_path / "corpus")
+    text = TINY.format(input=corpus, work=f"s3://{s3_env}/work", qat_epochs=1).replace("[qat]\n", "[qat]\nenabled = false\n")
+    path = tmp_path / "s3.toml"
+    path.write_text(text)
+    first = {r.stage: r.status for r in run_pipeline(load_pipeline(str(path)))}
+    assert first == {"build": "ran", "train": "ran", "qat": "disabled", "convert": "ran", "evaluate": "ran"}
+    fs = s3fs.S3FileSystem()
+    for relative in ("shards/manifest.json", "model/tiny.keras", "int8/tiny_int8.tflite", "eval/tiny_int8_eval_val.json", "_pipeline/convert.json"):
+        assert fs.exists(f"{s3_env}/work/{relative}"), relative
+    again = {r.stage: r.status for r in run_pipeline(load_pipeline(str(path)))}
+    assert again == {"build": "skipped", "train": "skipped", "qat": "disabled", "convert": "skipped", "evaluate": "skipped"}
