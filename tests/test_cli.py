@@ -26,7 +26,7 @@ def run(*args: str):
         ("--chunk-s", "-1", "chunk_s must be a number of seconds in (0, 600]; got -1.0"),
         ("--workers", "-2", "workers must be an integer in [0, 1024]; got -2"),
         ("--threshold-db", "0", "salience threshold_db must be a positive number, got 0.0"),
-        ("--executor", "gpu", "executor must be one of ['inline', 'local']; got 'gpu'"),
+        ("--executor", "gpu", "executor must be one of ['dask', 'inline', 'local']; got 'gpu'"),
         ("--storage-option", "novalue", "expected KEY=VALUE, got 'novalue'"),
     ],
 )
