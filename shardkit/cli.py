@@ -112,6 +112,12 @@ def demo(out_dir: str, workers: int | None, epochs: int | None, train: bool, exp
         _fail_usage(exc)
     except ImportError as exc:
         raise click.ClickException(f"the demo's training step needs TensorFlow ({exc}); run: pip install 'shardkit[tf]' (or pass --no-train)") from exc
+    except Exception as exc:
+        from shardkit.export.converter import ConverterError  # noqa: PLC0415
+
+        if isinstance(exc, ConverterError):
+            raise click.ClickException(str(exc)) from exc
+        raise
 
 
 from shardkit.export.command import convert_command, evaluate_command, qat_command  # noqa: E402 - after the group they join

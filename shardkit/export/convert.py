@@ -76,6 +76,9 @@ def draw_samples(shards: str, checkpoint: Checkpoint, config: ConvertConfig, sto
     calibration = pick_samples(
         shards, config.calibration.split, frontend, config.calibration.samples, seed=config.calibration.seed, exclude=frozenset(gate.keys), storage_options=storage_options
     )
+    for name, samples in (("gate", gate), ("calibration", calibration)):
+        if not len(samples):
+            raise ConfigError(f"no decodable {name} samples in {shards!r}")
     overlap = set(gate.keys) & set(calibration.keys)
     if overlap:  # pick_samples excludes them; this guards the contract itself
         raise ConfigError(f"calibration and gate samples overlap in {len(overlap)} keys, e.g. {sorted(overlap)[:3]}")
@@ -173,6 +176,8 @@ def convert(checkpoint_path: str, shards: str, out: str | None = None, config: C
         store.write_bytes(files["summary"], (format_convert_report(report) + "\n\n" + format_n6_report(n6) + "\n").encode())
         result = ConvertResult(passed=not failures, report=report, report_path=_url(store, files["report"]), failures=failures)
         if failures:
+            for stale in (files["tflite"], files["model_config"], files["labels"]):
+                store.delete(stale)  # an earlier run's promoted model must not sit beside this failed report
             raise GateFailed(result)
         model_config = {
             **checkpoint.config,

@@ -98,6 +98,8 @@ def evaluate(model_path: str, shards: str, split: str = "val", compare: str | No
     Raises:
         ConfigError: bad paths, or models whose frontend or classes do not match each other or the shards.
     """
+    store = Store(out or (model_path.rpartition("/")[0] or "."), storage_options or {})
+    store.check_writable()
     models = [load_any(model_path, storage_options)] + ([load_any(compare, storage_options)] if compare else [])
     first = models[0].config
     for other in models[1:]:
@@ -128,7 +130,6 @@ def evaluate(model_path: str, shards: str, split: str = "val", compare: str | No
     }
     if compare:
         report["agreement"] = agreement(results[0], results[1])
-    store = Store(out or (model_path.rpartition("/")[0] or "."), storage_options or {})
     base = f"{models[0].stem}_eval_{split}"
     store.write_json(f"{base}.json", report)
     store.write_bytes(f"{base}.txt", (format_eval_report(report) + "\n").encode())

@@ -122,10 +122,11 @@ def qat(checkpoint_path: str, shards: str, out: str | None = None, config: QATCo
             dataset = dataset.take(config.max_steps_per_epoch)
         started = time.monotonic()
         losses = [float(step(features, labels)) for features, labels in dataset]
+        loss = float(np.mean(losses)) if losses else float("nan")
+        if not np.isfinite(loss):
+            raise ConfigError(f"QAT diverged at epoch {epoch + 1} (loss {loss}); lower --learning-rate")
         calibrate(twin, calibration.features)  # the converter calibrates the final weights: follow them
-        row = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"), "steps": len(losses), **{f"val_{k}": v for k, v in _scores(predict_twin, val).items()}, "seconds": round(time.monotonic() - started, 2)}
-        if not np.isfinite(row["loss"]):
-            raise ConfigError(f"QAT diverged at epoch {epoch + 1} (loss {row['loss']}); lower --learning-rate")
+        row = {"epoch": epoch + 1, "loss": loss, "steps": len(losses), **{f"val_{k}": v for k, v in _scores(predict_twin, val).items()}, "seconds": round(time.monotonic() - started, 2)}
         history.append(row)
         log.info("QAT epoch %d: %s", epoch + 1, row)
         if is_better(row["val_roc_auc"], best_auc, "max"):

@@ -8,8 +8,8 @@ The converter's full-INT8 scheme, mirrored here so QAT trains against it:
 * activations: asymmetric per tensor, ``scale = (max - min) / 255`` over a range that holds
   0, from the min/max over the calibration set (the converter's calibrator); one
   quantization per op output, where a ReLU that follows a conv/dense/add is fused into it
-  (only the ReLU's output is quantized) and reshapes, max pooling and dropout keep the
-  scale; a sigmoid's output has the fixed scale 1/256 (zero point -128).
+  (only the ReLU's output is quantized) and reshapes, max and average pooling (TFLite's INT8
+  pools keep their input's scale) and dropout keep the scale; a sigmoid's output has the fixed scale 1/256 (zero point -128).
 
 `deployable_model` gives the flat float32 model that is saved and converted (no fake-quant
 layer, mixed-precision policies dropped, nested models inlined); `fake_quant_model` wraps
@@ -26,7 +26,7 @@ import numpy as np
 #: layer classes whose kernel is quantized per output channel, and the kernel axes reduced for it
 WEIGHT_AXES = {"Conv2D": (0, 1, 2), "DepthwiseConv2D": (0, 1), "Dense": (0,)}
 #: layer classes whose output keeps its input's quantization (no op of their own in INT8)
-PASS_THROUGH = frozenset({"Reshape", "Flatten", "Identity", "Dropout", "SpatialDropout2D", "MaxPooling2D"})
+PASS_THROUGH = frozenset({"Reshape", "Flatten", "Identity", "Dropout", "SpatialDropout2D", "MaxPooling2D", "AveragePooling2D"})
 #: layer classes into which the converter fuses a following ReLU
 FUSES_RELU = frozenset({"Conv2D", "DepthwiseConv2D", "Dense", "Add", "Subtract", "Multiply"})
 #: INT8 activation range and weight range
@@ -88,7 +88,7 @@ def _foldable(model: keras.Model) -> dict[str, str]:
     found = {}
     taken = consumers(model)
     for layer in model.layers:
-        if type(layer).__name__ not in ("Conv2D", "DepthwiseConv2D"):
+        if type(layer).__name__ not in ("Conv2D", "DepthwiseConv2D") or getattr(layer.activation, "__name__", "linear") != "linear":
             continue
         after = taken.get(layer.name, [])
         if len(after) == 1 and type(after[0]).__name__ == "BatchNormalization" and after[0].axis in (-1, [-1], [3], 3):

@@ -79,15 +79,27 @@ def dequantize(values: np.ndarray, details: dict) -> np.ndarray:
     return ((values.astype(np.float32) - zero_point) * scale).astype(np.float32)
 
 
-def cosine_per_row(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cosine similarity of each row of ``a`` with the same row of ``b``."""
+#: one step of a sigmoid output in INT8 (scale 1/256): rows below it in both models agree
+SILENT_ROW = 1.0 / 256.0
+
+
+def cosine_per_row(a: np.ndarray, b: np.ndarray, silent: float = SILENT_ROW) -> np.ndarray:
+    """Cosine similarity of each row of ``a`` with the same row of ``b``.
+
+    A row where every score of both models is below ``silent`` (a confident negative, which
+    INT8 rounds to all zeros) counts as agreement, 1.0: its cosine is undefined, not 0.
+    """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    return np.sum(a * b, axis=1) / np.maximum(norms, 1e-12)
+    cosine = np.sum(a * b, axis=1) / np.maximum(norms, 1e-12)
+    both_silent = (np.max(np.abs(a), axis=1) < silent) & (np.max(np.abs(b), axis=1) < silent)
+    return np.where(both_silent, 1.0, cosine)
 
 
 def agreement(float_scores: np.ndarray, int8_scores: np.ndarray) -> dict[str, float]:
     """How closely two models' outputs agree: per-row cosine (mean, 5th percentile, min) and max abs difference."""
+    if len(float_scores) == 0:
+        raise ConfigError("no samples to compare the two models on (every gate sample was undecodable?)")
     cosine = cosine_per_row(float_scores, int8_scores)
     return {
         "cosine_mean": float(np.mean(cosine)),

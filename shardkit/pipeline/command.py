@@ -32,8 +32,9 @@ def run_command(file: str, from_stage: str | None, storage_option: tuple[str, ..
         raise click.ClickException(f"this pipeline needs TensorFlow ({exc}); run: pip install 'shardkit[tf]'") from exc
     except Exception as exc:
         from shardkit.export.convert import GateFailed  # noqa: PLC0415
+        from shardkit.export.converter import ConverterError  # noqa: PLC0415
 
-        if isinstance(exc, GateFailed):
+        if isinstance(exc, (GateFailed, ConverterError)):
             raise click.ClickException(str(exc)) from exc
         raise
     for result in results:

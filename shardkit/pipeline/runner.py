@@ -4,7 +4,8 @@ Each stage writes into its own folder under the pipeline's ``work`` URL (local o
 ``shards/``, ``model/``, ``qat/``, ``int8/``, ``eval/``. After a stage succeeds, a stamp
 ``_pipeline/<stage>.json`` records its fingerprint: a hash of its settings, of the stage
 before it (so a change flows downstream), and for the build of the INPUT tree (paths, sizes,
-modification times). A stage whose stamp matches and whose outputs exist is skipped.
+modification times; where the build runs — executor, scheduler, workers — is left out). A
+stage whose stamp matches and whose outputs exist is skipped, unless a stage before it ran.
 ``from_stage`` reruns that stage and everything after it. A rerun stage starts from an empty
 folder, except the build, which is resumable and only starts over when its settings changed.
 """
@@ -26,6 +27,8 @@ from shardkit.storage import Store, filesystem
 
 log = logging.getLogger(__name__)
 
+#: [build] keys that say where the work runs, not what it produces: outside the fingerprint
+EXECUTION_KEYS = frozenset({"executor", "scheduler", "workers"})
 #: stage → output folder under ``work``
 FOLDERS = {"build": "shards", "train": "model", "qat": "qat", "convert": "int8", "evaluate": "eval"}
 STAMPS = "_pipeline"
@@ -150,6 +153,9 @@ def _source_model(config: PipelineConfig) -> str:
 def _run_qat(config: PipelineConfig, settings: dict, storage: dict) -> dict[str, str]:
     from shardkit.export.qat import qat  # noqa: PLC0415
 
+    for key in ("calibration_split", "calibration_samples", "seed"):  # calibrate on the converter's draw
+        if key in config.settings("convert"):
+            settings.setdefault(key, config.settings("convert")[key])
     result = qat(f"{config.url('model')}/{config.name}.keras", config.url("shards"), config.url("qat"), _qat_config(config, settings), storage_options=storage)
     return {"model": result.model_path}
 
@@ -221,10 +227,11 @@ def run_pipeline(config: PipelineConfig, from_stage: str | None = None, storage_
     store = Store(config.work, storage)
     store.check_writable()
     forced = STAGES[STAGES.index(from_stage) :] if from_stage else ()
-    upstream, results = "", []
+    upstream, results, ran = "", [], False
     for stage in STAGES:
         settings = config.settings(stage)
-        fingerprint = _fingerprint(stage, settings, upstream, tree_fingerprint(config.input) if stage == "build" else "")
+        content = {k: v for k, v in settings.items() if not (stage == "build" and k in EXECUTION_KEYS)}
+        fingerprint = _fingerprint(stage, content, upstream, tree_fingerprint(config.input) if stage == "build" else "")
         upstream = fingerprint
         if not config.enabled(stage):
             results.append(StageResult(stage, "disabled", fingerprint))
@@ -232,17 +239,18 @@ def run_pipeline(config: PipelineConfig, from_stage: str | None = None, storage_
             continue
         stamp_name = f"{STAMPS}/{stage}.json"
         stamp = store.read_json(stamp_name) if store.exists(stamp_name) else None
-        if stage not in forced and stamp and stamp["fingerprint"] == fingerprint and _outputs_exist(stamp["outputs"], storage):
+        if not ran and stage not in forced and stamp and stamp["fingerprint"] == fingerprint and _outputs_exist(stamp["outputs"], storage):
             results.append(StageResult(stage, "skipped", fingerprint, outputs=stamp["outputs"]))
             echo(f"{stage}: up to date")
             continue
-        if stage != "build" or (stamp and stamp.get("settings") != settings):
+        if stage != "build" or (stamp and stamp.get("settings") != content):
             _clear(config, FOLDERS[stage], storage)
         echo(f"{stage}: running")
         started = time.monotonic()
         outputs = STAGE_RUNNERS[stage](config, dict(settings), storage)
         seconds = round(time.monotonic() - started, 2)
-        store.write_json(stamp_name, {"stage": stage, "fingerprint": fingerprint, "settings": settings, "outputs": outputs, "seconds": seconds})
+        store.write_json(stamp_name, {"stage": stage, "fingerprint": fingerprint, "settings": content, "outputs": outputs, "seconds": seconds})
+        ran = True  # everything after a stage that ran runs too: its inputs are new
         results.append(StageResult(stage, "ran", fingerprint, seconds, outputs))
         echo(f"{stage}: done in {seconds:.1f} s")
     return results

@@ -95,7 +95,10 @@ def test_int8_io_on_request(trained, export_shards, tmp_path):
     assert result.report["agreement"]["cosine_mean"] >= 0.95
 
 
-def test_failing_gate_writes_the_report_and_promotes_nothing(trained, export_shards, tmp_path):
+def test_failing_gate_writes_the_report_and_promotes_nothing(converted, trained, export_shards, tmp_path):
+    _, promoted = converted
+    for name in ("tiny_int8.tflite", "tiny_int8_model_config.json"):  # an earlier run's promoted model
+        (tmp_path / name).write_bytes((promoted / name).read_bytes())
     with pytest.raises(GateFailed, match="cosine_mean"):
         convert(str(trained), str(export_shards), str(tmp_path), ConvertConfig(min_cosine_mean=1.0, gate_samples=20, calibration=CalibrationConfig(samples=40)))
     assert not (tmp_path / "tiny_int8.tflite").exists()
@@ -164,3 +167,14 @@ def test_fake_quant_twin_calibrates_the_ranges_the_converter_chose(converted, tr
             errors.append(max(abs(float(quantizer.low.numpy()) - low), abs(float(quantizer.high.numpy()) - high)) / width)
     assert len(errors) >= 10, f"only {len(errors)} quantized tensors matched by layer name"
     assert np.median(errors) < 0.02 and max(errors) < 0.15, sorted(errors)
+
+
+def test_cosine_counts_rows_silent_in_both_models_as_agreement():
+    from shardkit.export.runtime import cosine_per_row  # noqa: PLC0415
+
+    float_scores = np.array([[0.001, 0.002, 0.0005], [0.9, 0.1, 0.0], [0.001, 0.002, 0.0005]])
+    int8_scores = np.array([[0.0, 0.0, 0.0], [0.0, 0.9, 0.0], [0.0, 0.5, 0.0]])
+    cosine = cosine_per_row(float_scores, int8_scores)
+    assert cosine[0] == 1.0  # a confident negative that INT8 rounds to zeros agrees
+    assert cosine[1] == pytest.approx(0.1 * 0.9 / (np.hypot(0.9, 0.1) * 0.9))
+    assert cosine[2] < 0.9  # one model speaks up: a real disagreement

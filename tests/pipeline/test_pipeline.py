@@ -65,7 +65,8 @@ def _write(tmp_path: Path, corpus: Path, qat_epochs: int = 1) -> Path:
         ("[pipeline]\nname='x'\ninput='in'\n", "needs work = \"...\""),
         ("[pipeline]\nname='x'\ninput='in'\nwork='w'\n[deploy]\n", "unknown tables ['deploy']"),
         ("[pipeline]\nname='x'\ninput='in'\nwork='w'\nworkers=3\n", "unknown keys ['workers']"),
-        ("[pipeline]\nname='x'\ninput='in'\nwork='w'\n[train]\nenabled=false\n", "only [qat] takes enabled = false"),
+        ("[pipeline]\nname='x'\ninput='in'\nwork='w'\n[train]\nenabled=false\n", "only [qat] takes enabled, as true or false; got enabled = False"),
+        ("[pipeline]\nname='x'\ninput='in'\nwork='w'\n[qat]\nenabled='false'\n", "got enabled = 'false'"),
         ("[pipeline\n", "is not valid TOML"),
     ],
 )
@@ -133,7 +134,10 @@ def test_pipeline_runs_skips_and_reruns_downstream_of_a_change(tmp_path: Path):
     assert "convert: ran" in result.output and "evaluate: ran" in result.output and "qat: skipped" in result.output
 
     (work / "model" / "tiny.keras").unlink()  # an output gone: its stage and the ones after it rerun
-    assert status(run_pipeline(load_pipeline(str(path))))["train"] == "ran"
+    assert status(run_pipeline(load_pipeline(str(path)))) == {"build": "skipped", "train": "ran", "qat": "ran", "convert": "ran", "evaluate": "ran"}
+
+    path.write_text(path.read_text().replace("workers = 2", "workers = 1"))  # where the build runs is not what it makes
+    assert status(run_pipeline(load_pipeline(str(path)))) == dict.fromkeys(STAGES, "skipped")
 
     extra = corpus / "alpha" / "extra.flac"  # new input: the build extends, downstream reruns
     extra.write_bytes((corpus / "alpha" / sorted(os.listdir(corpus / "alpha"))[0]).read_bytes())
