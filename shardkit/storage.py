@@ -92,6 +92,10 @@ class Store:
         """Absolute filesystem path of ``name`` (a POSIX relative path) inside the store."""
         return posixpath.join(self.root, name)
 
+    def location(self, name: str) -> str:
+        """Where ``name`` is, for a person or another call: a local path, or the store URL (scheme kept) joined with it."""
+        return self.path(name) if self.is_local else f"{self.url.rstrip('/')}/{name}"
+
     def exists(self, name: str) -> bool:
         """Whether ``name`` exists in the store."""
         return self.fs.exists(self.path(name))

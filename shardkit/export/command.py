@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from shardkit.errors import ConfigError
+from shardkit.train.command import add_options
 
 _SHARDS = click.option("--shards", required=True, help="Shard folder or manifest (local or s3://) the samples come from.")
 _OUT = click.option("--out", default=None, help="Output folder [default: the model's].")
@@ -18,15 +19,6 @@ _CALIBRATION = [
     click.option("--calibration-samples", type=int, default=200, show_default=True, help="Calibration samples, stratified by class."),
     click.option("--seed", type=int, default=0, show_default=True, help="Seed of the deterministic sample draws."),
 ]
-
-
-def _apply(options):
-    def decorate(function):
-        for option in reversed(options):
-            function = option(function)
-        return function
-
-    return decorate
 
 
 def _calibration(split: str, samples: int, seed: int):
@@ -48,7 +40,7 @@ def _needs_tf(command: str) -> None:
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option("--max-steps-per-epoch", type=int, default=None, help="Cut epochs at this many batches.")
 @click.option("--teacher-weight", type=float, default=1.0, show_default=True, help="Share of the loss distilled from the float model (the rest: labels).")
-@_apply(_CALIBRATION)
+@add_options(_CALIBRATION)
 @_STORAGE
 def qat_command(checkpoint: str, shards: str, out: str | None, calibration_split: str, calibration_samples: int, seed: int, storage_option: tuple[str, ...], **settings) -> None:
     """Fine-tune a trained CHECKPOINT (.keras) with fake INT8 quantization; writes <name>_qat.keras."""
@@ -72,7 +64,7 @@ def qat_command(checkpoint: str, shards: str, out: str | None, calibration_split
 @click.argument("checkpoint")
 @_SHARDS
 @_OUT
-@_apply(_CALIBRATION)
+@add_options(_CALIBRATION)
 @click.option("--gate-split", default="val", show_default=True, help="Split the float-vs-INT8 gates are measured on.")
 @click.option("--gate-samples", type=int, default=500, show_default=True, help="Most gate samples, stratified by class.")
 @click.option("--min-cosine-mean", type=float, default=0.95, show_default=True, help="Gate: mean per-sample output cosine.")

@@ -174,7 +174,7 @@ def convert(checkpoint_path: str, shards: str, out: str | None = None, config: C
         }
         store.write_json(files["report"], report)
         store.write_bytes(files["summary"], (format_convert_report(report) + "\n\n" + format_n6_report(n6) + "\n").encode())
-        result = ConvertResult(passed=not failures, report=report, report_path=_url(store, files["report"]), failures=failures)
+        result = ConvertResult(passed=not failures, report=report, report_path=store.location(files["report"]), failures=failures)
         if failures:
             for stale in (files["tflite"], files["model_config"], files["labels"]):
                 store.delete(stale)  # an earlier run's promoted model must not sit beside this failed report
@@ -192,12 +192,8 @@ def convert(checkpoint_path: str, shards: str, out: str | None = None, config: C
         store.write_json(files["model_config"], model_config)
         artifacts.write_labels(store, files["labels"], checkpoint.classes)
         store.write_bytes(files["tflite"], content)
-    result.tflite_path = _url(store, files["tflite"])
+    result.tflite_path = store.location(files["tflite"])
     return result
-
-
-def _url(store: Store, name: str) -> str:
-    return store.path(name) if store.is_local else f"{store.url.rstrip('/')}/{name}"
 
 
 def format_convert_report(report: dict) -> str:

@@ -150,8 +150,7 @@ def qat(checkpoint_path: str, shards: str, out: str | None = None, config: QATCo
             "versions": artifacts.versions(),
         },
     )
-    model_path = store.path(names["model"]) if store.is_local else f"{store.url.rstrip('/')}/{names['model']}"
-    return QATResult(model_path=model_path, before=before, after=after, history=history, best_epoch=best_epoch)
+    return QATResult(model_path=store.location(names["model"]), before=before, after=after, history=history, best_epoch=best_epoch)
 
 
 def format_qat_result(result: QATResult) -> str:

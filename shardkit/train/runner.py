@@ -123,11 +123,6 @@ def probe_model(base_model: keras.Model, num_classes: int, dropout: float) -> ke
     return keras.Model(inputs, outputs, name=f"{base_model.name}_probe")
 
 
-def _url(store: Store, name: str) -> str:
-    """A local path, or the store's URL (scheme kept) joined with ``name``."""
-    return store.path(name) if store.is_local else f"{store.url.rstrip('/')}/{name}"
-
-
 def _check_val_split(val_reader, config: TrainConfig) -> None:
     """ROC-AUC and cmAP need a class with positives (and, for AUC, negatives) in the val split."""
     split = ((val_reader.manifest or {}).get("splits") or {}).get(config.val_split)
@@ -268,7 +263,7 @@ def train(
         keras.utils.set_random_seed(config.seed)
         with _strategy(config).scope():
             if state is not None:
-                fit_model = artifacts.load_model(_url(store, state["checkpoint"]), storage_options)
+                fit_model = artifacts.load_model(store.location(state["checkpoint"]), storage_options)
             else:
                 if context["probe_from"]:
                     _check_probe_frontend(context["probe_from"], config, storage_options)
@@ -347,5 +342,5 @@ def _epochs(store, files, fit_model, core, config, state, context, train_reader,
         best={k: v for k, v in best_row.items() if k.startswith("val_")},
         history=state["history"],
         stopped_early=stopped_early,
-        artifacts={key: _url(store, name) for key, name in files.items() if key != "checkpoints"},
+        artifacts={key: store.location(name) for key, name in files.items() if key != "checkpoints"},
     )
