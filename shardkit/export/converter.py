@@ -24,9 +24,10 @@ def convert_model(model_path: str, calibration_path: str, out_path: str, int8_io
     import numpy as np  # noqa: PLC0415
     import tensorflow as tf  # noqa: PLC0415
 
+    from shardkit.model.mixer import as_tflite_layers  # noqa: PLC0415
     from shardkit.train.artifacts import load_model  # noqa: PLC0415
 
-    model = load_model(model_path)
+    model = as_tflite_layers(load_model(model_path))  # traced only, never run in TF
     calibration = np.load(calibration_path)
 
     def representative():

@@ -24,11 +24,11 @@ import keras
 import numpy as np
 
 #: layer classes whose kernel is quantized per output channel, and the kernel axes reduced for it
-WEIGHT_AXES = {"Conv2D": (0, 1, 2), "DepthwiseConv2D": (0, 1), "Dense": (0,)}
+WEIGHT_AXES = {"Conv2D": (0, 1, 2), "DepthwiseConv2D": (0, 1), "Dense": (0,), "MelMixer": (0,)}
 #: layer classes whose output keeps its input's quantization (no op of their own in INT8)
 PASS_THROUGH = frozenset({"Reshape", "Flatten", "Identity", "Dropout", "SpatialDropout2D", "MaxPooling2D", "AveragePooling2D"})
 #: layer classes into which the converter fuses a following ReLU
-FUSES_RELU = frozenset({"Conv2D", "DepthwiseConv2D", "Dense", "Add", "Subtract", "Multiply"})
+FUSES_RELU = frozenset({"Conv2D", "MelMixer", "DepthwiseConv2D", "Dense", "Add", "Subtract", "Multiply"})
 #: INT8 activation range and weight range
 QMIN, QMAX, WEIGHT_QMAX = -128, 127, 127
 #: a sigmoid's INT8 output range in TFLite: scale 1/256, zero point -128
@@ -198,7 +198,7 @@ class ActivationQuantizer(keras.layers.Layer):
 
 
 class QuantizedWeights(keras.layers.Layer):
-    """A Conv2D / DepthwiseConv2D / Dense computed with its kernel fake-quantized per channel.
+    """A Conv2D / MelMixer / DepthwiseConv2D / Dense computed with its kernel fake-quantized per channel.
 
     The wrapped layer's own variables are used (and trained); a sigmoid activation gets its
     input quantized (the converter's separate LOGISTIC op) and the fixed 1/256 output scale.
@@ -208,7 +208,8 @@ class QuantizedWeights(keras.layers.Layer):
         super().__init__(name=f"{layer.name}_quant", **kwargs)
         self.inner = layer
         self.kind = type(layer).__name__
-        self.activation_name = getattr(layer.activation, "__name__", "linear")
+        self.activation = getattr(layer, "activation", keras.activations.linear)  # a MelMixer has none
+        self.activation_name = getattr(self.activation, "__name__", "linear")
         self.pre_activation = ActivationQuantizer(name=f"{layer.name}_pre_quant") if self.activation_name == "sigmoid" else None
 
     def call(self, x):
@@ -218,13 +219,15 @@ class QuantizedWeights(keras.layers.Layer):
             y = ops.conv(x, kernel, strides=layer.strides, padding=layer.padding, data_format=layer.data_format, dilation_rate=layer.dilation_rate)
         elif self.kind == "DepthwiseConv2D":
             y = ops.depthwise_conv(x, kernel, strides=layer.strides, padding=layer.padding, data_format=layer.data_format, dilation_rate=layer.dilation_rate)
+        elif self.kind == "MelMixer":
+            y = layer.mix(x, kernel)
         else:
             y = ops.matmul(x, kernel)
-        if layer.use_bias:
+        if getattr(layer, "use_bias", False):
             y = y + layer.bias
         if self.pre_activation is not None:
             return fake_quant_activation(ops.sigmoid(self.pre_activation(y)), *SIGMOID_RANGE)
-        return layer.activation(y)
+        return self.activation(y)
 
     def compute_output_shape(self, input_shape):
         return self.inner.compute_output_shape(input_shape)
@@ -242,7 +245,7 @@ def quantizes_output(layer: keras.layers.Layer, after: list[keras.layers.Layer])
     kind = type(layer).__name__
     if kind in PASS_THROUGH:
         return False
-    if kind in WEIGHT_AXES and getattr(layer.activation, "__name__", "linear") == "sigmoid":
+    if kind in WEIGHT_AXES and getattr(getattr(layer, "activation", None), "__name__", "linear") == "sigmoid":
         return False  # the wrapper quantizes around the sigmoid itself
     fused_relu = len(after) == 1 and type(after[0]).__name__ == "ReLU" and after[0].max_value is None and not after[0].negative_slope
     return not (kind in FUSES_RELU and fused_relu and getattr(layer, "activation", None) in (None, keras.activations.linear))

@@ -60,7 +60,7 @@ class ModelConfig:
         mag_scale: magnitude scaling after the frontend: ``pwl`` (learned piecewise-linear
             compression), ``pcen`` (PCEN-like background subtraction + compression), ``db``
             (log; falls back to the MCU on the N6) or ``none``.
-        mel_trainable: for the ``hybrid`` frontend, let the mel mixer (a 1x1 conv initialised
+        mel_trainable: for the ``hybrid`` frontend, let the mel mixer (a matrix over frequency initialised
             from Slaney mel weights) train.
         l2: L2 penalty on conv kernels (0 disables).
     """

@@ -16,12 +16,12 @@ import keras
 
 from shardkit.audio.frontends import FrontendConfig, mel_filters
 from shardkit.model.config import ARCHITECTURES, ModelConfig, round_channels
+from shardkit.model.mixer import MEL_MIXER_LAYER, MelMixer
 from shardkit.model.scaling import magnitude_scaling
 
 #: layer names other stages rely on (linear probe, export, N6 check)
 EMBEDDINGS_LAYER = "embeddings"
 HEAD_LAYER = "head"
-MEL_MIXER_LAYER = "mel_mixer"
 #: BatchNorm moving-average momentum: 0.9 (not Keras' 0.99) so that the statistics used at
 #: inference settle within a few hundred steps, which small bioacoustic sets never exceed
 BN_MOMENTUM = 0.9
@@ -122,21 +122,20 @@ POOLING: dict[str, Callable] = {"gap": _global_average, "attention": attention_p
 
 
 def _hybrid_input(frontend: FrontendConfig, config: ModelConfig):
-    """Linear spectrogram in; a (F x 1) conv initialised from Slaney mel weights mixes bins to bands.
+    """Linear spectrogram in; a mixer initialised from Slaney mel weights turns bins into bands.
 
-    ``[B, F, T, 1]`` → mixer → ``[B, 1, T, mels]`` (bands as channels, so the scaling is per
-    band) → scaling → reshaped (free in NHWC) to a ``[B, T, mels, 1]`` image. The Slaney
-    weights are multiplied by the bin width in Hz, which makes each band about the weighted
-    mean of its bins: same shapes, but activations on the [0, 1] scale of the input instead of ~50x
-    smaller, which BatchNorm's epsilon and INT8 both need.
+    ``[B, F, T, 1]`` → `MelMixer` (a matrix product over frequency, never a tall (F x 1)
+    convolution: see `shardkit.model.mixer`) → ``[B, 1, T, mels]`` (bands as channels, so the
+    scaling is per band) → scaling → reshaped (free in NHWC) to a ``[B, T, mels, 1]`` image.
+    The Slaney weights are multiplied by the bin width in Hz, which makes each band about the
+    weighted mean of its bins: same shapes, but activations on the [0, 1] scale of the input
+    instead of ~50x smaller, which BatchNorm's epsilon and INT8 both need.
     """
     rows, frames = frontend.output_shape
     inputs = keras.Input((rows, frames, 1), name="spectrogram")
     bin_hz = frontend.sample_rate_hz / frontend.n_fft
-    weights = (bin_hz * mel_filters(frontend)).T.reshape(rows, 1, 1, frontend.n_mels).astype("float32")
-    mixer = keras.layers.Conv2D(
-        frontend.n_mels, (rows, 1), use_bias=False, kernel_initializer=keras.initializers.Constant(weights), trainable=config.mel_trainable, name=MEL_MIXER_LAYER
-    )
+    weights = (bin_hz * mel_filters(frontend)).T.astype("float32")  # [F, mels]
+    mixer = MelMixer(frontend.n_mels, kernel_initializer=keras.initializers.Constant(weights), trainable=config.mel_trainable, name=MEL_MIXER_LAYER)
     x = magnitude_scaling(mixer(inputs), config.mag_scale)
     return inputs, keras.layers.Reshape((frames, frontend.n_mels, 1), name="bands_as_image")(x), 1
 

@@ -21,6 +21,7 @@ ALLOWED_LAYERS = frozenset(
     {
         "InputLayer",
         "Conv2D",
+        "MelMixer",  # converted as its (F x 1) CONV_2D form (shardkit.model.mixer)
         "DepthwiseConv2D",
         "BatchNormalization",
         "ReLU",
@@ -88,7 +89,7 @@ def check_layer(layer: keras.layers.Layer, exempt_channels: frozenset[str] = fro
     strides = getattr(layer, "strides", None)
     if strides is not None and max(strides) > MAX_STRIDE:
         found.append(N6Violation(layer.name, f"stride above {MAX_STRIDE}", f"strides={tuple(strides)}"))
-    chosen = getattr(layer, "filters", None) or getattr(layer, "units", None)
+    chosen = getattr(layer, "filters", None) or getattr(layer, "units", None) or getattr(layer, "bands", None)
     if chosen is not None and chosen % CHANNEL_MULTIPLE and layer.name not in exempt_channels:
         found.append(N6Violation(layer.name, f"channels not a multiple of {CHANNEL_MULTIPLE}", f"{chosen} output channels"))
     return found

@@ -66,18 +66,24 @@ def save_model(store: Store, model: keras.Model, name: str) -> str:
 
 
 def load_model(path: str, storage_options: dict | None = None) -> keras.Model:
-    """Load a ``.keras`` file from a local path or any store URL (shardkit's layers registered)."""
+    """Load a ``.keras`` file from a local path or any store URL (shardkit's layers registered).
+
+    A model saved with the old tall-convolution mel mixer comes back with the matrix-product
+    mixer (same weights; see `shardkit.model.mixer`), so it runs on every CPU.
+    """
     import shardkit.audio.frontend_layer  # noqa: F401, PLC0415 - registers SpectrogramFrontend for deserialisation
     import shardkit.model.scaling  # noqa: F401, PLC0415 - registers DecibelScaling
     import shardkit.train.optim  # noqa: F401, PLC0415 - registers WarmupCosine
+    from shardkit.model.mixer import mixers_to_matmul  # noqa: PLC0415 - also registers MelMixer
+
     if "://" not in path:
-        return keras.saving.load_model(path)
+        return mixers_to_matmul(keras.saving.load_model(path))
     folder, _, file_name = path.rpartition("/")
     with tempfile.TemporaryDirectory() as tmp:
         local = os.path.join(tmp, file_name)
         with open(local, "wb") as handle:
             handle.write(Store(folder, storage_options or {}).read_bytes(file_name))
-        return keras.saving.load_model(local)
+        return mixers_to_matmul(keras.saving.load_model(local))
 
 
 def model_config_path(model_path: str) -> str:

@@ -171,10 +171,10 @@ def test_mel_mixer_starts_from_slaney_weights_and_is_frozen(frontend: FrontendCo
     mixer = model.get_layer(MEL_MIXER_LAYER)
     kernel = keras.ops.convert_to_numpy(mixer.kernel)
     rows = frontend.n_fft // 2
-    expected = (frontend.sample_rate_hz / frontend.n_fft) * mel_filters(frontend).T.reshape(rows, 1, 1, frontend.n_mels)
-    assert kernel.shape == (rows, 1, 1, frontend.n_mels)
+    expected = (frontend.sample_rate_hz / frontend.n_fft) * mel_filters(frontend).T
+    assert kernel.shape == (rows, frontend.n_mels)
     np.testing.assert_allclose(kernel, expected, rtol=1e-6, atol=1e-8)
-    assert mixer.bias is None
+    assert [w.name for w in mixer.weights] == ["kernel"]  # no bias
     assert mixer.trainable is False
     assert not any(w is mixer.kernel for w in model.trainable_weights)
     # scaled by the bin width, a band is about the weighted mean of its bins: ones stay about one
