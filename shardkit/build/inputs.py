@@ -51,6 +51,10 @@ class SourceFile:
     duration_s: float = 0.0
     mtime_ns: int = 0
 
+    def failure(self, reason: str, detail: str) -> dict:
+        """The failed-input report line for this file, with the size and mtime it failed at."""
+        return {**Skip(self.source, reason, detail).to_dict(), "size_bytes": self.size_bytes, "mtime_ns": self.mtime_ns}
+
 
 @dataclass(frozen=True)
 class Skip:
