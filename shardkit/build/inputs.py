@@ -127,7 +127,6 @@ def scan_inputs(input_dir: str, val_fraction: float, test_fraction: float, read_
     if not os.path.isdir(root):
         raise ConfigError(f"INPUT {input_dir!r} does not exist or is not a folder")
     walk = _Walk(InputScan(), root, os.path.realpath(root), val_fraction, test_fraction, read_headers)
-    walk.owners[walk.real_root] = "INPUT/"
     for class_entry in sorted(os.scandir(root), key=lambda e: e.name):
         name = _decoded_name(class_entry.name)
         if class_entry.name.startswith(b"."):
@@ -164,6 +163,9 @@ class _Walk:
     links: list[tuple[int, bytes, bytes, str]] = field(default_factory=list)
     #: audio files per class folder scanned
     found: Counter = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self.owners[self.real_root] = "INPUT/"
 
     def shown(self, path: bytes) -> str:
         """``path`` relative to INPUT, POSIX separators, undecodable bytes escaped."""
