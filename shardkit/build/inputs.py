@@ -177,13 +177,13 @@ class _Walk:
             depth = os.path.relpath(entry.path, self.root).count(os.sep.encode())
             heapq.heappush(self.links, (depth, entry.path, real_parent, label))
         elif entry.is_dir():
-            self.walk_folder(entry.path, os.path.join(real_parent, entry.name), label)
+            self.walk_folder(entry.path, os.path.join(real_parent, entry.name), real_parent, label)
         else:
             self.add_file(entry.path, os.path.join(real_parent, entry.name), label)
 
-    def walk_folder(self, path: bytes, real: bytes, label: str) -> None:
-        """Scan a folder (reached through ``path``, really at ``real``) unless it was scanned already."""
-        if self._already_scanned(path, real, os.path.dirname(real)):
+    def walk_folder(self, path: bytes, real: bytes, real_parent: bytes, label: str) -> None:
+        """Scan a folder (reached through ``path`` from ``real_parent``, really at ``real``) unless scanned already."""
+        if self._already_scanned(path, real, real_parent):
             return
         self.owners[real] = self.shown(path) + "/"
         self.found[label] += 0
@@ -205,8 +205,7 @@ class _Walk:
             _, path, real_parent, label = heapq.heappop(self.links)
             real = os.path.realpath(path)
             if os.path.isdir(real):
-                if not self._already_scanned(path, real, real_parent):
-                    self.walk_folder(path, real, label)
+                self.walk_folder(path, real, real_parent, label)
             else:
                 self.add_file(path, real, label)
 
@@ -222,7 +221,7 @@ class _Walk:
             return
         source = rel.replace(os.sep, "/")
         if real in self.owners:
-            self._skip(source, "symlink_alias", f"alias of {self.owners[real]}: that file is scanned under its own name")
+            self._skip(source, "symlink_alias", f"alias of {self.owners[real]}: the same file is scanned under that name")
             return
         self.owners[real] = source
         try:
@@ -241,7 +240,7 @@ class _Walk:
             self._skip(self.shown(path) + "/", "symlink_loop", f"links to {where}, a folder that holds this link; not followed")
             return True
         if real in self.owners:
-            self._skip(self.shown(path) + "/", "symlink_alias", f"alias of {self.owners[real]}: that folder is scanned under its own name")
+            self._skip(self.shown(path) + "/", "symlink_alias", f"alias of {self.owners[real]}: the same folder is scanned under that name")
             return True
         return False
 
