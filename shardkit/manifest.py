@@ -87,7 +87,7 @@ def build_manifest(
         "splits": dict(sorted(splits.items())),
         "settings": settings,
         "inputs": {
-            "recordings_processed": sum(len(r["sources"]) for r in records),
+            "recordings_processed": len({source for r in records for source in r["sources"]}),
             "decoded_s": round(sum(d for d in decoded if d), 3),
             "skipped": len(skipped),
             "skipped_by_reason": dict(sorted(Counter(s["reason"] for s in skipped).items())),

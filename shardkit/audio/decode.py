@@ -44,7 +44,7 @@ def open_audio(path: str) -> sf.SoundFile:
 
     Raises:
         InputFileError: reasons ``missing``, ``unreadable``, ``empty_file``, ``undecodable``,
-            ``no_frames``.
+            ``no_frames``, ``truncated`` (a WAV holding less data than its header says).
     """
     try:
         size = os.path.getsize(path)
@@ -63,7 +63,38 @@ def open_audio(path: str) -> sf.SoundFile:
     if handle.frames <= 0 or handle.samplerate <= 0:
         handle.close()
         raise InputFileError("no_frames", f"header reports {handle.frames} frames at {handle.samplerate} Hz")
+    declared = _wav_declared_frames(path) if handle.format in ("WAV", "WAVEX") else None
+    if declared is not None and declared > handle.frames:
+        handle.close()  # libsndfile quietly shortens a WAV to the data present; the header says more
+        raise _truncated(declared, handle.frames, handle.samplerate)
     return handle
+
+
+def _truncated(header_frames: int, data_frames: int, sample_rate_hz: int) -> InputFileError:
+    return InputFileError("truncated", f"header says {header_frames / sample_rate_hz:.2f} s, data holds {data_frames / sample_rate_hz:.2f} s")
+
+
+def _wav_declared_frames(path: str) -> int | None:
+    """Frames a RIFF/RIFX WAV's data chunk header promises; None when it does not say.
+
+    Streaming writers that never patch the header leave a data size of 0 or 0xFFFFFFFF:
+    that means "unknown", not "truncated".
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+            return None
+        order = "little" if head[:4] == b"RIFF" else "big"
+        block_align = 0
+        while len(chunk := handle.read(8)) == 8:
+            chunk_id, size = chunk[:4], int.from_bytes(chunk[4:], order)
+            if chunk_id == b"data":
+                return size // block_align if block_align and size not in (0, 0xFFFFFFFF) else None
+            body_start = handle.tell()
+            if chunk_id == b"fmt ":
+                block_align = int.from_bytes(handle.read(16)[12:14], order)
+            handle.seek(body_start + size + (size & 1))
+    return None
 
 
 def _libsndfile_message(exc: BaseException, path: str) -> str:
@@ -123,9 +154,7 @@ def iter_mono_blocks(handle: sf.SoundFile, block_frames: int = DEFAULT_BLOCK_FRA
         decoded += len(mono)
         yield mono
     if decoded < handle.frames:
-        raise InputFileError(
-            "truncated", f"decoded {decoded} of {handle.frames} frames the header promises ({decoded / handle.samplerate:.2f} s)"
-        )
+        raise _truncated(handle.frames, decoded, handle.samplerate)
 
 
 def read_mono(handle: sf.SoundFile, start_frame: int, n_frames: int) -> np.ndarray:

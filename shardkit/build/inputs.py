@@ -2,12 +2,15 @@
 
 ``INPUT/<class>/**/<file>``: the class is the first folder under INPUT. Folders named like a
 negative class hold negatives. Non-audio files and hidden files are ignored and counted; an
-empty class folder or a name that is not valid UTF-8 is recorded as a skipped input.
+empty class folder or a name that is not valid UTF-8 is recorded as a skipped input. Links are
+followed once per real folder or file: a loop or a second name for something already scanned
+is recorded as a skipped input too.
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import logging
 import os
 from collections import Counter
@@ -36,6 +39,7 @@ class SourceFile:
         size_bytes: file size.
         split: ``train``, ``val`` or ``test``.
         duration_s: duration from the header, 0.0 when the header could not be read.
+        mtime_ns: modification time when scanned (with ``size_bytes``, tells a changed file).
     """
 
     source: str
@@ -45,6 +49,11 @@ class SourceFile:
     size_bytes: int
     split: str
     duration_s: float = 0.0
+    mtime_ns: int = 0
+
+    def failure(self, reason: str, detail: str) -> dict:
+        """The failed-input report line for this file, with the size and mtime it failed at."""
+        return {**Skip(self.source, reason, detail).to_dict(), "size_bytes": self.size_bytes, "mtime_ns": self.mtime_ns}
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,12 @@ def _decoded_name(raw: bytes) -> str | None:
 def scan_inputs(input_dir: str, val_fraction: float, test_fraction: float, read_headers: bool = True) -> InputScan:
     """Walk ``input_dir`` and classify every file.
 
+    Symbolic links are followed, but each real folder and file is scanned once: the real tree
+    under INPUT first, then the links, shallowest first. A link to something already scanned
+    is skipped and reported (``symlink_loop`` when it points at a folder holding it,
+    ``symlink_alias`` otherwise), so a link to a class folder never makes a second class; a
+    link to a folder outside INPUT is followed once, under the link's name.
+
     Args:
         input_dir: the INPUT folder.
         val_fraction: share of recordings in ``val``.
@@ -111,58 +126,127 @@ def scan_inputs(input_dir: str, val_fraction: float, test_fraction: float, read_
     root = os.fsencode(os.path.abspath(input_dir))
     if not os.path.isdir(root):
         raise ConfigError(f"INPUT {input_dir!r} does not exist or is not a folder")
-    scan = InputScan()
+    walk = _Walk(InputScan(), root, os.path.realpath(root), val_fraction, test_fraction, read_headers)
     for class_entry in sorted(os.scandir(root), key=lambda e: e.name):
         name = _decoded_name(class_entry.name)
         if class_entry.name.startswith(b"."):
-            scan.ignored["hidden"] += 1
-            continue
-        if not class_entry.is_dir():
-            scan.ignored["not_in_class_folder"] += 1
-            continue
-        if name is None:
+            walk.scan.ignored["hidden"] += 1
+        elif not class_entry.is_dir():
+            walk.scan.ignored["not_in_class_folder"] += 1
+        elif name is None:
             shown = class_entry.name.decode("utf-8", "backslashreplace") + "/"
-            scan.skipped.append(Skip(shown, "bad_name", "class folder name is not valid UTF-8"))
-            continue
-        found = _scan_class(scan, class_entry.path, root, name, val_fraction, test_fraction, read_headers)
-        if not found:
-            scan.skipped.append(Skip(name + "/", "empty_class", "class folder holds no audio files"))
+            walk.scan.skipped.append(Skip(shown, "bad_name", "class folder name is not valid UTF-8"))
+        else:
+            walk.visit(class_entry, walk.real_root, name)
+    walk.follow_links()
+    scan = walk.scan
+    scan.skipped.extend(Skip(label + "/", "empty_class", "class folder holds no audio files") for label, n in walk.found.items() if n == 0)
     if not scan.files:
         raise ConfigError(f"INPUT {input_dir!r} holds no audio files under a class folder (INPUT/<class>/<file>)")
+    scan.files.sort(key=lambda f: f.source)
     return scan
 
 
-def _scan_class(
-    scan: InputScan, class_dir: bytes, root: bytes, label: str, val_fraction: float, test_fraction: float, read_headers: bool
-) -> int:
-    """Add the audio files under one class folder; return how many were found."""
-    found = 0
-    for dirpath, dirnames, filenames in os.walk(class_dir):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(b"."))
-        for raw in sorted(filenames):
-            full = os.path.join(dirpath, raw)
-            rel_raw = os.path.relpath(full, root)
-            if raw.startswith(b"."):
-                scan.ignored["hidden"] += 1
+@dataclass
+class _Walk:
+    """One scan in progress: what was found, which real paths it covered, the links still to follow."""
+
+    scan: InputScan
+    root: bytes
+    real_root: bytes
+    val_fraction: float
+    test_fraction: float
+    read_headers: bool
+    #: real path of every folder and audio file scanned -> the name it was scanned under
+    owners: dict[bytes, str] = field(default_factory=dict)
+    #: heap of links to follow after the real tree: (depth, path, real parent folder, class)
+    links: list[tuple[int, bytes, bytes, str]] = field(default_factory=list)
+    #: audio files per class folder scanned
+    found: Counter = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self.owners[self.real_root] = "INPUT/"
+
+    def shown(self, path: bytes) -> str:
+        """``path`` relative to INPUT, POSIX separators, undecodable bytes escaped."""
+        return os.path.relpath(path, self.root).decode("utf-8", "backslashreplace").replace(os.sep, "/")
+
+    def visit(self, entry: os.DirEntry, real_parent: bytes, label: str) -> None:
+        """Scan one entry of a folder under ``real_parent``: a link is deferred, a folder walked."""
+        if entry.is_symlink():
+            depth = os.path.relpath(entry.path, self.root).count(os.sep.encode())
+            heapq.heappush(self.links, (depth, entry.path, real_parent, label))
+        elif entry.is_dir():
+            self.walk_folder(entry.path, os.path.join(real_parent, entry.name), real_parent, label)
+        else:
+            self.add_file(entry.path, os.path.join(real_parent, entry.name), label)
+
+    def walk_folder(self, path: bytes, real: bytes, real_parent: bytes, label: str) -> None:
+        """Scan a folder (reached through ``path`` from ``real_parent``, really at ``real``) unless scanned already."""
+        if self._already_scanned(path, real, real_parent):
+            return
+        self.owners[real] = self.shown(path) + "/"
+        self.found[label] += 0
+        try:
+            entries = sorted(os.scandir(path), key=lambda e: e.name)
+        except OSError as exc:
+            self._skip(self.shown(path) + "/", "unreadable", f"cannot list folder: {exc.strerror or exc}")
+            return
+        for entry in entries:
+            if entry.name.startswith(b"."):
+                if not entry.is_dir():
+                    self.scan.ignored["hidden"] += 1
                 continue
-            if os.path.splitext(raw)[1].decode("ascii", "replace").lower() not in AUDIO_EXTENSIONS:
-                scan.ignored["not_audio"] += 1
-                continue
-            found += 1
-            rel = _decoded_name(rel_raw)
-            if rel is None:
-                shown = rel_raw.decode("utf-8", "backslashreplace").replace(os.sep, "/")
-                scan.skipped.append(Skip(shown, "bad_name", "path is not valid UTF-8"))
-                continue
-            source = rel.replace(os.sep, "/")
-            try:
-                size = os.path.getsize(full)
-            except OSError:
-                size = 0
-            split = split_of(source, val_fraction, test_fraction)
-            duration = _header_duration(full) if read_headers else 0.0
-            scan.files.append(SourceFile(source, os.fsdecode(full), label, is_negative_class(label), size, split, duration))
-    return found
+            self.visit(entry, real, label)
+
+    def follow_links(self) -> None:
+        """Follow the deferred links, shallowest first (a link found inside a followed folder joins the queue)."""
+        while self.links:
+            _, path, real_parent, label = heapq.heappop(self.links)
+            real = os.path.realpath(path)
+            if os.path.isdir(real):
+                self.walk_folder(path, real, real_parent, label)
+            else:
+                self.add_file(path, real, label)
+
+    def add_file(self, path: bytes, real: bytes, label: str) -> None:
+        """Add one file as a recording, unless it is not audio, badly named or already scanned."""
+        if os.path.splitext(path)[1].decode("ascii", "replace").lower() not in AUDIO_EXTENSIONS:
+            self.scan.ignored["not_audio"] += 1
+            return
+        self.found[label] += 1
+        rel = _decoded_name(os.path.relpath(path, self.root))
+        if rel is None:
+            self.scan.skipped.append(Skip(self.shown(path), "bad_name", "path is not valid UTF-8"))
+            return
+        source = rel.replace(os.sep, "/")
+        if real in self.owners:
+            self._skip(source, "symlink_alias", f"alias of {self.owners[real]}: the same file is scanned under that name")
+            return
+        self.owners[real] = source
+        try:
+            stat = os.stat(path)
+            size, mtime_ns = stat.st_size, stat.st_mtime_ns
+        except OSError:
+            size, mtime_ns = 0, 0
+        split = split_of(source, self.val_fraction, self.test_fraction)
+        duration = _header_duration(path) if self.read_headers else 0.0
+        self.scan.files.append(SourceFile(source, os.fsdecode(path), label, is_negative_class(label), size, split, duration, mtime_ns))
+
+    def _already_scanned(self, path: bytes, real: bytes, real_parent: bytes) -> bool:
+        """Report and return True when the folder ``real`` is scanned already or holds ``real_parent``."""
+        if real_parent == real or real_parent.startswith(real + os.sep.encode()):
+            where = self.owners.get(real, os.fsdecode(real))
+            self._skip(self.shown(path) + "/", "symlink_loop", f"links to {where}, a folder that holds this link; not followed")
+            return True
+        if real in self.owners:
+            self._skip(self.shown(path) + "/", "symlink_alias", f"alias of {self.owners[real]}: the same folder is scanned under that name")
+            return True
+        return False
+
+    def _skip(self, source: str, reason: str, detail: str) -> None:
+        log.warning("skipping %s (%s): %s", source, reason, detail)
+        self.scan.skipped.append(Skip(source, reason, detail))
 
 
 def _header_duration(path: bytes) -> float:

@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from shardkit.build.attempts import changed_since_failure, current_failures
 from shardkit.build.config import BuildConfig
 from shardkit.build.executors import EXECUTORS, SCHEDULED
 from shardkit.build.inputs import InputScan, scan_inputs
@@ -125,7 +126,10 @@ def build(
     _check_settings(store, config)
     records = load_records(store)
     _clean_staging(store)
-    done = {source for record in records for source in record["sources"]}
+    retry = changed_since_failure(records, scan.files)
+    if retry:
+        log.info("%d failed recordings changed since they failed: trying them again", len(retry))
+    done = {source for record in records for source in record["sources"]} - retry
     todo = [f for f in scan.files if f.source not in done]
     summary = BuildSummary(output=output_url, manifest=None)
     if not todo and store.exists(MANIFEST_NAME):
@@ -157,7 +161,7 @@ def build(
 
 def _finish(store: Store, records: list[dict], scan: InputScan, config: BuildConfig) -> dict:
     """Write the failed-input report and, last, the manifest."""
-    skipped = [s.to_dict() for s in scan.skipped] + [f for r in records for f in r["failures"]]
+    skipped = [s.to_dict() for s in scan.skipped] + current_failures(records)
     skipped.sort(key=lambda s: s["source"])
     negatives = sorted({f.label for f in scan.files if f.negative})
     manifest = build_manifest(

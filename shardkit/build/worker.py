@@ -12,7 +12,6 @@ import traceback
 
 from shardkit.build.config import BuildConfig
 from shardkit.build.extract import extract_file
-from shardkit.build.inputs import Skip
 from shardkit.build.shards import ShardTask, commit_shard, record_name, sample_summary
 from shardkit.errors import InputFileError
 from shardkit.storage import Store
@@ -54,11 +53,11 @@ def run_task(task: ShardTask, store: Store, config: BuildConfig) -> dict:
         try:
             extraction = extract_file(source, config)
         except InputFileError as exc:
-            failures.append(Skip(source.source, exc.reason, exc.detail).to_dict())
+            failures.append(source.failure(exc.reason, exc.detail))
             continue
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the build
             detail = f"{type(exc).__name__}: {exc} ({traceback.format_exc(limit=-1).strip().splitlines()[-2].strip()})"
-            failures.append(Skip(source.source, "internal_error", detail).to_dict())
+            failures.append(source.failure("internal_error", detail))
             log.warning("unexpected error on %s: %s", source.source, detail)
             continue
         samples.extend(extraction.samples)

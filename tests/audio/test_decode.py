@@ -13,6 +13,7 @@ import soundfile as sf
 
 from factories import tone_in_noise, write_audio
 from shardkit.audio.decode import iter_mono_blocks, open_audio, read_resampled
+from shardkit.errors import InputFileError
 
 
 def test_blocks_downmix_and_cover_the_file(tmp_path: Path):
@@ -70,3 +71,42 @@ print(json.dumps({{"peak_mb": after, "start_mb": before, "offsets": [s.meta["off
     assert out["peak_mb"] < 300, f"peak RSS {out['peak_mb']:.0f} MB"
     print(f"hour-long 48 kHz file: peak RSS {out['peak_mb']:.0f} MB (start {out['start_mb']:.0f} MB)")
     assert out["picked_by"][0] == "salience" and 47 * 60 + 18.5 <= out["offsets"][0] <= 47 * 60 + 20.5
+
+
+def _cut_wav(path: Path, keep_s: float, sample_rate_hz: int, bytes_per_frame: int) -> None:
+    """Cut a WAV's data after ``keep_s`` seconds, leaving its header (which promises more) as it was."""
+    data = path.read_bytes()
+    start = data.index(b"data") + 8
+    path.write_bytes(data[: start + int(keep_s * sample_rate_hz) * bytes_per_frame])
+
+
+@pytest.mark.parametrize(("subtype", "channels", "bytes_per_sample"), [("PCM_16", 1, 2), ("PCM_24", 2, 3), ("FLOAT", 1, 4)])
+def test_wav_holding_less_than_its_header_says_is_truncated(tmp_path: Path, subtype: str, channels: int, bytes_per_sample: int):
+    signal = np.stack([tone_in_noise(10, 8000, seed=c) for c in range(channels)], axis=1)
+    path = write_audio(tmp_path / "cut.wav", signal, 8000, subtype=subtype)
+    _cut_wav(path, 5.0, 8000, channels * bytes_per_sample)
+    with pytest.raises(InputFileError) as caught:
+        open_audio(str(path))
+    assert caught.value.reason == "truncated"
+    assert caught.value.detail == "header says 10.00 s, data holds 5.00 s"
+
+
+def test_whole_wav_with_chunks_after_its_data_is_not_truncated(tmp_path: Path):
+    path = write_audio(tmp_path / "whole.wav", tone_in_noise(2, 8000), 8000)
+    data = path.read_bytes()
+    tail = b"LIST" + (4).to_bytes(4, "little") + b"INFO"
+    riff_size = int.from_bytes(data[4:8], "little") + len(tail)
+    path.write_bytes(data[:4] + riff_size.to_bytes(4, "little") + data[8:] + tail)
+    with open_audio(str(path)) as handle:
+        assert handle.frames == 16000
+
+
+def test_wav_from_a_streaming_writer_is_not_truncated(tmp_path: Path):
+    """A data size of 0xFFFFFFFF means "until the end of the file", not a promise of 27 hours."""
+    path = write_audio(tmp_path / "stream.wav", tone_in_noise(2, 8000), 8000)
+    data = bytearray(path.read_bytes())
+    at = data.index(b"data") + 4
+    data[at : at + 4] = (0xFFFFFFFF).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    with open_audio(str(path)) as handle:
+        assert handle.frames == 16000

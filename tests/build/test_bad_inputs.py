@@ -30,6 +30,10 @@ def bad_corpus(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     full = write_audio(tmp_path / "full.flac", tone_in_noise(20, 48000, seed=3), 48000).read_bytes()
     (root / "bird" / "truncated.flac").write_bytes(full[: len(full) // 2])
     expected["bird/truncated.flac"] = "corrupt"
+    whole_wav = write_audio(tmp_path / "whole.wav", tone_in_noise(10, 16000, seed=6), 16000).read_bytes()
+    data_start = whole_wav.index(b"data") + 8
+    (root / "bird" / "truncated.wav").write_bytes(whole_wav[: data_start + 5 * 16000 * 2])  # header says 10 s
+    expected["bird/truncated.wav"] = "truncated"
     (root / "bird" / "text.flac").write_text("this is not audio at all, just text " * 20)
     expected["bird/text.flac"] = "undecodable"
     nan = tone_in_noise(3, 16000, seed=4)
@@ -81,5 +85,6 @@ def test_truncated_flac_reason_names_the_position(bad_corpus, tmp_path: Path):
     build(str(root), str(tmp_path / "out"), BuildConfig(workers=0, val_fraction=0.0), executor="inline", progress=False)
     report = {json.loads(line)["source"]: json.loads(line) for line in (tmp_path / "out" / "failed.jsonl").read_text().splitlines()}
     assert "decoder failed at" in report["bird/truncated.flac"]["detail"]
+    assert report["bird/truncated.wav"]["detail"] == "header says 10.00 s, data holds 5.00 s"
     assert "NaN or Inf sample at 0.312 s" in report["bird/nan.wav"]["detail"]
     assert "shorter than min_file_s=0.5 s" in report["bird/short.flac"]["detail"]
