@@ -153,6 +153,39 @@ class Store:
             self.fs.put_file(local_path, self.path(name))
             os.remove(local_path)
 
+    @property
+    def exclusive_create(self) -> bool:
+        """Whether `create_bytes` is atomic against other writers (local disk, S3); elsewhere it checks, then writes."""
+        protocols = (self.fs.protocol,) if isinstance(self.fs.protocol, str) else self.fs.protocol
+        return self.is_local or "s3" in protocols
+
+    def create_bytes(self, name: str, data: bytes) -> bool:
+        """Write ``data`` to ``name`` whole, only if ``name`` does not exist yet.
+
+        Returns:
+            True if this call created ``name``; False if it already existed (nothing written).
+        """
+        target = self.path(name)
+        if not self.is_local:
+            try:
+                self.fs.pipe_file(target, data, mode="create")  # S3: If-None-Match: *
+            except FileExistsError:
+                return False
+            return True
+        self.fs.makedirs(posixpath.dirname(target), exist_ok=True)
+        staging = f"{target}.{uuid.uuid4().hex}.partial"
+        with open(staging, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(staging, target)  # fails if target exists: exclusive, and never partial
+        except FileExistsError:
+            return False
+        finally:
+            os.remove(staging)
+        return True
+
     def staging_dir(self) -> str:
         """A local folder for files being written; on the same filesystem as a local store."""
         if self.is_local:

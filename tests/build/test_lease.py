@@ -1,0 +1,158 @@
+"""The OUTPUT lease on local disk, memory:// and S3 (moto on 127.0.0.1): one build at a time writes there."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+
+from shardkit.storage import Store
+
+#: where a lease lives, and what it says (the on-storage contract these tests pin)
+LEASE_DIR = "_shardkit/lease"
+
+
+def write_foreign_lease(store: Store, owner: str, *, ttl_s: float, generation: int = 1, heartbeat: float | None = None) -> None:
+    """Put a lease of another build into ``store``, as that build would have written it."""
+    beat = time.time() if heartbeat is None else heartbeat
+    state = {"owner": owner, "generation": generation, "created": beat, "heartbeat": beat, "ttl_s": ttl_s, "expires": beat + ttl_s}
+    store.write_json(f"{LEASE_DIR}/{generation:012d}.json", state)
+
+
+def lease_files(store: Store) -> list[str]:
+    """Names of the lease files in ``store`` (not the staging file of one being written)."""
+    return [name for name in store.listdir(LEASE_DIR) if name.endswith(".json")]
+
+
+@pytest.fixture(params=["local", "memory", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path) -> Store:
+    """An empty OUTPUT on local disk, in memory, or in a fresh bucket on a loopback S3 endpoint."""
+    if request.param == "local":
+        return Store(str(tmp_path / "out"))
+    if request.param == "memory":
+        return Store(f"memory://lease-{uuid.uuid4().hex}/out")
+    bucket = request.getfixturevalue("s3_env")
+    return Store(f"s3://{bucket}/out")
+
+
+def test_a_held_lease_refuses_a_second_owner_naming_the_first(store: Store):
+    from shardkit.build.lease import LeaseHeld, acquire
+    from shardkit.errors import ConfigError
+
+    first = acquire(store, ttl_s=30)
+    try:
+        with pytest.raises(LeaseHeld) as caught:
+            acquire(store, ttl_s=30)
+        message = str(caught.value)
+        assert isinstance(caught.value, ConfigError)
+        assert first.owner in message and "expires" in message and store.url in message
+        assert "\n" not in message
+        assert first.owner.startswith(f"{socket.gethostname()}:{os.getpid()}:")
+    finally:
+        first.release()
+    assert lease_files(store) == [], "release removes the lease"
+    acquire(store, ttl_s=30).release()
+
+
+def test_an_expired_lease_is_taken_over(store: Store):
+    from shardkit.build.lease import LeaseHeld, acquire, current_lease
+
+    write_foreign_lease(store, "crashed-host:4242:deadbeef", ttl_s=1.0)
+    with pytest.raises(LeaseHeld, match="crashed-host:4242:deadbeef"):
+        acquire(store, ttl_s=30)
+    time.sleep(1.0)
+    lease = acquire(store, ttl_s=30)
+    try:
+        state = current_lease(store)
+        assert (state.owner, state.generation) == (lease.owner, 2)
+        assert lease_files(store) == [f"{LEASE_DIR}/000000000002.json"], "the expired lease file is removed"
+    finally:
+        lease.release()
+
+
+def test_a_dead_build_on_this_host_is_taken_over_without_waiting(tmp_path):
+    from shardkit.build.lease import acquire
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    store = Store(str(tmp_path / "out"))
+    write_foreign_lease(store, f"{socket.gethostname()}:{dead.stdout.strip()}:0123abcd", ttl_s=3600)
+    acquire(store, ttl_s=30).release()
+    write_foreign_lease(store, f"other-host:{dead.stdout.strip()}:0123abcd", ttl_s=3600)
+    with pytest.raises(Exception, match="other-host"):
+        acquire(store, ttl_s=30)
+
+
+@pytest.mark.parametrize("backend", ["local", "s3"])
+def test_of_two_builds_acquiring_at_once_exactly_one_wins(backend: str, tmp_path, request: pytest.FixtureRequest):
+    from shardkit.build.lease import LeaseHeld, acquire
+
+    url = str(tmp_path / "out") if backend == "local" else f"s3://{request.getfixturevalue('s3_env')}/out"
+    for _ in range(5):
+        barrier = threading.Barrier(2)
+        outcomes: list = []
+
+        def race() -> None:
+            store = Store(url)
+            barrier.wait()
+            try:
+                outcomes.append(acquire(store, ttl_s=30))
+            except LeaseHeld as exc:
+                outcomes.append(exc)
+
+        threads = [threading.Thread(target=race) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        winners = [o for o in outcomes if not isinstance(o, Exception)]
+        losers = [o for o in outcomes if isinstance(o, LeaseHeld)]
+        assert len(winners) == 1 and len(losers) == 1, outcomes
+        assert winners[0].owner in str(losers[0])
+        winners[0].release()
+
+
+def test_the_heartbeat_keeps_a_short_lease_alive(store: Store):
+    from shardkit.build.lease import LeaseHeld, acquire, current_lease
+
+    lease = acquire(store, ttl_s=0.4)
+    try:
+        first = current_lease(store).heartbeat
+        time.sleep(1.0)
+        assert current_lease(store).heartbeat > first, "renewed"
+        with pytest.raises(LeaseHeld):
+            acquire(store, ttl_s=0.4)
+        lease.check()
+        lease.token.check(store)
+    finally:
+        lease.release()
+
+
+def test_a_stolen_lease_is_noticed_by_the_holder_and_its_tokens(store: Store):
+    from shardkit.build.lease import LeaseLost, acquire
+
+    lease = acquire(store, ttl_s=0.4)
+    token = lease.token
+    write_foreign_lease(store, "thief:1:cafe", ttl_s=30, generation=2)
+    with pytest.raises(LeaseLost, match="thief:1:cafe"):
+        token.check(store)
+    time.sleep(0.5)
+    with pytest.raises(LeaseLost, match="thief:1:cafe"):
+        lease.check()
+    lease.release()
+    assert json.loads(store.read_bytes(f"{LEASE_DIR}/000000000002.json"))["owner"] == "thief:1:cafe", "the loser leaves the new owner's lease alone"
+
+
+def test_lease_ttl_is_validated():
+    from shardkit.build.config import BuildConfig
+    from shardkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"lease_ttl_s must be a number of seconds in \[1, 86400\]; got 0"):
+        BuildConfig(lease_ttl_s=0)
+    assert "lease_ttl_s" not in BuildConfig(lease_ttl_s=5).content_settings()
