@@ -131,3 +131,34 @@ def test_two_cli_builds_started_at_once_one_is_refused_and_the_manifest_lists_ev
     assert len(keys) == len(set(keys))
     rerun = subprocess.run([*command, "--workers", "2"], capture_output=True, text=True, check=True)
     assert "up to date" in rerun.stdout
+
+
+def test_cli_lease_ttl_option_is_validated(small_corpus: Path, tmp_path: Path):
+    from click.testing import CliRunner
+
+    from shardkit.cli import cli
+
+    result = CliRunner().invoke(cli, ["build", str(small_corpus), str(tmp_path / "out"), "--lease-ttl-s", "0", "--no-progress"])
+    assert result.exit_code == 2 and "lease_ttl_s must be a number of seconds in [1, 86400]; got 0.0" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_build_that_lost_its_lease_exits_1_with_one_clear_line(small_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from click.testing import CliRunner
+
+    from shardkit.build import worker
+    from shardkit.cli import cli
+
+    out = tmp_path / "out"
+    real = worker.extract_file
+
+    def steal_then_extract(source, config):
+        if not any(n.endswith("000000000002.json") for n in lease_files(Store(str(out)))):
+            _steal(Store(str(out)))
+        return real(source, config)
+
+    monkeypatch.setattr(worker, "extract_file", steal_then_extract)
+    result = CliRunner().invoke(cli, ["build", str(small_corpus), str(out), "--workers", "0", "--executor", "inline", "--lease-ttl-s", "30", "--no-progress"])
+    assert result.exit_code == 1, result.output
+    assert "Error: this build" in result.output and "lost the lease" in result.output and "thief-vm:1:7h1ef" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
