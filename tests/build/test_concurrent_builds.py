@@ -92,14 +92,16 @@ def test_a_build_whose_lease_was_stolen_mid_build_commits_nothing_more(backend: 
     assert json.loads(store.read_bytes(f"{LEASE_DIR}/000000000002.json"))["owner"] == "thief-vm:1:7h1ef"
 
 
-def test_spawn_workers_that_lost_the_lease_commit_nothing(small_corpus: Path, tmp_path: Path):
+@pytest.mark.parametrize("executor", ["local", pytest.param("dask", marks=pytest.mark.slow)])
+def test_workers_that_lost_the_lease_commit_nothing(executor: str, small_corpus: Path, tmp_path: Path):
     out = tmp_path / "out"
     store = Store(str(out))
     outcome: dict = {}
 
     def run() -> None:
         try:
-            outcome["summary"] = build(str(small_corpus), str(out), BuildConfig(workers=2, val_fraction=0.3, shard_max_samples=4), progress=False)
+            config = BuildConfig(workers=2, val_fraction=0.3, shard_max_samples=4)
+            outcome["summary"] = build(str(small_corpus), str(out), config, executor=executor, progress=False)
         except BaseException as exc:  # noqa: BLE001 - checked below
             outcome["error"] = exc
 
@@ -109,7 +111,7 @@ def test_spawn_workers_that_lost_the_lease_commit_nothing(small_corpus: Path, tm
     while not lease_files(store) and thread.is_alive() and time.monotonic() < deadline:
         time.sleep(0.005)
     assert lease_files(store), "the build took no lease"
-    _steal(store)  # before any worker could commit: spawning alone takes longer than this
+    _steal(store)  # before any worker could commit: starting workers alone takes longer than this
     thread.join(120)
     assert "thief-vm:1:7h1ef" in str(outcome.get("error")), outcome
     assert _committed(store) == [], "no shard, no record, no manifest"
