@@ -3,14 +3,15 @@
 A lease is a JSON file ``_shardkit/lease/{generation:012d}.json`` in OUTPUT::
 
     {"owner": "host:pid:random", "generation": 3, "created": unix_s, "heartbeat": unix_s,
-     "ttl_s": 60.0, "expires": unix_s}
+     "ttl_s": 60.0, "expires": unix_s, "pid_scope": "host pid:[4026531836]"}
 
 The file with the highest generation is the lease. A build takes it by creating the next
 generation's file exclusively (``O_EXCL``-style link on local disk, ``If-None-Match: *`` on
 S3), so of two builds that start at once exactly one wins, and the other is refused with
 the owner's name. Nobody ever overwrites a file of another owner: the holder renews its own
 file from a heartbeat thread, and a build that finds the lease expired (no heartbeat for
-``ttl_s``; or its owner a dead process on this host) takes over by creating the next
+``ttl_s``; or its owner a dead process of this host and pid namespace, ``pid_scope``)
+takes over by creating the next
 generation. Whoever held the older one learns at its next check that it lost the lease.
 
 Every commit checks the lease first (`LeaseToken.check`, run by workers before each shard,
@@ -67,6 +68,18 @@ def new_owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def pid_scope() -> str:
+    """Where this process's pid means this process: the host and, on Linux, the pid namespace.
+
+    Containers that share a host name (host networking) have their own pid namespaces.
+    """
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = ""
+    return f"{socket.gethostname()} {namespace}".strip()
+
+
 @dataclass(frozen=True)
 class LeaseState:
     """What one lease file says."""
@@ -76,6 +89,7 @@ class LeaseState:
     created: float
     heartbeat: float
     ttl_s: float
+    pid_scope: str = ""
 
     @property
     def expires(self) -> float:
@@ -89,7 +103,9 @@ class LeaseState:
     @classmethod
     def from_json(cls, data: dict) -> LeaseState:
         """Parse a lease file's content."""
-        return cls(str(data["owner"]), int(data["generation"]), float(data["created"]), float(data["heartbeat"]), float(data["ttl_s"]))
+        return cls(
+            str(data["owner"]), int(data["generation"]), float(data["created"]), float(data["heartbeat"]), float(data["ttl_s"]), str(data.get("pid_scope", ""))
+        )
 
     def describe(self, now: float) -> str:
         """``owner (heartbeat 3 s ago; expires 2026-…Z, in 57 s)`` for messages."""
@@ -113,11 +129,10 @@ def _generations(store: Store) -> list[int]:
     return [int(name[: -len(".json")]) for name in names if name.endswith(".json") and name[: -len(".json")].isdigit()]
 
 
-def _owner_died_here(owner: str) -> bool:
-    """True when ``owner`` is a process of this host that no longer runs."""
-    host, _, rest = owner.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
+def _owner_died_here(state: LeaseState) -> bool:
+    """True when the lease's owner is a process of our host and pid namespace that no longer runs."""
+    pid = state.owner.split(":")[1] if state.owner.count(":") == 2 else ""
+    if state.pid_scope != pid_scope() or not pid.isdigit():
         return False
     try:
         os.kill(int(pid), 0)
@@ -238,10 +253,10 @@ def acquire(store: Store, ttl_s: float, *, owner: str | None = None) -> Lease:
     for _ in range(ACQUIRE_ATTEMPTS):
         now = time.time()
         current = current_lease(store)
-        if current is not None and now < current.expires and not _owner_died_here(current.owner):
+        if current is not None and now < current.expires and not _owner_died_here(current):
             raise _held(store, current, now)
         generation = current.generation + 1 if current else 1
-        state = LeaseState(owner, generation, now, now, float(ttl_s))
+        state = LeaseState(owner, generation, now, now, float(ttl_s), pid_scope())
         if not store.create_bytes(lease_name(generation), json.dumps(state.to_json(), indent=2).encode()):
             continue  # another build created this generation first
         if not store.exclusive_create:  # give a racing writer time, then see who won

@@ -20,10 +20,10 @@ from shardkit.storage import Store
 LEASE_DIR = "_shardkit/lease"
 
 
-def write_foreign_lease(store: Store, owner: str, *, ttl_s: float, generation: int = 1, heartbeat: float | None = None) -> None:
+def write_foreign_lease(store: Store, owner: str, *, ttl_s: float, generation: int = 1, pid_scope: str = "build-vm pid:[4026531836]") -> None:
     """Put a lease of another build into ``store``, as that build would have written it."""
-    beat = time.time() if heartbeat is None else heartbeat
-    state = {"owner": owner, "generation": generation, "created": beat, "heartbeat": beat, "ttl_s": ttl_s, "expires": beat + ttl_s}
+    beat = time.time()
+    state = {"owner": owner, "generation": generation, "created": beat, "heartbeat": beat, "ttl_s": ttl_s, "expires": beat + ttl_s, "pid_scope": pid_scope}
     store.write_json(f"{LEASE_DIR}/{generation:012d}.json", state)
 
 
@@ -79,15 +79,18 @@ def test_an_expired_lease_is_taken_over(store: Store):
 
 
 def test_a_dead_build_on_this_host_is_taken_over_without_waiting(tmp_path):
-    from shardkit.build.lease import acquire
+    from shardkit.build.lease import LeaseHeld, acquire, current_lease
 
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
     store = Store(str(tmp_path / "out"))
-    write_foreign_lease(store, f"{socket.gethostname()}:{dead.stdout.strip()}:0123abcd", ttl_s=3600)
+    crash = f"from shardkit.storage import Store; from shardkit.build.lease import acquire; import os; acquire(Store({store.url!r}), 3600); os._exit(9)"
+    assert subprocess.run([sys.executable, "-c", crash]).returncode == 9
+    dead = current_lease(store)
+    assert dead.ttl_s == 3600 and time.time() < dead.expires
     acquire(store, ttl_s=30).release()
-    write_foreign_lease(store, f"other-host:{dead.stdout.strip()}:0123abcd", ttl_s=3600)
-    with pytest.raises(Exception, match="other-host"):
-        acquire(store, ttl_s=30)
+    for scope in ("other-host", f"{socket.gethostname()} pid:[1]"):  # a dead pid elsewhere, or in another container
+        write_foreign_lease(store, dead.owner, ttl_s=3600, pid_scope=scope)
+        with pytest.raises(LeaseHeld, match=dead.owner):
+            acquire(store, ttl_s=30)
 
 
 def _race_two_acquires(url: str, options: dict | None = None, rounds: int = 5) -> None:
