@@ -10,9 +10,9 @@ generation's file exclusively (``O_EXCL``-style link on local disk, ``If-None-Ma
 S3), so of two builds that start at once exactly one wins, and the other is refused with
 the owner's name. Nobody ever overwrites a file of another owner: the holder renews its own
 file from a heartbeat thread, and a build that finds the lease expired (no heartbeat for
-``ttl_s``; or its owner a dead process of this host and pid namespace, ``pid_scope``)
-takes over by creating the next
-generation. Whoever held the older one learns at its next check that it lost the lease.
+``ttl_s``; or its owner a dead process of this host and pid namespace, ``pid_scope``) takes
+over by creating the next generation. Whoever held the older one learns at its next check
+that it lost the lease.
 
 Every commit checks the lease first (`LeaseToken.check`, run by workers before each shard,
 and by the runner before the manifest): a build or worker that lost the lease commits
@@ -265,7 +265,7 @@ def acquire(store: Store, ttl_s: float, *, owner: str | None = None) -> Lease:
         if winner is None or (winner.owner, winner.generation) != (owner, generation):
             continue
         if current is not None:
-            log.warning("took over the expired lease of %s on %s", current.describe(now), store.url)
+            log.warning("took over the lease of %s on %s (expired, or its process is gone)", current.describe(now), store.url)
         for older in _generations(store):
             if older < generation:
                 store.delete(lease_name(older))
