@@ -62,10 +62,12 @@ def cli(verbose: int) -> None:
 @click.option("--executor", default="local", show_default=True, help="local, inline or dask.")
 @click.option("--scheduler", default=None, help="Dask scheduler address (tcp://HOST:8786) for --executor dask [default: a local cluster of --workers].")
 @click.option("--storage-option", "storage_option", multiple=True, metavar="KEY=VALUE", help="fsspec option for OUTPUT (repeatable), e.g. endpoint_url=http://127.0.0.1:9000.")
+@click.option("--lease-ttl-s", type=float, default=60.0, show_default=True, help="The build's lease on OUTPUT expires this long after its last heartbeat (a crashed build's OUTPUT is free again after it).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def build(input_dir: str, output: str, storage_option: tuple[str, ...], executor: str, scheduler: str | None, no_progress: bool, threshold_db: float, workers: int | None, **settings) -> None:
     """Decode recordings under INPUT once into WebDataset shards at OUTPUT (folder or s3://...)."""
     from shardkit.build.config import BuildConfig  # noqa: PLC0415
+    from shardkit.build.lease import LeaseLost  # noqa: PLC0415
     from shardkit.build.runner import build as run_build  # noqa: PLC0415
     from shardkit.build.salience import SalienceConfig  # noqa: PLC0415
 
@@ -76,6 +78,8 @@ def build(input_dir: str, output: str, storage_option: tuple[str, ...], executor
         summary = run_build(input_dir, output, config, storage_options=_storage_options(storage_option), executor=executor, scheduler=scheduler, progress=not no_progress)
     except ConfigError as exc:
         _fail_usage(exc)
+    except LeaseLost as exc:
+        raise click.ClickException(str(exc)) from exc
     from shardkit.read.summary import format_build_summary  # noqa: PLC0415
 
     click.echo(format_build_summary(summary))

@@ -153,6 +153,43 @@ class Store:
             self.fs.put_file(local_path, self.path(name))
             os.remove(local_path)
 
+    @property
+    def exclusive_create(self) -> bool:
+        """Whether `create_bytes` is atomic against other writers (local disk, S3); elsewhere it checks, then writes."""
+        protocols = (self.fs.protocol,) if isinstance(self.fs.protocol, str) else self.fs.protocol
+        return self.is_local or "s3" in protocols
+
+    def create_bytes(self, name: str, data: bytes) -> bool:
+        """Write ``data`` to ``name`` whole, only if ``name`` does not exist yet.
+
+        Returns:
+            True if this call created ``name``; False if it already existed (nothing written).
+        """
+        target = self.path(name)
+        if not self.is_local:
+            try:
+                self.fs.pipe_file(target, data, mode="create")  # S3: If-None-Match: *
+            except FileExistsError:
+                return False
+            except OSError as exc:
+                if _precondition_failed(exc):  # servers whose 412 s3fs does not map (SeaweedFS)
+                    return False
+                raise
+            return True
+        self.fs.makedirs(posixpath.dirname(target), exist_ok=True)
+        staging = f"{target}.{uuid.uuid4().hex}.partial"
+        with open(staging, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(staging, target)  # fails if target exists: exclusive, and never partial
+        except FileExistsError:
+            return False
+        finally:
+            os.remove(staging)
+        return True
+
     def staging_dir(self) -> str:
         """A local folder for files being written; on the same filesystem as a local store."""
         if self.is_local:
@@ -182,6 +219,12 @@ class Store:
             self.delete(probe)
         except Exception as exc:  # noqa: BLE001 - any failure means "not writable", reported with its cause
             raise ConfigError(f"OUTPUT {self.url!r} is not writable: {type(exc).__name__}: {exc}") from exc
+
+
+def _precondition_failed(exc: OSError) -> bool:
+    """Whether an object store refused a conditional write (HTTP 412 PreconditionFailed)."""
+    response = getattr(exc.__cause__, "response", None) or {}
+    return response.get("Error", {}).get("Code") in ("PreconditionFailed", "412")
 
 
 #: exceptions worth retrying when reading from an object store

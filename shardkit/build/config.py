@@ -49,6 +49,9 @@ class BuildConfig:
         workers: worker processes (0 runs everything in this process, for debugging).
         seed: seeds the order in which recordings are packed into shards.
         salience: the detector's settings.
+        lease_ttl_s: the build's lease on OUTPUT expires this long after its last heartbeat
+            (renewed every quarter of it); a crashed build's OUTPUT is free again after this.
+            Not a content setting.
     """
 
     sample_rate_hz: int = 24000
@@ -66,6 +69,7 @@ class BuildConfig:
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     seed: int = 0
     salience: SalienceConfig = field(default_factory=SalienceConfig)
+    lease_ttl_s: float = 60.0
 
     def __post_init__(self) -> None:
         from shardkit.build.encode import CODECS  # noqa: PLC0415 - avoid a cycle at import
@@ -94,6 +98,7 @@ class BuildConfig:
         _require(self.shard_max_samples >= 1, "shard_max_samples", self.shard_max_samples, "an integer >= 1")
         _require(_positive(self.shard_max_seconds), "shard_max_seconds", self.shard_max_seconds, "a positive number of seconds")
         _require(0 <= self.workers <= 1024, "workers", self.workers, "an integer in [0, 1024]")
+        _require(_positive(self.lease_ttl_s) and 1 <= self.lease_ttl_s <= 86400, "lease_ttl_s", self.lease_ttl_s, "a number of seconds in [1, 86400]")
 
     @property
     def longest_segment_s(self) -> float:

@@ -8,7 +8,9 @@ task to a Dask cluster (``scheduler`` address, or a `LocalCluster` of ``workers`
 A task is idempotent: it writes one shard under a fixed name, atomically, then its record,
 and its samples are a pure function of its recordings. A task that Dask retries or
 reschedules after losing a worker therefore rewrites the same shard with the same content:
-no sample is lost or duplicated.
+no sample is lost or duplicated. Every executor hands each task the build's `LeaseToken`;
+a task whose build lost OUTPUT's lease commits nothing. Local pool workers exit as soon as
+the build process dies (`worker.init_worker`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from shardkit.build.config import BuildConfig
+from shardkit.build.lease import LeaseToken
 from shardkit.build.shards import ShardTask
 from shardkit.build.worker import init_worker, run_task
 from shardkit.errors import ConfigError
@@ -53,9 +56,9 @@ def single_thread_env() -> Iterator[None]:
 
 @contextlib.contextmanager
 def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
-    """A spawn-started process pool whose workers run one thread each and live for the whole build."""
+    """A spawn-started process pool whose workers run one thread each, live for the whole build, and die with it."""
     context = multiprocessing.get_context("spawn")
-    with single_thread_env(), ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker) as pool:
+    with single_thread_env(), ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker, initargs=(os.getpid(),)) as pool:
         try:
             yield pool
         except BaseException:
@@ -63,18 +66,18 @@ def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
             raise
 
 
-def run_local(tasks: list[ShardTask], store: Store, config: BuildConfig, workers: int) -> Iterator[dict]:
+def run_local(tasks: list[ShardTask], store: Store, config: BuildConfig, workers: int, lease: LeaseToken | None = None) -> Iterator[dict]:
     """Run tasks on a local process pool; yield each record as its task finishes."""
     with worker_pool(max(1, min(workers, len(tasks)))) as pool:
-        futures = [pool.submit(run_task, task, store, config) for task in tasks]
+        futures = [pool.submit(run_task, task, store, config, lease) for task in tasks]
         for future in as_completed(futures):
             yield future.result()
 
 
-def run_inline(tasks: list[ShardTask], store: Store, config: BuildConfig, workers: int) -> Iterator[dict]:
+def run_inline(tasks: list[ShardTask], store: Store, config: BuildConfig, workers: int, lease: LeaseToken | None = None) -> Iterator[dict]:
     """Run tasks one after another in this process."""
     for task in tasks:
-        yield run_task(task, store, config)
+        yield run_task(task, store, config, lease)
 
 
 #: times Dask retries a task that raised (a lost worker is rescheduled on top of this)
@@ -100,13 +103,15 @@ def dask_client(scheduler: str | None, workers: int):
         yield client
 
 
-def run_dask(tasks: list[ShardTask], store: Store, config: BuildConfig, workers: int, scheduler: str | None = None) -> Iterator[dict]:
+def run_dask(
+    tasks: list[ShardTask], store: Store, config: BuildConfig, workers: int, lease: LeaseToken | None = None, scheduler: str | None = None
+) -> Iterator[dict]:
     """Run tasks on a Dask cluster, each a retried, idempotent unit; yield records as they finish."""
     from distributed import as_completed as dask_completed  # noqa: PLC0415
 
     run = uuid.uuid4().hex[:12]  # task keys unique to this build on a shared scheduler
     with dask_client(scheduler, max(1, min(workers, len(tasks)))) as client:
-        futures = [client.submit(run_task, task, store, config, key=f"shardkit-{run}-{task.split}-{task.index:06d}", retries=DASK_RETRIES, pure=False) for task in tasks]
+        futures = [client.submit(run_task, task, store, config, lease, key=f"shardkit-{run}-{task.split}-{task.index:06d}", retries=DASK_RETRIES, pure=False) for task in tasks]
         for future in dask_completed(futures):
             yield future.result()
 

@@ -7,6 +7,7 @@ INPUT go into new shards while old recordings keep their split and their shards.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -17,6 +18,7 @@ from shardkit.build.attempts import changed_since_failure, current_failures
 from shardkit.build.config import BuildConfig
 from shardkit.build.executors import EXECUTORS, SCHEDULED
 from shardkit.build.inputs import InputScan, scan_inputs
+from shardkit.build.lease import Lease, hold_lease
 from shardkit.build.plan import plan_tasks
 from shardkit.build.shards import DONE_DIR, STATE_DIR, record_name, recover_record
 from shardkit.errors import ConfigError
@@ -112,7 +114,9 @@ def build(
         progress: show a tqdm progress bar.
 
     Raises:
-        ConfigError: bad INPUT, OUTPUT, executor or settings; raised before any work.
+        ConfigError: bad INPUT, OUTPUT, executor or settings, or another build holds OUTPUT's
+            lease (`LeaseHeld`); raised before any work.
+        LeaseLost: another build took OUTPUT's lease over mid-build; this one stopped committing.
     """
     config = config or BuildConfig()
     if executor not in EXECUTORS:
@@ -123,6 +127,13 @@ def build(
     scan = scan_inputs(input_dir, config.val_fraction, config.test_fraction)
     store = Store(output_url, dict(storage_options or {}))
     store.check_writable()
+    with hold_lease(store, config.lease_ttl_s) as lease:
+        return _build_holding(lease, scan, config, output_url, executor=executor, scheduler=scheduler, progress=progress, started=started)
+
+
+def _build_holding(lease: Lease, scan: InputScan, config: BuildConfig, output_url: str, *, executor: str, scheduler: str | None, progress: bool, started: float) -> BuildSummary:
+    """The build proper, run while this process holds OUTPUT's lease."""
+    store = lease.store
     _check_settings(store, config)
     records = load_records(store)
     _clean_staging(store)
@@ -143,9 +154,10 @@ def build(
         next_index[record["split"]] = max(next_index[record["split"]], record["index"] + 1)
     tasks = plan_tasks(todo, config, next_index, config.workers)
     log.info("%d recordings to process in %d tasks (%d already done)", len(todo), len(tasks), len(done))
-    with _progress(len(todo), progress) as bar:
-        options = {"scheduler": scheduler} if executor in SCHEDULED else {}
-        for record in EXECUTORS[executor](tasks, store, config, config.workers, **options):
+    options = {"scheduler": scheduler} if executor in SCHEDULED else {}
+    with _progress(len(todo), progress) as bar, contextlib.closing(EXECUTORS[executor](tasks, store, config, config.workers, lease.token, **options)) as results:
+        for record in results:
+            lease.check_heartbeat()
             records.append(record)
             summary.tasks_run += 1
             summary.recordings_processed += len(record["sources"])
@@ -154,6 +166,7 @@ def build(
             summary.failures.update(f["reason"] for f in record["failures"])
             bar.update(len(record["sources"]))
             bar.set_postfix(hours=f"{summary.decoded_s / 3600:.2f}", samples=summary.samples_written, failed=sum(summary.failures.values()))
+    lease.check()
     summary.manifest = _finish(store, records, scan, config)
     summary.wall_s = time.perf_counter() - started
     return summary

@@ -1,17 +1,22 @@
 """The work of one task, run inside a worker process: recordings in, one committed shard out.
 
 Worker processes import numpy, soundfile and soxr, never TensorFlow; they are started by
-spawn/forkserver with one BLAS/OpenMP thread each (see `executors`).
+spawn/forkserver with one BLAS/OpenMP thread each (see `executors`). A pool worker watches
+its parent and exits within `PARENT_POLL_S` of the build process's death, whatever it was
+doing; and a task commits only while its build holds OUTPUT's lease (see `lease`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 import traceback
 
 from shardkit.build.config import BuildConfig
 from shardkit.build.extract import extract_file
+from shardkit.build.lease import LeaseToken
 from shardkit.build.shards import ShardTask, commit_shard, record_name, sample_summary
 from shardkit.errors import InputFileError
 from shardkit.storage import Store
@@ -20,12 +25,30 @@ log = logging.getLogger(__name__)
 
 #: pid of the process that started this worker; a worker whose parent died commits nothing
 _parent_pid: int | None = None
+#: how often a pool worker checks that its parent is alive (seconds)
+PARENT_POLL_S = 0.25
+#: exit status of a worker that outlived its build process
+ORPHAN_EXIT_STATUS = 70
 
 
-def init_worker() -> None:
-    """Process-pool initializer: remember the parent so an orphaned worker never commits."""
+def init_worker(parent_pid: int | None = None) -> None:
+    """Process-pool initializer: remember the parent and exit as soon as it dies.
+
+    Args:
+        parent_pid: the build process (default: this process's parent now).
+    """
     global _parent_pid
-    _parent_pid = os.getppid()
+    _parent_pid = parent_pid or os.getppid()
+    threading.Thread(target=_exit_when_orphaned, name="shardkit-parent-watch", daemon=True).start()
+
+
+def _exit_when_orphaned() -> None:
+    """Poll the parent; when it is gone (we were re-parented) end this process at once, committing nothing."""
+    while True:
+        time.sleep(PARENT_POLL_S)
+        if os.getppid() != _parent_pid:
+            log.warning("build process %s is gone; worker %s exits", _parent_pid, os.getpid())
+            os._exit(ORPHAN_EXIT_STATUS)
 
 
 class ParentGone(RuntimeError):
@@ -37,15 +60,31 @@ def _check_parent() -> None:
         raise ParentGone("the build process exited; not committing")
 
 
-def run_task(task: ShardTask, store: Store, config: BuildConfig) -> dict:
+def _check_may_commit(store: Store, lease: LeaseToken | None) -> None:
+    _check_parent()
+    if lease is not None:
+        lease.check(store)
+
+
+def run_task(task: ShardTask, store: Store, config: BuildConfig, lease: LeaseToken | None = None) -> dict:
     """Process every recording of ``task``, commit its shard, then its record.
 
     A recording that fails is recorded with its reason and the task goes on; an unexpected
     exception in one recording is recorded as ``internal_error`` rather than stopping the build.
 
+    Args:
+        task: the recordings and the shard they become.
+        store: OUTPUT.
+        config: build settings.
+        lease: the build's lease; checked before any work and again just before the commit.
+
     Returns:
         The task's record (also written to the store).
+
+    Raises:
+        LeaseLost: the build lost OUTPUT's lease; nothing was committed.
     """
+    _check_may_commit(store, lease)
     samples = []
     failures: list[dict] = []
     decoded_s = 0.0
@@ -73,7 +112,7 @@ def run_task(task: ShardTask, store: Store, config: BuildConfig) -> dict:
         "failures": failures,
         "decoded_s": round(decoded_s, 3),
     }
-    _check_parent()
+    _check_may_commit(store, lease)
     if samples:
         record.update(commit_shard(store, task, samples))
     store.write_json(record_name(task.split, task.index), record)
