@@ -28,7 +28,7 @@ from shardkit.storage import Store, filesystem
 log = logging.getLogger(__name__)
 
 #: [build] keys that say where the work runs, not what it produces: outside the fingerprint
-EXECUTION_KEYS = frozenset({"executor", "scheduler", "workers"})
+EXECUTION_KEYS = frozenset({"executor", "scheduler", "workers", "lease_ttl_s"})
 #: stage → output folder under ``work``
 FOLDERS = {"build": "shards", "train": "model", "qat": "qat", "convert": "int8", "evaluate": "eval"}
 STAMPS = "_pipeline"
