@@ -1,21 +1,129 @@
 """The `shardkit` command line: parse options, build a config, call one library function.
 
-Bad option values exit with status 2 before any work, with a message naming the value.
+One error boundary (`ShardkitGroup.invoke`) turns the mistakes a person makes — a bad option
+value, a path that does not exist, missing S3 credentials, no permission — into one or two
+lines on stderr naming the thing and the cause, and exit status 2; other shardkit errors
+(a failed gate, a failed conversion) into one line and status 1. ``shardkit -v`` adds the
+traceback. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import traceback
 
 import click
 
-from shardkit.errors import ConfigError
+from shardkit.errors import ConfigError, ShardkitError
+
+#: subcommands that import TensorFlow (its start-up logs are filtered unless -v)
+TF_COMMANDS = frozenset({"train", "qat", "convert", "evaluate", "pipeline", "demo"})
+#: OS errors that are about the user's paths, not about shardkit
+USER_OS_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, FileExistsError)
+
+
+class UserError(click.ClickException):
+    """A message for a person, printed as ``Error: ...`` with ``exit_code`` (2: the user's input)."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def _fail_usage(exc: ConfigError) -> None:
-    raise click.UsageError(str(exc)) from exc
+    """Re-raise ``exc`` for the error boundary (kept for commands that catch ConfigError themselves)."""
+    raise exc
+
+
+def _urls(argv: list[str]) -> str:
+    urls = [arg for arg in argv if "://" in arg]
+    return ", ".join(urls) if urls else "the storage location"
+
+
+def _botocore_message(exc: Exception, argv: list[str]) -> str | None:
+    if "botocore" not in sys.modules:  # no botocore exception can have been raised
+        return None
+    from botocore import exceptions as boto  # noqa: PLC0415
+
+    if isinstance(exc, (boto.NoCredentialsError, boto.PartialCredentialsError)):
+        return (
+            f"{_urls(argv)}: no S3 credentials ({exc}); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+            "(or --storage-option key=... --storage-option secret=...)"
+        )
+    if isinstance(exc, (boto.EndpointConnectionError, boto.ConnectTimeoutError, boto.ReadTimeoutError)):
+        return f"{_urls(argv)}: the S3 endpoint does not answer ({exc}); check AWS_ENDPOINT_URL or --storage-option endpoint_url=..."
+    return None
+
+
+def describe_error(exc: BaseException, argv: list[str]) -> tuple[str, int] | None:
+    """``(message, exit status)`` for an error a person can fix, or None for a bug.
+
+    Args:
+        exc: the exception a command raised.
+        argv: the command line (URLs in it name the storage location in S3 messages).
+    """
+    if isinstance(exc, ConfigError):
+        return str(exc), 2
+    if isinstance(exc, USER_OS_ERRORS):
+        if exc.filename is not None and exc.strerror:
+            return f"{exc.filename}: {exc.strerror}", 2
+        return f"{type(exc).__name__}: {exc}", 2
+    if isinstance(exc, Exception):
+        message = _botocore_message(exc, argv)
+        if message:
+            return message, 2
+    if isinstance(exc, ShardkitError):
+        return str(exc), 1
+    return None
+
+
+class ShardkitGroup(click.Group):
+    """The click group with the error boundary around every subcommand."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["shardkit.argv"] = list(args)
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:  # a bad option value: the message and where help is
+            if exc.ctx is None:
+                raise
+            raise UserError(f"{exc.format_message()}\nTry '{exc.ctx.command_path} --help' for help.", exc.exit_code) from exc
+        except click.ClickException:
+            raise
+        except Exception as exc:  # noqa: BLE001 - classified below; anything unknown is re-raised untouched
+            described = describe_error(exc, ctx.meta.get("shardkit.argv", []))
+            if described is None:
+                raise
+            if ctx.meta.get("shardkit.verbose"):
+                traceback.print_exception(exc)
+                sys.stderr.flush()
+            raise UserError(*described) from exc
+
+
+def require_path(location: str, what: str, storage_options: dict | None = None) -> None:
+    """Refuse a path or URL that does not exist, before any heavy import (TensorFlow).
+
+    Args:
+        location: a local path or a URL; shard patterns (``{a..b}``) and lists are left to the reader.
+        what: how the command line calls it (``CHECKPOINT``, ``--shards``).
+        storage_options: fsspec options for URLs.
+
+    Raises:
+        ConfigError: ``location`` does not exist.
+    """
+    if "{" in location or "," in location:
+        return
+    from shardkit.storage import filesystem  # noqa: PLC0415
+
+    fs, path = filesystem(location, storage_options)
+    if not fs.exists(path):
+        raise ConfigError(f"{what} {location!r} does not exist")
 
 
 def _storage_options(values: tuple[str, ...]) -> dict:
@@ -32,13 +140,19 @@ def _storage_options(values: tuple[str, ...]) -> dict:
     return options
 
 
-@click.group()
+@click.group(cls=ShardkitGroup)
 @click.version_option(package_name="shardkit")
-@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
-def cli(verbose: int) -> None:
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug), TensorFlow's own logs, and tracebacks of errors.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int) -> None:
     """shardkit: long recordings → WebDataset shards of salient chunks → N6 models."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    ctx.meta["shardkit.verbose"] = verbose
+    if not verbose and ctx.invoked_subcommand in TF_COMMANDS:
+        from shardkit.console import quiet_tensorflow  # noqa: PLC0415
+
+        quiet_tensorflow(native=bool((ctx.obj or {}).get("native_log_filter")))
 
 
 @cli.command()
@@ -104,20 +218,14 @@ def inspect(url: str, as_json: bool, storage_option: tuple[str, ...]) -> None:
 @click.option("--export/--no-export", default=True, show_default=True, help="After training: QAT, INT8 conversion and evaluation.")
 def demo(out_dir: str, workers: int | None, epochs: int | None, train: bool, export: bool) -> None:
     """Generate the demo corpus, build shards, inspect them, train, QAT, convert to INT8 and evaluate."""
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ConfigError(f"--out {out_dir!r} is a file; the demo needs a folder")
     from shardkit.demo.run import run_demo  # noqa: PLC0415
 
     try:
         run_demo(out_dir, workers=workers, epochs=epochs, train=train, export=export, echo=click.echo)
-    except ConfigError as exc:
-        _fail_usage(exc)
     except ImportError as exc:
         raise click.ClickException(f"the demo's training step needs TensorFlow ({exc}); run: pip install 'shardkit[tf]' (or pass --no-train)") from exc
-    except Exception as exc:
-        from shardkit.export.converter import ConverterError  # noqa: PLC0415
-
-        if isinstance(exc, ConverterError):
-            raise click.ClickException(str(exc)) from exc
-        raise
 
 
 from shardkit.export.command import convert_command, evaluate_command, qat_command  # noqa: E402 - after the group they join
@@ -130,4 +238,4 @@ for _command in (train_command, qat_command, convert_command, evaluate_command, 
 
 def main() -> None:
     """Console-script entry point."""
-    sys.exit(cli(standalone_mode=True))
+    sys.exit(cli.main(prog_name="shardkit", obj={"native_log_filter": True}))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from shardkit.errors import ConfigError
 from shardkit.pipeline.config import STAGES
 
 
@@ -19,24 +18,15 @@ def pipeline_group() -> None:
 @click.option("--storage-option", "storage_option", multiple=True, metavar="KEY=VALUE", help="fsspec option for the work URL (repeatable).")
 def run_command(file: str, from_stage: str | None, storage_option: tuple[str, ...]) -> None:
     """Run pipeline FILE: build → train → qat → convert → evaluate, skipping stages that are up to date."""
-    from shardkit.cli import _fail_usage, _storage_options  # noqa: PLC0415
+    from shardkit.cli import _storage_options  # noqa: PLC0415
     from shardkit.pipeline.config import load_pipeline  # noqa: PLC0415
     from shardkit.pipeline.runner import run_pipeline  # noqa: PLC0415
 
+    config = load_pipeline(file)
     try:
-        config = load_pipeline(file)
         results = run_pipeline(config, from_stage, _storage_options(storage_option), echo=click.echo)
-    except ConfigError as exc:
-        _fail_usage(exc)
     except ImportError as exc:
         raise click.ClickException(f"this pipeline needs TensorFlow ({exc}); run: pip install 'shardkit[tf]'") from exc
-    except Exception as exc:
-        from shardkit.export.convert import GateFailed  # noqa: PLC0415
-        from shardkit.export.converter import ConverterError  # noqa: PLC0415
-
-        if isinstance(exc, (GateFailed, ConverterError)):
-            raise click.ClickException(str(exc)) from exc
-        raise
     for result in results:
         outputs = ", ".join(f"{k}: {v}" for k, v in result.outputs.items())
         click.echo(f"{result.stage:>9}: {result.status:<8} {outputs}")
