@@ -26,7 +26,7 @@ QUIET_LOGGERS = ("tensorflow", "absl", "h5py")
 #: a native log line that says nothing a user must act on
 _NOISE = re.compile(
     rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
-    rb"|[IW]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+:\d+\] "  # absl INFO / WARNING
+    rb"|[IW]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] "  # absl INFO / WARNING
     rb"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IW] \S+:\d+\] "  # TSL's own INFO / WARNING
     rb"|To enable the following instructions: .*rebuild TensorFlow"  # 2nd line of cpu_feature_guard's note
     rb"|E\d{4} [^\]]*\] (failed call to cuInit|Unable to register cu\w+ factory)"  # no GPU on this machine

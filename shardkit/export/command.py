@@ -27,13 +27,17 @@ def _calibration(split: str, samples: int, seed: int):
     return CalibrationConfig(split=split, samples=samples, seed=seed)
 
 
+#: file endings of models; other names are refused by the library with its own message
+_MODELS = (".keras", ".tflite")
+
+
 def _checked_storage(storage_option: tuple[str, ...], *paths: tuple[str, str]) -> dict:
     """The storage options, after checking that every ``(name, path)`` exists (before TensorFlow is imported)."""
     from shardkit.cli import _storage_options, require_path  # noqa: PLC0415
 
     storage = _storage_options(storage_option)
     for what, location in paths:
-        require_path(location, what, storage)
+        require_path(location, what, storage, suffixes=() if what == "--shards" else _MODELS)
     return storage
 
 
