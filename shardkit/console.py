@@ -2,7 +2,8 @@
 
 TensorFlow 2.21 writes its native (C++) logs through absl before logging is initialised, so
 ``TF_CPP_MIN_LOG_LEVEL`` no longer silences them: oneDNN and CPU-feature notes, "could not
-find cuda drivers", and on a machine without a GPU a red ``failed call to cuInit``. The
+find cuda drivers", and on a machine without a GPU a red ``failed call to cuInit``; LiteRT
+announces its XNNPACK delegate. The
 command line therefore filters file descriptor 2 itself (`NativeLogFilter`): it drops absl
 INFO and WARNING lines and the known "no GPU here" errors, and passes everything else —
 other errors, fatal checks, Python tracebacks — through unchanged. ``shardkit -v`` keeps
@@ -15,8 +16,9 @@ import atexit
 import logging
 import os
 import re
+import signal
+import subprocess
 import sys
-import threading
 
 #: environment defaults set before TensorFlow is imported (a value the user set is kept)
 QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR"}
@@ -30,10 +32,11 @@ _NOISE = re.compile(
     rb"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IW] \S+:\d+\] "  # TSL's own INFO / WARNING
     rb"|To enable the following instructions: .*rebuild TensorFlow"  # 2nd line of cpu_feature_guard's note
     rb"|E\d{4} [^\]]*\] (failed call to cuInit|Unable to register cu\w+ factory)"  # no GPU on this machine
+    rb"|INFO: (Created|Initialized) TensorFlow Lite"  # LiteRT's interpreter start (XNNPACK delegate)
     rb")"
 )
 #: the start of a line that may become noise once its newline arrives (held back until then)
-_MAYBE_NOISE = re.compile(rb"^(WARNING: All log|[IWE]\d|\d{4}-\d\d-\d\d |To enable the following)")
+_MAYBE_NOISE = re.compile(rb"^(WARNING: All log|INFO: |[IWE]\d|\d{4}-\d\d-\d\d |To enable the following)")
 
 
 def is_noise(line: bytes) -> bool:
@@ -41,32 +44,61 @@ def is_noise(line: bytes) -> bool:
     return bool(_NOISE.match(line))
 
 
-class NativeLogFilter:
-    """Route file descriptor ``fd`` through a pipe and drop `is_noise` lines from it.
+def filter_stream(read_fd: int = 0, write_fd: int = 1) -> None:
+    """Copy ``read_fd`` to ``write_fd`` until end of file, dropping `is_noise` lines.
 
-    Child processes (the converter, build workers) inherit the pipe and are filtered too.
-    Partial lines that cannot be noise (progress bars ending in ``\\r``) pass at once.
+    Partial lines that cannot be noise (a progress bar ending in ``\\r``) pass at once; a
+    partial line that may be noise waits for its newline.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the command, which then closes the pipe
+
+    def write(data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(write_fd, view) :]
+
+    pending = b""
+    while chunk := os.read(read_fd, 65536):
+        *lines, pending = (pending + chunk).split(b"\n")
+        kept = b"".join(line + b"\n" for line in lines if not is_noise(line))
+        if pending and not _MAYBE_NOISE.match(pending):
+            kept, pending = kept + pending, b""
+        if kept:
+            write(kept)
+    if pending and not is_noise(pending):
+        write(pending)
+
+
+class NativeLogFilter:
+    """Route file descriptor ``fd`` through `filter_stream` in a small child process.
+
+    A child process, not a thread: when TensorFlow aborts the command (a fatal check), the
+    child still gets everything written before the abort and passes it on. Child processes of
+    the command (the converter, build workers) inherit the pipe and are filtered too.
     """
 
     def __init__(self, fd: int = 2) -> None:
         self.fd = fd
         self._saved: int | None = None
-        self._thread: threading.Thread | None = None
+        self._child: subprocess.Popen | None = None
 
     def start(self) -> "NativeLogFilter":
         """Start filtering; `stop` runs at interpreter exit."""
         sys.stderr.flush()
         self._saved = os.dup(self.fd)
         read_fd, write_fd = os.pipe()
+        code = "from shardkit.console import filter_stream; filter_stream(0, 1)"
+        self._child = subprocess.Popen(
+            [sys.executable, "-c", code], stdin=read_fd, stdout=self._saved, stderr=self._saved, start_new_session=True, close_fds=True
+        )
+        os.close(read_fd)
         os.dup2(write_fd, self.fd)
         os.close(write_fd)
-        self._thread = threading.Thread(target=self._pump, args=(read_fd,), name="native-log-filter", daemon=True)
-        self._thread.start()
         atexit.register(self.stop)
         return self
 
     def stop(self) -> None:
-        """Put the original descriptor back and let the pump drain what is left."""
+        """Put the original descriptor back and let the child pass on what is left."""
         if self._saved is None:
             return
         try:
@@ -74,31 +106,12 @@ class NativeLogFilter:
         except (OSError, ValueError):
             pass
         os.dup2(self._saved, self.fd)  # closes this process's write end of the pipe
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)  # a child still holding the pipe must not block exit
+        os.close(self._saved)
         self._saved = None
-
-    def _write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._saved, view) :]
-
-    def _pump(self, read_fd: int) -> None:
-        pending = b""
         try:
-            while chunk := os.read(read_fd, 65536):
-                *lines, pending = (pending + chunk).split(b"\n")
-                kept = b"".join(line + b"\n" for line in lines if not is_noise(line))
-                if pending and not _MAYBE_NOISE.match(pending):
-                    kept, pending = kept + pending, b""
-                if kept and self._saved is not None:
-                    self._write(kept)
-            if pending and not is_noise(pending) and self._saved is not None:
-                self._write(pending)
-        except OSError:
+            self._child.wait(timeout=2.0)  # a grandchild still holding the pipe must not block exit
+        except subprocess.TimeoutExpired:
             pass
-        finally:
-            os.close(read_fd)
 
 
 def quiet_tensorflow(*, native: bool) -> None:

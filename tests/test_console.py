@@ -16,6 +16,7 @@ NOISE = [
     "To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow with the appropriate compiler flags.",
     "E0000 00:00:1796288891.787263    4685 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)",
     "W0000 00:00:1796288891.787263    4685 gpu_device.cc:2344] Cannot dlopen some GPU libraries.",
+    "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
 ]
 #: what must still reach the user
 KEPT = [
@@ -64,3 +65,17 @@ def test_keras_progress_bar_only_on_a_terminal():
     finally:
         os.close(leader)
         os.close(follower)
+
+
+def test_a_fatal_abort_still_shows_its_last_lines():
+    """TensorFlow's fatal checks abort the process: what they wrote just before must not be lost."""
+    script = (
+        "import os\n"
+        "from shardkit.console import NativeLogFilter\n"
+        "NativeLogFilter(2).start()\n"
+        f"os.write(2, {NOISE[1]!r}.encode() + b'\\n' + {KEPT[0]!r}.encode() + b'\\n')\n"
+        "os.abort()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert KEPT[0] in done.stderr and NOISE[1] not in done.stderr, done.stderr
