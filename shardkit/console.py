@@ -85,12 +85,19 @@ class NativeLogFilter:
     def start(self) -> "NativeLogFilter":
         """Start filtering; `stop` runs at interpreter exit."""
         sys.stderr.flush()
+        package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        code = f"import sys; sys.path.insert(0, {package_parent!r}); from shardkit.console import filter_stream; filter_stream(0, 1)"
         self._saved = os.dup(self.fd)
         read_fd, write_fd = os.pipe()
-        code = "from shardkit.console import filter_stream; filter_stream(0, 1)"
-        self._child = subprocess.Popen(
-            [sys.executable, "-c", code], stdin=read_fd, stdout=self._saved, stderr=self._saved, start_new_session=True, close_fds=True
-        )
+        try:  # -I -S: stdlib only, whatever the environment says; the filter needs nothing else
+            self._child = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", code], stdin=read_fd, stdout=self._saved, stderr=self._saved, start_new_session=True, close_fds=True
+            )
+        except OSError:  # no filter rather than no command
+            for fd in (read_fd, write_fd, self._saved):
+                os.close(fd)
+            self._saved = None
+            return self
         os.close(read_fd)
         os.dup2(write_fd, self.fd)
         os.close(write_fd)
