@@ -33,7 +33,8 @@ _MODELS = (".keras", ".tflite")
 
 def _checked_storage(storage_option: tuple[str, ...], *paths: tuple[str, str]) -> dict:
     """The storage options, after checking that every ``(name, path)`` exists (before TensorFlow is imported)."""
-    from shardkit.cli import _storage_options, require_path  # noqa: PLC0415
+    from shardkit.cli import _storage_options  # noqa: PLC0415
+    from shardkit.cli_errors import require_path  # noqa: PLC0415
 
     storage = _storage_options(storage_option)
     for what, location in paths:

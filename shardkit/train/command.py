@@ -111,7 +111,8 @@ def _needs_tf(extra: str = "tf"):
 @click.option("--quiet", is_flag=True, help="No per-step progress bar.")
 def train_command(shards: str, out: str, resume: bool, probe_from: str | None, tune: bool, trials: int, storage_option: tuple[str, ...], quiet: bool, **options) -> None:
     """Train the DS-CNN on SHARDS (a shard folder or manifest, local or s3://) into --out."""
-    from shardkit.cli import _storage_options, require_path  # noqa: PLC0415
+    from shardkit.cli import _storage_options  # noqa: PLC0415
+    from shardkit.cli_errors import require_path  # noqa: PLC0415
     from shardkit.train.config import config_from_options  # noqa: PLC0415
 
     storage = _storage_options(storage_option)
