@@ -1,21 +1,28 @@
 """The `shardkit` command line: parse options, build a config, call one library function.
 
-Bad option values exit with status 2 before any work, with a message naming the value.
+Errors go through one boundary (`shardkit.cli_errors.ShardkitGroup`): a person's mistake is
+one or two lines and exit status 2; ``shardkit -v`` adds the traceback.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 
 import click
 
+from shardkit.cli_errors import ShardkitGroup
 from shardkit.errors import ConfigError
+
+#: subcommands that import TensorFlow (its start-up logs are filtered unless -v)
+TF_COMMANDS = frozenset({"train", "qat", "convert", "evaluate", "pipeline", "demo"})
 
 
 def _fail_usage(exc: ConfigError) -> None:
-    raise click.UsageError(str(exc)) from exc
+    """Re-raise ``exc`` for the error boundary (kept for commands that catch ConfigError themselves)."""
+    raise exc
 
 
 def _storage_options(values: tuple[str, ...]) -> dict:
@@ -32,13 +39,19 @@ def _storage_options(values: tuple[str, ...]) -> dict:
     return options
 
 
-@click.group()
+@click.group(cls=ShardkitGroup)
 @click.version_option(package_name="shardkit")
-@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
-def cli(verbose: int) -> None:
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug), TensorFlow's own logs, and tracebacks of errors.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int) -> None:
     """shardkit: long recordings → WebDataset shards of salient chunks → N6 models."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    ctx.meta["shardkit.verbose"] = verbose
+    if not verbose and ctx.invoked_subcommand in TF_COMMANDS:
+        from shardkit.console import quiet_tensorflow  # noqa: PLC0415
+
+        quiet_tensorflow(native=bool((ctx.obj or {}).get("native_log_filter")))
 
 
 @cli.command()
@@ -108,20 +121,14 @@ def inspect(url: str, as_json: bool, storage_option: tuple[str, ...]) -> None:
 @click.option("--export/--no-export", default=True, show_default=True, help="After training: QAT, INT8 conversion and evaluation.")
 def demo(out_dir: str, workers: int | None, epochs: int | None, train: bool, export: bool) -> None:
     """Generate the demo corpus, build shards, inspect them, train, QAT, convert to INT8 and evaluate."""
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ConfigError(f"--out {out_dir!r} is a file; the demo needs a folder")
     from shardkit.demo.run import run_demo  # noqa: PLC0415
 
     try:
         run_demo(out_dir, workers=workers, epochs=epochs, train=train, export=export, echo=click.echo)
-    except ConfigError as exc:
-        _fail_usage(exc)
     except ImportError as exc:
         raise click.ClickException(f"the demo's training step needs TensorFlow ({exc}); run: pip install 'shardkit[tf]' (or pass --no-train)") from exc
-    except Exception as exc:
-        from shardkit.export.converter import ConverterError  # noqa: PLC0415
-
-        if isinstance(exc, ConverterError):
-            raise click.ClickException(str(exc)) from exc
-        raise
 
 
 from shardkit.export.command import convert_command, evaluate_command, qat_command  # noqa: E402 - after the group they join
@@ -134,4 +141,4 @@ for _command in (train_command, qat_command, convert_command, evaluate_command, 
 
 def main() -> None:
     """Console-script entry point."""
-    sys.exit(cli(standalone_mode=True))
+    sys.exit(cli.main(prog_name="shardkit", obj={"native_log_filter": True}))

@@ -1,14 +1,14 @@
 """``shardkit qat``, ``shardkit convert`` and ``shardkit evaluate``: options → config → one library call.
 
-Importing this module does not import TensorFlow. Bad options exit 2 before any work; a
-failed conversion gate exits 1 after writing its report, with nothing promoted.
+Importing this module does not import TensorFlow. Bad options and paths that do not exist exit 2
+before TensorFlow is imported; a failed conversion gate exits 1 after writing its report, with
+nothing promoted.
 """
 
 from __future__ import annotations
 
 import click
 
-from shardkit.errors import ConfigError
 from shardkit.train.command import add_options
 
 _SHARDS = click.option("--shards", required=True, help="Shard folder or manifest (local or s3://) the samples come from.")
@@ -25,6 +25,21 @@ def _calibration(split: str, samples: int, seed: int):
     from shardkit.export.config import CalibrationConfig  # noqa: PLC0415
 
     return CalibrationConfig(split=split, samples=samples, seed=seed)
+
+
+#: file endings of models; other names are refused by the library with its own message
+_MODELS = (".keras", ".tflite")
+
+
+def _checked_storage(storage_option: tuple[str, ...], *paths: tuple[str, str]) -> dict:
+    """The storage options, after checking that every ``(name, path)`` exists (before TensorFlow is imported)."""
+    from shardkit.cli import _storage_options  # noqa: PLC0415
+    from shardkit.cli_errors import require_path  # noqa: PLC0415
+
+    storage = _storage_options(storage_option)
+    for what, location in paths:
+        require_path(location, what, storage, suffixes=() if what == "--shards" else _MODELS)
+    return storage
 
 
 def _needs_tf(command: str) -> None:
@@ -44,20 +59,15 @@ def _needs_tf(command: str) -> None:
 @_STORAGE
 def qat_command(checkpoint: str, shards: str, out: str | None, calibration_split: str, calibration_samples: int, seed: int, storage_option: tuple[str, ...], **settings) -> None:
     """Fine-tune a trained CHECKPOINT (.keras) with fake INT8 quantization; writes <name>_qat.keras."""
-    from shardkit.cli import _fail_usage, _storage_options  # noqa: PLC0415
-
+    storage = _checked_storage(storage_option, ("CHECKPOINT", checkpoint), ("--shards", shards))
     try:
-        try:
-            from shardkit.export.qat import format_qat_result, qat  # noqa: PLC0415
-        except ImportError:
-            _needs_tf("qat")
-        from shardkit.export.config import QATConfig  # noqa: PLC0415
+        from shardkit.export.qat import format_qat_result, qat  # noqa: PLC0415
+    except ImportError:
+        _needs_tf("qat")
+    from shardkit.export.config import QATConfig  # noqa: PLC0415
 
-        config = QATConfig(**settings, seed=seed, calibration=_calibration(calibration_split, calibration_samples, seed))
-        result = qat(checkpoint, shards, out, config, storage_options=_storage_options(storage_option))
-    except ConfigError as exc:
-        _fail_usage(exc)
-    click.echo(format_qat_result(result))
+    config = QATConfig(**settings, seed=seed, calibration=_calibration(calibration_split, calibration_samples, seed))
+    click.echo(format_qat_result(qat(checkpoint, shards, out, config, storage_options=storage)))
 
 
 @click.command("convert")
@@ -74,24 +84,18 @@ def qat_command(checkpoint: str, shards: str, out: str | None, calibration_split
 @_STORAGE
 def convert_command(checkpoint: str, shards: str, out: str | None, calibration_split: str, calibration_samples: int, seed: int, allow_n6_violations: bool, storage_option: tuple[str, ...], **settings) -> None:
     """Convert CHECKPOINT (.keras) to a gated full-INT8 <name>_int8.tflite for the STM32N6."""
-    from shardkit.cli import _fail_usage, _storage_options  # noqa: PLC0415
-
+    storage = _checked_storage(storage_option, ("CHECKPOINT", checkpoint), ("--shards", shards))
     try:
-        try:
-            from shardkit.export.convert import GateFailed, convert, format_convert_report  # noqa: PLC0415
-        except ImportError:
-            _needs_tf("convert")
-        from shardkit.export.config import ConvertConfig  # noqa: PLC0415
-        from shardkit.export.converter import ConverterError  # noqa: PLC0415
+        from shardkit.export.convert import GateFailed, convert, format_convert_report  # noqa: PLC0415
+    except ImportError:
+        _needs_tf("convert")
+    from shardkit.export.config import ConvertConfig  # noqa: PLC0415
 
-        config = ConvertConfig(calibration=_calibration(calibration_split, calibration_samples, seed), require_n6=not allow_n6_violations, **settings)
-        result = convert(checkpoint, shards, out, config, storage_options=_storage_options(storage_option))
-    except ConfigError as exc:
-        _fail_usage(exc)
+    config = ConvertConfig(calibration=_calibration(calibration_split, calibration_samples, seed), require_n6=not allow_n6_violations, **settings)
+    try:
+        result = convert(checkpoint, shards, out, config, storage_options=storage)
     except GateFailed as exc:
         click.echo(format_convert_report(exc.result.report), err=True)
-        raise click.ClickException(str(exc)) from exc
-    except ConverterError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(format_convert_report(result.report))
     click.echo(f"INT8 model: {result.tflite_path}")
@@ -107,14 +111,10 @@ def convert_command(checkpoint: str, shards: str, out: str | None, calibration_s
 @_STORAGE
 def evaluate_command(model: str, shards: str, split: str, compare: str | None, out: str | None, as_json: bool, storage_option: tuple[str, ...]) -> None:
     """Evaluate MODEL (.keras or .tflite) on a split: ROC-AUC, cmAP, per-class AP; JSON, text and PNG reports."""
-    from shardkit.cli import _fail_usage, _storage_options  # noqa: PLC0415
-
+    storage = _checked_storage(storage_option, ("MODEL", model), ("--shards", shards), *([("--compare", compare)] if compare else []))
     try:
-        try:
-            from shardkit.export.evaluate import evaluate, format_eval_report, report_json  # noqa: PLC0415
-        except ImportError:
-            _needs_tf("evaluate")
-        report = evaluate(model, shards, split, compare, out, storage_options=_storage_options(storage_option))
-    except ConfigError as exc:
-        _fail_usage(exc)
+        from shardkit.export.evaluate import evaluate, format_eval_report, report_json  # noqa: PLC0415
+    except ImportError:
+        _needs_tf("evaluate")
+    report = evaluate(model, shards, split, compare, out, storage_options=storage)
     click.echo(report_json(report) if as_json else format_eval_report(report))

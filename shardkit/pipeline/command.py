@@ -1,10 +1,13 @@
-"""``shardkit pipeline run FILE [--from STAGE]``: parse the file, run the stages that are not up to date."""
+"""``shardkit pipeline run FILE [--from STAGE]``: parse the file, run the stages that are not up to date.
+
+While the stages run, their progress (training epochs, QAT epochs, conversion) is printed under
+each stage's line; at the end, a table of the stages, float vs INT8 metrics and the gates.
+"""
 
 from __future__ import annotations
 
 import click
 
-from shardkit.errors import ConfigError
 from shardkit.pipeline.config import STAGES
 
 
@@ -19,24 +22,23 @@ def pipeline_group() -> None:
 @click.option("--storage-option", "storage_option", multiple=True, metavar="KEY=VALUE", help="fsspec option for the work URL (repeatable).")
 def run_command(file: str, from_stage: str | None, storage_option: tuple[str, ...]) -> None:
     """Run pipeline FILE: build → train → qat → convert → evaluate, skipping stages that are up to date."""
-    from shardkit.cli import _fail_usage, _storage_options  # noqa: PLC0415
+    from shardkit.cli import _storage_options  # noqa: PLC0415
     from shardkit.pipeline.config import load_pipeline  # noqa: PLC0415
     from shardkit.pipeline.runner import run_pipeline  # noqa: PLC0415
+    from shardkit.pipeline.summary import format_pipeline_summary, read_reports, stage_progress  # noqa: PLC0415
 
+    config = load_pipeline(file)
+    storage = _storage_options(storage_option)
     try:
-        config = load_pipeline(file)
-        results = run_pipeline(config, from_stage, _storage_options(storage_option), echo=click.echo)
-    except ConfigError as exc:
-        _fail_usage(exc)
+        with stage_progress(click.echo):
+            results = run_pipeline(config, from_stage, storage, echo=click.echo)
     except ImportError as exc:
         raise click.ClickException(f"this pipeline needs TensorFlow ({exc}); run: pip install 'shardkit[tf]'") from exc
     except Exception as exc:
-        from shardkit.export.convert import GateFailed  # noqa: PLC0415
-        from shardkit.export.converter import ConverterError  # noqa: PLC0415
+        from shardkit.export.convert import GateFailed, format_convert_report  # noqa: PLC0415
 
-        if isinstance(exc, (GateFailed, ConverterError)):
-            raise click.ClickException(str(exc)) from exc
+        if isinstance(exc, GateFailed):  # the gates' table, then the error boundary's one line
+            click.echo(format_convert_report(exc.result.report), err=True)
         raise
-    for result in results:
-        outputs = ", ".join(f"{k}: {v}" for k, v in result.outputs.items())
-        click.echo(f"{result.stage:>9}: {result.status:<8} {outputs}")
+    click.echo("")
+    click.echo(format_pipeline_summary(results, read_reports(results, storage)))

@@ -128,7 +128,10 @@ def _run_build(config: PipelineConfig, settings: dict, storage: dict) -> dict[st
     from shardkit.build.runner import build  # noqa: PLC0415
 
     build_config, executor, scheduler = _build_config(config, settings)
-    build(config.input, config.url("shards"), build_config, storage_options=storage, executor=executor, scheduler=scheduler, progress=False)
+    from shardkit.read.summary import format_build_summary  # noqa: PLC0415
+
+    summary = build(config.input, config.url("shards"), build_config, storage_options=storage, executor=executor, scheduler=scheduler, progress=False)
+    log.info("%s", format_build_summary(summary))
     return {"shards": config.url("shards")}
 
 
@@ -164,6 +167,8 @@ def _run_convert(config: PipelineConfig, settings: dict, storage: dict) -> dict[
     from shardkit.export.convert import convert  # noqa: PLC0415
 
     result = convert(_source_model(config), config.url("shards"), config.url("int8"), _convert_config(config, settings), storage_options=storage)
+    gates = ", ".join(f"{name} {'passed' if gate['passed'] else 'FAILED'}" for name, gate in result.report["gates"].items())
+    log.info("INT8 model %s (gates: %s)", result.tflite_path, gates)
     return {"tflite": result.tflite_path or "", "report": result.report_path}
 
 
@@ -174,6 +179,7 @@ def _run_evaluate(config: PipelineConfig, settings: dict, storage: dict) -> dict
     stem = source.rpartition("/")[2][: -len(".keras")]
     split = settings.pop("split", "val")
     report = evaluate(f"{config.url('int8')}/{stem}_int8.tflite", config.url("shards"), split, compare=source, out=config.url("eval"), storage_options=storage)
+    log.info("%s", " / ".join(f"{m['kind']}: ROC-AUC {m['roc_auc']:.4f} cmAP {m['cmap']:.4f}" for m in report["models"]))
     return {"report": f"{config.url('eval')}/{report['files']['json']}"}
 
 

@@ -111,43 +111,40 @@ def _needs_tf(extra: str = "tf"):
 @click.option("--quiet", is_flag=True, help="No per-step progress bar.")
 def train_command(shards: str, out: str, resume: bool, probe_from: str | None, tune: bool, trials: int, storage_option: tuple[str, ...], quiet: bool, **options) -> None:
     """Train the DS-CNN on SHARDS (a shard folder or manifest, local or s3://) into --out."""
-    from shardkit.cli import _fail_usage, _storage_options  # noqa: PLC0415
+    from shardkit.cli import _storage_options  # noqa: PLC0415
+    from shardkit.cli_errors import require_path  # noqa: PLC0415
     from shardkit.train.config import config_from_options  # noqa: PLC0415
 
     storage = _storage_options(storage_option)
+    require_path(shards, "SHARDS", storage)  # before TensorFlow's import: a typo costs no 8 s
+    if probe_from:
+        require_path(probe_from, "--probe-from", storage)
     try:
-        try:
-            from shardkit.train.runner import train  # noqa: PLC0415
-        except ImportError:
-            _needs_tf()
-        if resume:
-            others = sorted(k for k, v in options.items() if v is not None and k != "name")
-            if others or probe_from or tune:
-                raise ConfigError(f"--resume continues the saved run with its saved settings; pass only --out (and --name), not {others or ['--probe-from/--tune']}")
-            result = train(shards, out, None, resume=True, name=options["name"], storage_options=storage, verbose=0 if quiet else 1)
-            from shardkit.train.report import format_result  # noqa: PLC0415
-
-            click.echo(format_result(result))
-            return
-        if tune and probe_from:
-            raise ConfigError("--tune searches fresh models; it does not combine with --probe-from")
-        if not options["sample_rate_hz"]:
-            options["sample_rate_hz"] = _shards_sample_rate(shards, storage)
-        if probe_from:
-            options.update(_probe_frontend(probe_from, storage, options))
-        config = config_from_options(options)
-        if tune:
-            from shardkit.train.tune import tune as run_tune  # noqa: PLC0415
-
-            summary = run_tune(shards, out, config, trials=trials, storage_options=storage)
-            click.echo(json.dumps(summary, indent=2))
-            return
-        result = train(shards, out, config, base_model=probe_from, storage_options=storage, verbose=0 if quiet else 1)
-    except ConfigError as exc:
-        _fail_usage(exc)
+        from shardkit.train.runner import train  # noqa: PLC0415
+    except ImportError:
+        _needs_tf()
     from shardkit.train.report import format_result  # noqa: PLC0415
 
-    click.echo(format_result(result))
+    verbose = 0 if quiet else 1
+    if resume:
+        others = sorted(k for k, v in options.items() if v is not None and k != "name")
+        if others or probe_from or tune:
+            raise ConfigError(f"--resume continues the saved run with its saved settings; pass only --out (and --name), not {others or ['--probe-from/--tune']}")
+        click.echo(format_result(train(shards, out, None, resume=True, name=options["name"], storage_options=storage, verbose=verbose)))
+        return
+    if tune and probe_from:
+        raise ConfigError("--tune searches fresh models; it does not combine with --probe-from")
+    if not options["sample_rate_hz"]:
+        options["sample_rate_hz"] = _shards_sample_rate(shards, storage)
+    if probe_from:
+        options.update(_probe_frontend(probe_from, storage, options))
+    config = config_from_options(options)
+    if tune:
+        from shardkit.train.tune import tune as run_tune  # noqa: PLC0415
+
+        click.echo(json.dumps(run_tune(shards, out, config, trials=trials, storage_options=storage), indent=2))
+        return
+    click.echo(format_result(train(shards, out, config, base_model=probe_from, storage_options=storage, verbose=verbose)))
 
 
 def _shards_sample_rate(shards: str, storage: dict) -> int | None:

@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from shardkit.console import keras_verbosity
 from shardkit.errors import ConfigError
 from shardkit.model.dscnn import EMBEDDINGS_LAYER, HEAD_LAYER, build_model, with_frontend
 from shardkit.model.n6 import check_n6
@@ -236,7 +237,7 @@ def train(
         callbacks: extra Keras callbacks for every epoch's ``fit``.
         epoch_hook: called with ``(epoch, history_row)`` after each epoch's artifacts are written
             (hyperparameter search reports and prunes through it).
-        verbose: Keras progress output (0 silent, 1 bar, 2 a line per epoch).
+        verbose: Keras progress output (0 silent, 1 bar on a terminal and a line per epoch otherwise, 2 a line per epoch).
 
     Raises:
         ConfigError: bad settings, shards or output, before any training step.
@@ -295,7 +296,7 @@ def _epochs(store, files, fit_model, core, config, state, context, train_reader,
             dataset = dataset.take(config.max_steps_per_epoch)
         with warnings.catch_warnings():  # the reader's epochs have no declared length; Keras warns when one ends
             warnings.filterwarnings("ignore", message="Your input ran out of data")
-            fitted = fit_model.fit(dataset, initial_epoch=epoch, epochs=epoch + 1, callbacks=[timer, *callbacks], shuffle=False, verbose=verbose)
+            fitted = fit_model.fit(dataset, initial_epoch=epoch, epochs=epoch + 1, callbacks=[timer, *callbacks], shuffle=False, verbose=keras_verbosity(verbose))
         seconds = time.perf_counter() - started
         row = {
             "epoch": epoch + 1,
