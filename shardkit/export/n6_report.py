@@ -6,7 +6,8 @@ the STM32N6 NPU runs in INT8 (`ALLOWED_OPS`, fused activations NONE or RELU only
 tensor flowing between ops is INT8 (float32 model I/O is fine: QUANTIZE on the model input,
 DEQUANTIZE on the model output; an int8 → int8 QUANTIZE, which the converter inserts to
 requantize before a CONCATENATION, is integer-only and allowed), conv and dense output
-channels are multiples of `CHANNEL_MULTIPLE` (the classifier head is exempt), and no stride
+channels are multiples of `CHANNEL_MULTIPLE` (the classifier head, and a depthwise conv that keeps
+its input's channels, are exempt), and no stride
 in an op's builtin options exceeds `MAX_STRIDE`. It also estimates memory: constant
 (weight) bytes, the largest op output, and the peak of live activations over the ops in
 execution order (the model input counted as fed: 4 bytes a value for float32 I/O).
@@ -305,6 +306,8 @@ def _channels_rule(graph: _Graph, index: int, info: OpInfo) -> list[N6Violation]
     channels = info.output_shape[-1]
     if channels % CHANNEL_MULTIPLE == 0:
         return []
+    if info.op == "DEPTHWISE_CONV_2D" and channels == graph.tensors[graph.operators[index].inputs[0]].shape[-1]:
+        return []  # keeps its input's channels (as in the Keras check): the op that chose them answers for them
     return [N6Violation(info.layer, f"channels not a multiple of {CHANNEL_MULTIPLE}", f"{channels} output channels ({info.op})")]
 
 

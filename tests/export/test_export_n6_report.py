@@ -203,3 +203,15 @@ def test_rejects_what_is_not_a_tflite_model(tmp_path) -> None:
         n6_report(3)  # type: ignore[arg-type]
     with pytest.raises(FileNotFoundError):
         n6_report(str(tmp_path / "missing.tflite"))
+
+
+def test_a_depthwise_conv_keeping_its_input_channels_is_not_flagged() -> None:
+    """As in the Keras check: the channel rule is for counts a layer chooses. A 1x1 depthwise on the
+    1-channel input (the mel frontend's magnitude scaling) keeps them; a depth multiplier chooses them."""
+    inputs = keras.Input(INPUT_SHAPE)
+    kept = L.DepthwiseConv2D(1, name="per_channel_scale")(inputs)
+    chosen = L.DepthwiseConv2D(1, depth_multiplier=3, name="multiplied")(kept)
+    x = L.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="stem")(chosen)
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    report = n6_report(_convert(keras.Model(inputs, L.Dense(3, activation="sigmoid", name="head")(x))))
+    assert _found(report) == {("multiplied", "channels not a multiple of 8")}

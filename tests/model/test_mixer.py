@@ -148,3 +148,23 @@ def test_default_hybrid_model_trains_one_step_at_full_shape_with_batch_16():
 def test_other_frontends_train_one_step_at_full_shape_with_batch_16(frontend_name: str):
     done = _train_one_step(frontend_name, "dscnn_lite")
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+@pytest.mark.parametrize("frontend_name", sorted(FRONTENDS))
+def test_every_default_model_converts_to_an_n6_clean_int8_model(frontend_name: str, architecture: str, tmp_path: Path):
+    """Full default shapes through the real converter child process; the hybrid mixer is one CONV_2D op."""
+    from shardkit.export.converter import convert_in_subprocess  # noqa: PLC0415
+    from shardkit.export.n6_report import n6_report  # noqa: PLC0415
+
+    frontend = FrontendConfig(name=frontend_name)
+    model = build_model(frontend, 4, ModelConfig(architecture=architecture))
+    deployable_model(model, batch_size=1).save(tmp_path / "m.keras")
+    shape = (8, frontend.chunk_samples) if frontend_name == "raw" else (8, *frontend.output_shape, 1)
+    np.save(tmp_path / "calibration.npy", np.random.default_rng(0).random(shape, dtype=np.float32))
+    convert_in_subprocess(str(tmp_path / "m.keras"), str(tmp_path / "calibration.npy"), str(tmp_path / "m.tflite"), int8_io=False, timeout_s=600)
+    report = n6_report(tmp_path / "m.tflite")
+    assert report.violations == [], [str(v) for v in report.violations]
+    if frontend_name == "hybrid":
+        assert [op.op for op in report.ops if MEL_MIXER_LAYER in op.layers] == ["CONV_2D"]
