@@ -28,6 +28,7 @@ from shardkit.errors import ConfigError
 from shardkit.read.bucketing import Buckets, plan_buckets
 from shardkit.read.chunks import decode_int16, fit_into
 from shardkit.read.config import ReaderConfig
+from shardkit.read.lifecycle import producer, track_dataset, until_stopped
 from shardkit.read.shardlist import epoch_order, host_shards, resolve_shards
 from shardkit.read.stream import (
     RawSample,
@@ -143,7 +144,7 @@ class ShardReader:
         config = self.config
         shuffle = config.training
         rng = np.random.default_rng([config.seed, epoch, 2])
-        order = epoch_order(self.urls, config.seed, epoch, config.shuffle_shards and shuffle)
+        order = until_stopped(epoch_order(self.urls, config.seed, epoch, config.shuffle_shards and shuffle))
         stream = read_shards(order, self._read_bytes, self.stats, config.on_error, prefetch=config.prefetch_shards)
         stream = (s for s in stream if s.extension == CODECS[self.codec].extension or self._wrong_codec())
         if self.keep:
@@ -156,6 +157,7 @@ class ShardReader:
         self.stats.add("samples_wrong_codec")
         return False
 
+    @producer
     def _generator(self, epoch: np.int64, skip: np.int64) -> Iterator[tuple]:
         """Bucketed batching: groups of encoded members, one Python→TF hand-over per group."""
         numbered = ((i, s) for i, s in self.samples(int(epoch), int(skip)) if self._decodable_by_tf(s))
@@ -221,6 +223,7 @@ class ShardReader:
                 np.stack([labels_vector(sample.meta, self.class_index) for _, sample, _ in rows]),
             )
 
+    @producer
     def _fixed_generator(self, epoch: np.int64, skip: np.int64) -> Iterator[tuple]:
         if self.config.tune_malloc:  # again: TensorFlow's generator op resets the trim threshold
             keep_large_buffers_on_the_heap()
@@ -319,11 +322,12 @@ class ShardReader:
         background = background.map(lambda b: tf.cast(b, tf.float32) / 32768.0)
         return tf.data.Dataset.zip(ds, background).map(lambda b, noise: {**b, "background": noise})
 
+    @producer
     def _background_generator(self) -> Iterator[tuple]:
         """Negative-class samples of this host's shards, reshuffled every pass, forever."""
         for cycle in itertools.count():
             rng = np.random.default_rng([self.config.seed, cycle, 5])
-            order = epoch_order(self.urls, self.config.seed + 7919, cycle, True)
+            order = until_stopped(epoch_order(self.urls, self.config.seed + 7919, cycle, True))
             negatives = (
                 s for s in read_shards(order, self._read_bytes, ReadStats(), "skip") if not s.meta.get("labels") and s.extension == CODECS[self.codec].extension
             )
@@ -361,7 +365,7 @@ class ShardReader:
         ds = ds.map(self._finish_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
         options = tf.data.Options()
         options.experimental_optimization.map_fusion = True
-        return ds.with_options(options)
+        return track_dataset(ds.with_options(options))
 
 
 def make_dataset(source: str | list[str], config: ReaderConfig = ReaderConfig(), start: ReaderPosition | None = None) -> tf.data.Dataset:
