@@ -12,6 +12,7 @@ import sys
 import click
 
 from shardkit.errors import ConfigError
+from shardkit.jsonio import dumps
 
 
 def _fail_usage(exc: ConfigError) -> None:
@@ -93,7 +94,7 @@ def inspect(url: str, as_json: bool, storage_option: tuple[str, ...]) -> None:
         summary = summarize(url, _storage_options(storage_option))
     except ConfigError as exc:
         _fail_usage(exc)
-    click.echo(json.dumps(summary, indent=2) if as_json else format_summary(summary))
+    click.echo(dumps(summary, indent=2) if as_json else format_summary(summary))
 
 
 @cli.command()

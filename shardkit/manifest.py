@@ -14,6 +14,7 @@ from typing import Any
 
 import shardkit
 from shardkit.errors import ConfigError
+from shardkit.jsonio import dumps
 from shardkit.storage import Store
 
 MANIFEST_NAME = "manifest.json"
@@ -99,7 +100,7 @@ def build_manifest(
 
 def write_manifest(store: Store, manifest: dict, skipped: list[dict]) -> None:
     """Write the failed-input report, then the manifest (last, atomically)."""
-    lines = "".join(json.dumps(s, sort_keys=True, ensure_ascii=False) + "\n" for s in skipped)
+    lines = "".join(dumps(s, sort_keys=True, ensure_ascii=False) + "\n" for s in skipped)
     store.write_bytes(FAILED_REPORT_NAME, lines.encode("utf-8"))
     store.write_json(MANIFEST_NAME, manifest)
 
