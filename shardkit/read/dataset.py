@@ -35,6 +35,7 @@ from shardkit.read.stream import (
     ReadStats,
     balance_classes,
     class_keep_probabilities,
+    known_labels,
     labels_vector,
     read_shards,
     shuffle_buffer,
@@ -110,6 +111,8 @@ class ShardReader:
         resolved = resolve_shards(source, config.split, config.storage_options)
         self.manifest = resolved.manifest
         self.urls = host_shards(resolved.urls, config.num_shards, config.shard_index)
+        #: samples per shard URL as the manifest lists them (a shard yields no more); None without a manifest
+        self.listed = None if resolved.samples_per_shard is None else dict(zip(resolved.urls, resolved.samples_per_shard))
         manifest = self.manifest or {}
         self.classes = list(config.classes or manifest.get("classes") or [])
         if not self.classes:
@@ -145,8 +148,9 @@ class ShardReader:
         shuffle = config.training
         rng = np.random.default_rng([config.seed, epoch, 2])
         order = until_stopped(epoch_order(self.urls, config.seed, epoch, config.shuffle_shards and shuffle))
-        stream = read_shards(order, self._read_bytes, self.stats, config.on_error, prefetch=config.prefetch_shards)
+        stream = read_shards(order, self._read_bytes, self.stats, config.on_error, prefetch=config.prefetch_shards, listed=self.listed)
         stream = (s for s in stream if s.extension == CODECS[self.codec].extension or self._wrong_codec())
+        stream = known_labels(stream, self.class_index, self.stats, config.on_error)
         if self.keep:
             stream = balance_classes(stream, self.keep, np.random.default_rng([config.seed, epoch, 3]))
         if shuffle:
@@ -329,7 +333,7 @@ class ShardReader:
             rng = np.random.default_rng([self.config.seed, cycle, 5])
             order = until_stopped(epoch_order(self.urls, self.config.seed + 7919, cycle, True))
             negatives = (
-                s for s in read_shards(order, self._read_bytes, ReadStats(), "skip") if not s.meta.get("labels") and s.extension == CODECS[self.codec].extension
+                s for s in read_shards(order, self._read_bytes, ReadStats(), "skip", listed=self.listed) if not s.meta.get("labels") and s.extension == CODECS[self.codec].extension
             )
             found = False
             for group in self._dense_groups(enumerate(shuffle_buffer(negatives, 256, rng)), cycle, _BACKGROUND):
