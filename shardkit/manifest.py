@@ -124,6 +124,20 @@ def read_manifest(url: str, storage_options: dict[str, Any] | None = None) -> di
     return manifest
 
 
+def class_list_problem(manifest: dict) -> str | None:
+    """Why a manifest's ``classes`` contradict its own per-split class counts, or None.
+
+    Every class with samples in a split must be in ``classes`` or in ``negative_classes``;
+    otherwise (a hand-edited or mixed-up manifest) its samples would read as negatives.
+    """
+    listed = set(manifest.get("classes", [])) | set(manifest.get("negative_classes", []))
+    counted = {name for split in manifest.get("splits", {}).values() for name, n in split.get("classes", {}).items() if n}
+    missing = sorted(counted - listed)
+    if missing:
+        return f"its splits hold samples of {missing}, which are neither in classes {manifest.get('classes')} nor in negative_classes {manifest.get('negative_classes')}"
+    return None
+
+
 def read_failed_report(url: str, storage_options: dict[str, Any] | None = None) -> list[dict]:
     """The skipped-input report beside a manifest (empty when absent)."""
     store = Store(url, storage_options or {})

@@ -25,6 +25,7 @@ import tensorflow as tf
 from shardkit.audio.frontends_tf import tf_frontend
 from shardkit.build.encode import CODECS
 from shardkit.errors import ConfigError
+from shardkit.manifest import class_list_problem
 from shardkit.read.bucketing import Buckets, plan_buckets
 from shardkit.read.chunks import decode_int16, fit_into
 from shardkit.read.config import ReaderConfig
@@ -114,6 +115,9 @@ class ShardReader:
         #: samples per shard URL as the manifest lists them (a shard yields no more); None without a manifest
         self.listed = None if resolved.samples_per_shard is None else dict(zip(resolved.urls, resolved.samples_per_shard))
         manifest = self.manifest or {}
+        problem = class_list_problem(manifest) if self.manifest and not config.classes else None
+        if problem:
+            raise ConfigError(f"the manifest of {source!r} contradicts itself: {problem}; rebuild the shards or fix its class list")
         self.classes = list(config.classes or manifest.get("classes") or [])
         if not self.classes:
             raise ConfigError("the reader needs a class list: read from a manifest or pass classes=...")

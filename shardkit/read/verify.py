@@ -16,7 +16,7 @@ from collections import Counter
 from typing import Any
 
 from shardkit.build.encode import CODECS
-from shardkit.manifest import MANIFEST_NAME, read_manifest
+from shardkit.manifest import MANIFEST_NAME, class_list_problem, read_manifest
 from shardkit.read.chunks import decode_int16
 from shardkit.read.stream import ReadStats, group_samples, tar_members, unknown_labels
 from shardkit.storage import read_url_bytes
@@ -24,12 +24,12 @@ from shardkit.storage import read_url_bytes
 log = logging.getLogger(__name__)
 
 #: what a problem can be, in the order a shard is checked
-PROBLEM_KINDS = ("missing", "unreadable", "checksum", "damaged", "bad_member", "undecodable", "unknown_label", "count")
+PROBLEM_KINDS = ("classes", "missing", "unreadable", "checksum", "damaged", "bad_member", "undecodable", "unknown_label", "count")
 #: stream counters that mean a shard holds members shardkit never writes
 _BAD_MEMBER_COUNTS = ("members_bad_name", "members_ignored", "samples_incomplete", "samples_bad_json")
 
 
-def _problem(split: str, shard: str | None, kind: str, detail: str) -> dict:
+def _problem(split: str | None, shard: str | None, kind: str, detail: str) -> dict:
     return {"split": split, "shard": shard, "kind": kind, "detail": detail}
 
 
@@ -90,7 +90,8 @@ def verify_shards(url: str, storage_options: dict[str, Any] | None = None, *, pr
 
     Returns:
         ``{"shards_checked", "samples_checked", "problems": [{"split", "shard", "kind", "detail"}]}``;
-        ``shard`` is None for a split-level problem (per-class counts).
+        ``shard`` is None for a split-level problem (per-class counts), and ``split`` too for
+        one of the manifest itself (its class list).
 
     Raises:
         ConfigError: no readable ``shardkit/1`` manifest at ``url``.
@@ -101,6 +102,8 @@ def verify_shards(url: str, storage_options: dict[str, Any] | None = None, *, pr
     base = (url[: -len(MANIFEST_NAME)] if url.endswith(MANIFEST_NAME) else url).rstrip("/")
     shards = [(split, entry) for split, info in manifest["splits"].items() for entry in info["shards"]]
     problems: list[dict] = []
+    if problem := class_list_problem(manifest):
+        problems.append(_problem(None, None, "classes", problem))
     samples_checked = 0
     classes_seen: dict[str, Counter] = {split: Counter() for split in manifest["splits"]}
     for split, entry in tqdm(shards, desc="verify", unit="shard", disable=None if progress else True, dynamic_ncols=True):
@@ -132,7 +135,8 @@ def format_verify(report: dict, max_lines: int = 50) -> str:
         return head + "no problems"
     lines = [head + f"{len(problems)} problems ({', '.join(f'{k}: {n}' for k, n in Counter(p['kind'] for p in problems).items())})"]
     for problem in problems[:max_lines]:
-        lines.append(f"    {problem['shard'] or problem['split'] + ' split'}: {problem['kind']} - {problem['detail']}")
+        where = problem["shard"] or (f"{problem['split']} split" if problem["split"] else "manifest")
+        lines.append(f"    {where}: {problem['kind']} - {problem['detail']}")
     if len(problems) > max_lines:
         lines.append(f"    ... {len(problems) - max_lines} more (--json lists them all)")
     return "\n".join(lines)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from shardkit.errors import ConfigError
 from shardkit.read.config import ReaderConfig
 from shardkit.read.stream import ReadStats, ShardReadError, group_samples, labels_vector, tar_members
 
@@ -52,10 +53,24 @@ def keys_and_labels(reader: ShardReader) -> list[tuple[str, tuple[str, ...]]]:
 # ----- labels outside the class list -------------------------------------------------------
 
 
+def mixed_up(manifest: dict) -> None:
+    """A manifest of another build: no gamma anywhere, though the shards hold gamma samples."""
+    manifest["classes"] = ["alpha", "beta"]
+    for split in manifest["splits"].values():
+        split["classes"].pop("gamma", None)
+
+
+def test_hand_edited_class_list_is_refused_before_reading(shard_sets, tmp_path: Path):
+    folder = copy_set(shard_sets["pcm16"], tmp_path / "set")
+    edit_manifest(folder, lambda m: m.update(classes=["alpha", "beta"]))  # gamma dropped from the list only
+    with pytest.raises(ConfigError, match=r"contradicts itself: its splits hold samples of \['gamma'\]"):
+        ShardReader(str(folder), ReaderConfig(training=False))
+
+
 def test_label_outside_the_class_list_is_a_counted_warned_skip(shard_sets, tmp_path: Path, caplog: pytest.LogCaptureFixture):
     folder = copy_set(shard_sets["pcm16"], tmp_path / "set")
-    manifest = edit_manifest(folder, lambda m: m.update(classes=["alpha", "beta"]))  # hand-edited: gamma dropped
-    gamma = manifest["splits"]["train"]["classes"]["gamma"]
+    gamma = json.loads((folder / "manifest.json").read_text())["splits"]["train"]["classes"]["gamma"]
+    manifest = edit_manifest(folder, mixed_up)
     reader = ShardReader(str(folder), ReaderConfig(training=False))
     with caplog.at_level(logging.WARNING, logger="shardkit.read"):
         seen = keys_and_labels(reader)
@@ -67,7 +82,7 @@ def test_label_outside_the_class_list_is_a_counted_warned_skip(shard_sets, tmp_p
 
 def test_label_outside_the_class_list_raises_under_the_raise_policy(shard_sets, tmp_path: Path):
     folder = copy_set(shard_sets["pcm16"], tmp_path / "set")
-    edit_manifest(folder, lambda m: m.update(classes=["alpha", "beta"]))
+    edit_manifest(folder, mixed_up)
     reader = ShardReader(str(folder), ReaderConfig(training=False, on_error="raise"))
     with pytest.raises(ShardReadError, match=r"label 'gamma'.* not in the class list \['alpha', 'beta'\]"):
         keys_and_labels(reader)

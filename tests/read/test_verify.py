@@ -81,3 +81,15 @@ def test_verify_does_not_import_tensorflow(shard_sets):
         "assert 'tensorflow' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_class_list_that_contradicts_the_shards_is_reported(shard_sets, tmp_path: Path):
+    folder = tmp_path / "set"
+    shutil.copytree(shard_sets["pcm16"], folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["classes"] = ["alpha", "beta"]  # hand-edited: gamma dropped
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    result = inspect(str(folder), "--verify")
+    assert result.exit_code == 1
+    assert "manifest: classes - its splits hold samples of ['gamma']" in result.output
+    assert "unknown_label - " in result.output and "'gamma'" in result.output
