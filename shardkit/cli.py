@@ -15,6 +15,7 @@ import click
 
 from shardkit.cli_errors import ShardkitGroup
 from shardkit.errors import ConfigError
+from shardkit.jsonio import dumps
 
 #: subcommands that import TensorFlow (its start-up logs are filtered unless -v)
 TF_COMMANDS = frozenset({"train", "qat", "convert", "evaluate", "pipeline", "demo"})
@@ -102,15 +103,18 @@ def build(input_dir: str, output: str, storage_option: tuple[str, ...], executor
 @click.argument("url")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--storage-option", "storage_option", multiple=True, metavar="KEY=VALUE")
-def inspect(url: str, as_json: bool, storage_option: tuple[str, ...]) -> None:
+@click.option("--verify", is_flag=True, help="Read every shard: checksums, undecodable members, sample counts (exit 1 on any problem).")
+def inspect(url: str, as_json: bool, storage_option: tuple[str, ...], verify: bool) -> None:
     """Summarise a shard set: classes, samples and hours per split, durations, skipped inputs."""
     from shardkit.read.summary import format_summary, summarize  # noqa: PLC0415
 
     try:
-        summary = summarize(url, _storage_options(storage_option))
+        summary = summarize(url, _storage_options(storage_option), verify=verify, progress=True)
     except ConfigError as exc:
         _fail_usage(exc)
-    click.echo(json.dumps(summary, indent=2) if as_json else format_summary(summary))
+    click.echo(dumps(summary, indent=2) if as_json else format_summary(summary))
+    if verify and summary["verify"]["problems"]:
+        sys.exit(1)
 
 
 @cli.command()

@@ -14,6 +14,7 @@ from typing import Any
 
 import shardkit
 from shardkit.errors import ConfigError
+from shardkit.jsonio import dumps
 from shardkit.storage import Store
 
 MANIFEST_NAME = "manifest.json"
@@ -99,7 +100,7 @@ def build_manifest(
 
 def write_manifest(store: Store, manifest: dict, skipped: list[dict]) -> None:
     """Write the failed-input report, then the manifest (last, atomically)."""
-    lines = "".join(json.dumps(s, sort_keys=True, ensure_ascii=False) + "\n" for s in skipped)
+    lines = "".join(dumps(s, sort_keys=True, ensure_ascii=False) + "\n" for s in skipped)
     store.write_bytes(FAILED_REPORT_NAME, lines.encode("utf-8"))
     store.write_json(MANIFEST_NAME, manifest)
 
@@ -121,6 +122,20 @@ def read_manifest(url: str, storage_options: dict[str, Any] | None = None) -> di
     if manifest.get("format") != shardkit.FORMAT_ID:
         raise ConfigError(f"{MANIFEST_NAME} in {folder!r} has format {manifest.get('format')!r}; expected {shardkit.FORMAT_ID!r}")
     return manifest
+
+
+def class_list_problem(manifest: dict) -> str | None:
+    """Why a manifest's ``classes`` contradict its own per-split class counts, or None.
+
+    Every class with samples in a split must be in ``classes`` or in ``negative_classes``;
+    otherwise (a hand-edited or mixed-up manifest) its samples would read as negatives.
+    """
+    listed = set(manifest.get("classes", [])) | set(manifest.get("negative_classes", []))
+    counted = {name for split in manifest.get("splits", {}).values() for name, n in split.get("classes", {}).items() if n}
+    missing = sorted(counted - listed)
+    if missing:
+        return f"its splits hold samples of {missing}, which are neither in classes {manifest.get('classes')} nor in negative_classes {manifest.get('negative_classes')}"
+    return None
 
 
 def read_failed_report(url: str, storage_options: dict[str, Any] | None = None) -> list[dict]:

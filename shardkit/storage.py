@@ -21,6 +21,7 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from shardkit.errors import ConfigError
+from shardkit.jsonio import dumps
 
 #: extra pip line to print when a URL scheme needs a package that is not installed
 _EXTRA_FOR_PROTOCOL = {"s3": "pip install 'shardkit[s3]'", "s3a": "pip install 'shardkit[s3]'"}
@@ -137,8 +138,8 @@ class Store:
             self.fs.pipe_file(self.path(name), data)
 
     def write_json(self, name: str, obj: Any) -> None:
-        """Write ``obj`` as indented JSON, atomically."""
-        self.write_bytes(name, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+        """Write ``obj`` as indented strict JSON (non-finite numbers as null), atomically."""
+        self.write_bytes(name, (dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
     def commit_file(self, local_path: str, name: str) -> None:
         """Move a finished local file into the store as ``name`` in one atomic step.

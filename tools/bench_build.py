@@ -35,6 +35,7 @@ import soundfile as sf
 from shardkit.audio.decode import iter_mono_blocks, open_audio
 from shardkit.build.config import BuildConfig
 from shardkit.build.runner import build
+from shardkit.jsonio import dumps
 
 #: bump when the generated signal changes, so an old cached corpus is regenerated
 GENERATOR_VERSION = 1
@@ -252,7 +253,7 @@ def generate_corpus(root: Path, spec: CorpusSpec) -> None:
     started = time.perf_counter()
     for recording in recordings:
         write_recording(root / recording.relpath, recording, spec)
-    (root / CORPUS_MARKER).write_text(json.dumps(asdict(spec), indent=2))
+    (root / CORPUS_MARKER).write_text(dumps(asdict(spec), indent=2))
     hours = sum(r.n_frames for r in recordings) / spec.sample_rate_hz / 3600
     print(f"generated {len(recordings)} files, {hours:.2f} h of audio in {time.perf_counter() - started:.1f} s", flush=True)
 
@@ -507,7 +508,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_table(report))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
+        args.json.write_text(dumps(report, indent=2))
     return 0
 
 

@@ -66,6 +66,7 @@ import soxr
 
 from shardkit.audio.frontends import FrontendConfig, reference_frontend
 from shardkit.build.executors import single_thread_env
+from shardkit.jsonio import dumps
 
 T = TypeVar("T")
 TOOLS_DIR = Path(__file__).resolve().parent
@@ -175,7 +176,7 @@ def _replace_cached(folder: Path, wanted: dict, make: Callable[[Path], None]) ->
     make(partial)
     shutil.rmtree(folder, ignore_errors=True)
     partial.rename(folder)
-    marker.write_text(json.dumps(wanted, indent=2))
+    marker.write_text(dumps(wanted, indent=2))
     return True
 
 
@@ -906,7 +907,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_table(report))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
+        args.json.write_text(dumps(report, indent=2))
     return 1 if report["errors"] else 0
 
 

@@ -164,7 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = run_benchmark(args)
     print(format_table(report))
     if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
+        from shardkit.jsonio import dumps  # noqa: PLC0415
+
+        args.json.write_text(dumps(report, indent=2))
     return 0
 
 

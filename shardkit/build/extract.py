@@ -84,8 +84,9 @@ def extract_file(source: SourceFile, config: BuildConfig) -> Extraction:
         for segment in segments:
             n_out = max(1, int(round(segment.duration_s * config.sample_rate_hz)))
             audio = read_resampled(handle, segment.start_s, n_out, config.sample_rate_hz)
+            snr_db = segment_snr_db(powers, frame_s, segment)
             provenance = {
-                "snr_db": round(segment_snr_db(powers, frame_s, segment), 2),
+                "snr_db": None if snr_db is None else round(snr_db, 2),
                 "source_sample_rate": native_hz,
                 "source_channels": handle.channels,
                 "source_duration_s": round(duration_s, 3),

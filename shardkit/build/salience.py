@@ -307,12 +307,20 @@ def _active_span(
     return start, end - start
 
 
-def segment_snr_db(powers: np.ndarray, frame_s: float, segment: Segment) -> float:
-    """Rough SNR of a segment: its mean power over the file's noise floor, in the analysed band."""
+def segment_snr_db(powers: np.ndarray, frame_s: float, segment: Segment) -> float | None:
+    """Rough SNR of a segment: its mean power over the file's noise floor, in the analysed band.
+
+    Returns:
+        The SNR in dB, or None where it is undefined: a silent segment (no power) or a
+        silent noise floor (digital silence in most of the file).
+    """
     if len(powers) == 0:
         return 0.0
     total = powers.sum(axis=1, dtype=np.float64)
-    floor = float(np.median(total)) + np.finfo(np.float32).tiny
+    floor = float(np.median(total))
     span = _frames_in((segment.start_s, segment.end_s), frame_s, len(powers))
     inside = total[span]
-    return float(10.0 * np.log10((inside.mean() if len(inside) else floor) / floor))
+    signal = float(inside.mean()) if len(inside) else floor
+    if not (signal > 0 and floor > 0):
+        return None
+    return float(10.0 * np.log10(signal / floor))

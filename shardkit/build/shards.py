@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from shardkit.build.extract import Sample
 from shardkit.build.inputs import SourceFile
+from shardkit.jsonio import dumps
 from shardkit.storage import Store
 
 STATE_DIR = "_shardkit"
@@ -74,7 +75,7 @@ def write_tar(samples: Iterable[Sample], path: str) -> tuple[str, int]:
         with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
             for sample in samples:
                 _add_member(tar, f"{sample.key}.{sample.extension}", sample.audio)
-                _add_member(tar, f"{sample.key}.json", json.dumps(sample.meta, sort_keys=True).encode())
+                _add_member(tar, f"{sample.key}.json", dumps(sample.meta, sort_keys=True).encode())
         raw.flush()
         os.fsync(raw.fileno())
     digest = hashlib.sha256()

@@ -20,7 +20,6 @@ The synthesis functions are pure (arrays out, generator passed in); only
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -30,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
+
+from shardkit.jsonio import dumps
 
 logger = logging.getLogger(__name__)
 
@@ -531,7 +532,7 @@ def make_demo_corpus(
         per_file = pool.map(lambda job: _write_recording(root, *job, config), jobs)
         truth = [call for calls in per_file for call in calls]
     tmp_path = root / "truth.json.tmp"
-    tmp_path.write_text(json.dumps([asdict(c) for c in truth], indent=2) + "\n")
+    tmp_path.write_text(dumps([asdict(c) for c in truth], indent=2) + "\n")
     os.replace(tmp_path, root / "truth.json")
     logger.info("wrote demo corpus to %s: %d files, %d planted calls", root, len(jobs), len(truth))
     return truth

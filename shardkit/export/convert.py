@@ -11,7 +11,6 @@ first (holding the model's SHA-256), then the model file in one atomic step.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import tempfile
@@ -25,6 +24,7 @@ from shardkit.export.checkpoint import Checkpoint, load_checkpoint
 from shardkit.export.config import ConvertConfig
 from shardkit.export.runtime import KerasPredictor, TFLitePredictor, agreement
 from shardkit.export.samples import SampleSet, pick_samples
+from shardkit.jsonio import dumps
 from shardkit.storage import Store
 
 log = logging.getLogger(__name__)
@@ -216,4 +216,4 @@ def format_convert_report(report: dict) -> str:
 
 def report_json(report: dict) -> str:
     """The report as indented JSON (for ``--json``)."""
-    return json.dumps(report, indent=2)
+    return dumps(report, indent=2)

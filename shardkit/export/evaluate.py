@@ -8,7 +8,6 @@ AP) beside the model, or in ``out``.
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy as np
 from shardkit.errors import ConfigError
 from shardkit.export.runtime import KerasPredictor, TFLitePredictor, agreement
 from shardkit.export.samples import iter_split
+from shardkit.jsonio import dumps
 from shardkit.storage import Store
 
 #: format id of the evaluation report
@@ -180,4 +180,4 @@ def per_class_ap_png(report: dict) -> bytes:
 
 def report_json(report: dict) -> str:
     """The report as indented JSON."""
-    return json.dumps(report, indent=2)
+    return dumps(report, indent=2)

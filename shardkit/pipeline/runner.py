@@ -13,7 +13,6 @@ folder, except the build, which is resumable and only starts over when its setti
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import time
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shardkit.errors import ConfigError
+from shardkit.jsonio import dumps
 from shardkit.pipeline.config import STAGES, PipelineConfig
 from shardkit.storage import Store, filesystem
 
@@ -58,7 +58,7 @@ def tree_fingerprint(folder: str) -> str:
 
 
 def _fingerprint(stage: str, settings: dict, upstream: str, inputs: str = "") -> str:
-    payload = json.dumps({"stage": stage, "settings": settings, "upstream": upstream, "inputs": inputs}, sort_keys=True, default=str)
+    payload = dumps({"stage": stage, "settings": settings, "upstream": upstream, "inputs": inputs}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

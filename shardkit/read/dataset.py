@@ -25,15 +25,18 @@ import tensorflow as tf
 from shardkit.audio.frontends_tf import tf_frontend
 from shardkit.build.encode import CODECS
 from shardkit.errors import ConfigError
+from shardkit.manifest import class_list_problem
 from shardkit.read.bucketing import Buckets, plan_buckets
 from shardkit.read.chunks import decode_int16, fit_into
 from shardkit.read.config import ReaderConfig
+from shardkit.read.lifecycle import producer, track_dataset, until_stopped
 from shardkit.read.shardlist import epoch_order, host_shards, resolve_shards
 from shardkit.read.stream import (
     RawSample,
     ReadStats,
     balance_classes,
     class_keep_probabilities,
+    known_labels,
     labels_vector,
     read_shards,
     shuffle_buffer,
@@ -109,7 +112,12 @@ class ShardReader:
         resolved = resolve_shards(source, config.split, config.storage_options)
         self.manifest = resolved.manifest
         self.urls = host_shards(resolved.urls, config.num_shards, config.shard_index)
+        #: samples per shard URL as the manifest lists them (a shard yields no more); None without a manifest
+        self.listed = None if resolved.samples_per_shard is None else dict(zip(resolved.urls, resolved.samples_per_shard))
         manifest = self.manifest or {}
+        problem = class_list_problem(manifest) if self.manifest and not config.classes else None
+        if problem:
+            raise ConfigError(f"the manifest of {source!r} contradicts itself: {problem}; rebuild the shards or fix its class list")
         self.classes = list(config.classes or manifest.get("classes") or [])
         if not self.classes:
             raise ConfigError("the reader needs a class list: read from a manifest or pass classes=...")
@@ -143,9 +151,10 @@ class ShardReader:
         config = self.config
         shuffle = config.training
         rng = np.random.default_rng([config.seed, epoch, 2])
-        order = epoch_order(self.urls, config.seed, epoch, config.shuffle_shards and shuffle)
-        stream = read_shards(order, self._read_bytes, self.stats, config.on_error, prefetch=config.prefetch_shards)
+        order = until_stopped(epoch_order(self.urls, config.seed, epoch, config.shuffle_shards and shuffle))
+        stream = read_shards(order, self._read_bytes, self.stats, config.on_error, prefetch=config.prefetch_shards, listed=self.listed)
         stream = (s for s in stream if s.extension == CODECS[self.codec].extension or self._wrong_codec())
+        stream = known_labels(stream, self.class_index, self.stats, config.on_error)
         if self.keep:
             stream = balance_classes(stream, self.keep, np.random.default_rng([config.seed, epoch, 3]))
         if shuffle:
@@ -156,6 +165,7 @@ class ShardReader:
         self.stats.add("samples_wrong_codec")
         return False
 
+    @producer
     def _generator(self, epoch: np.int64, skip: np.int64) -> Iterator[tuple]:
         """Bucketed batching: groups of encoded members, one Python→TF hand-over per group."""
         numbered = ((i, s) for i, s in self.samples(int(epoch), int(skip)) if self._decodable_by_tf(s))
@@ -221,6 +231,7 @@ class ShardReader:
                 np.stack([labels_vector(sample.meta, self.class_index) for _, sample, _ in rows]),
             )
 
+    @producer
     def _fixed_generator(self, epoch: np.int64, skip: np.int64) -> Iterator[tuple]:
         if self.config.tune_malloc:  # again: TensorFlow's generator op resets the trim threshold
             keep_large_buffers_on_the_heap()
@@ -319,13 +330,14 @@ class ShardReader:
         background = background.map(lambda b: tf.cast(b, tf.float32) / 32768.0)
         return tf.data.Dataset.zip(ds, background).map(lambda b, noise: {**b, "background": noise})
 
+    @producer
     def _background_generator(self) -> Iterator[tuple]:
         """Negative-class samples of this host's shards, reshuffled every pass, forever."""
         for cycle in itertools.count():
             rng = np.random.default_rng([self.config.seed, cycle, 5])
-            order = epoch_order(self.urls, self.config.seed + 7919, cycle, True)
+            order = until_stopped(epoch_order(self.urls, self.config.seed + 7919, cycle, True))
             negatives = (
-                s for s in read_shards(order, self._read_bytes, ReadStats(), "skip") if not s.meta.get("labels") and s.extension == CODECS[self.codec].extension
+                s for s in read_shards(order, self._read_bytes, ReadStats(), "skip", listed=self.listed) if not s.meta.get("labels") and s.extension == CODECS[self.codec].extension
             )
             found = False
             for group in self._dense_groups(enumerate(shuffle_buffer(negatives, 256, rng)), cycle, _BACKGROUND):
@@ -361,7 +373,7 @@ class ShardReader:
         ds = ds.map(self._finish_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
         options = tf.data.Options()
         options.experimental_optimization.map_fusion = True
-        return ds.with_options(options)
+        return track_dataset(ds.with_options(options))
 
 
 def make_dataset(source: str | list[str], config: ReaderConfig = ReaderConfig(), start: ReaderPosition | None = None) -> tf.data.Dataset:

@@ -2,8 +2,12 @@
 
 Each stage takes an iterator and returns one, so each is testable with a plain list. Members
 are chosen by extension from a whitelist (audio + ``json``): pickles (``.pyd``, ``.pickle``)
-and anything else are never decoded, only counted. A truncated or corrupt shard is skipped
-with a warning and counted (or raises, by policy); samples before the damage are kept.
+and anything else are never decoded, only counted; so are members whose key is not a plain
+name (a path, ``..``, spaces). A truncated or corrupt shard is skipped with a warning and
+counted (or raises, by policy); samples before the damage are kept. Data that contradicts
+the manifest is never used quietly: a shard yields at most the samples the manifest lists,
+and a sample with a label outside the class list is skipped, counted and warned about (or
+raises), never read as a negative.
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import tarfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -25,10 +30,16 @@ log = logging.getLogger(__name__)
 
 AUDIO_EXTENSIONS = frozenset(codec.extension for codec in CODECS.values())
 ERROR_POLICIES = ("skip", "raise")
+#: a well-formed sample key: a plain name (no folder, no dot, no ``..``), as shardkit writes them
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class ShardReadError(RuntimeError):
     """A shard could not be read and the policy is ``raise``."""
+
+
+class UnknownLabelError(ShardReadError):
+    """A sample carries a label outside the class list and the policy is ``raise``."""
 
 
 @dataclass(frozen=True)
@@ -115,14 +126,20 @@ def split_name(name: str) -> tuple[str, str]:
 
 
 def group_samples(members: Iterable[tuple[str, bytes]], shard: str, stats: ReadStats) -> Iterator[RawSample]:
-    """Group consecutive members by key into samples; keep only audio + json members.
+    """Group consecutive members by key into samples; keep only audio + json members with well-formed keys.
 
     A sample is yielded as soon as it has its JSON and one audio member, so damage later
-    in the shard never costs a sample that was already complete.
+    in the shard never costs a sample that was already complete. A member whose key does
+    not match `KEY_PATTERN` is counted (``members_bad_name``) and never read.
     """
     key, parts, done = None, {}, False
     for name, data in members:
         member_key, extension = split_name(name)
+        if not KEY_PATTERN.fullmatch(member_key):
+            if not stats.counts["members_bad_name"]:
+                log.warning("skipping member %r of shard %s: a sample key must match %s", name, shard, KEY_PATTERN.pattern)
+            stats.add("members_bad_name")
+            continue
         if member_key != key:
             if key is not None and not done:
                 stats.add("samples_incomplete")
@@ -179,8 +196,26 @@ def prefetched(urls: Iterable[str], read_bytes: Callable[[str], bytes], ahead: i
             yield done_url, future.result
 
 
+def listed_only(samples: Iterable[RawSample], listed: int, shard: str, stats: ReadStats) -> Iterator[RawSample]:
+    """The first ``listed`` samples of a shard (what its manifest entry counts); the rest are counted, not read."""
+    extra = 0
+    for n, sample in enumerate(samples):
+        if n < listed:
+            yield sample
+        else:
+            extra += 1
+    if extra:
+        stats.add("samples_unlisted", extra)
+        log.warning("shard %s holds %d samples more than the %d its manifest lists: not read", shard, extra, listed)
+
+
 def read_shards(
-    urls: Iterable[str], read_bytes: Callable[[str], bytes], stats: ReadStats, on_error: str = "skip", prefetch: int = 0
+    urls: Iterable[str],
+    read_bytes: Callable[[str], bytes],
+    stats: ReadStats,
+    on_error: str = "skip",
+    prefetch: int = 0,
+    listed: Mapping[str, int] | None = None,
 ) -> Iterator[RawSample]:
     """Samples of each shard in turn; a damaged shard is skipped (counted, warned) or raises.
 
@@ -190,10 +225,12 @@ def read_shards(
         stats: where skips are counted.
         on_error: ``skip`` or ``raise``.
         prefetch: shards fetched ahead in a background thread.
+        listed: samples per shard URL as the manifest lists them; a shard yields no more.
     """
     for url, get in prefetched(urls, read_bytes, prefetch):
         try:
-            yield from group_samples(tar_members(get()), url, stats)
+            samples = group_samples(tar_members(get()), url, stats)
+            yield from samples if listed is None or url not in listed else listed_only(samples, listed[url], url, stats)
             stats.add("shards_read")
         except (tarfile.TarError, OSError, EOFError) as exc:
             stats.add("shards_failed")
@@ -255,13 +292,50 @@ def balance_classes(samples: Iterable[RawSample], keep: dict[str, float], rng: n
             yield sample
 
 
-def labels_vector(meta: dict, index: dict[str, int]) -> np.ndarray:
+def unknown_labels(meta: dict, index: Mapping[str, int]) -> list[str]:
+    """The labels of a sample's metadata that are not in the class list (a malformed list counts as one)."""
+    labels = meta.get("labels")
+    if not isinstance(labels, list) or not all(isinstance(name, str) for name in labels):
+        return [f"<labels {labels!r}>"]
+    return [name for name in labels if name not in index]
+
+
+def known_labels(samples: Iterable[RawSample], index: Mapping[str, int], stats: ReadStats, on_error: str = "skip") -> Iterator[RawSample]:
+    """Samples whose labels are all in the class list; never turns another class into a negative.
+
+    A sample with a label outside the list (a manifest whose classes no longer match its
+    shards, or the wrong ``classes=``) is skipped and counted as ``samples_unknown_label``
+    with a warning the first time each label is seen, or raises under ``on_error="raise"``.
+
+    Raises:
+        UnknownLabelError: an unknown label with ``on_error="raise"``.
+    """
+    for sample in samples:
+        unknown = unknown_labels(sample.meta, index)
+        if not unknown:
+            yield sample
+            continue
+        message = f"sample {sample.key!r} of shard {sample.shard} has label {unknown[0]!r}, which is not in the class list {list(index)}"
+        if on_error == "raise":
+            raise UnknownLabelError(f"{message}; do the manifest's classes (or classes=...) match the shards?")
+        stats.add("samples_unknown_label")
+        for name in unknown:
+            if not stats.counts[f"unknown_label:{name}"]:
+                log.warning("%s: skipping every sample labelled %r (counted as samples_unknown_label)", message, name)
+            stats.add(f"unknown_label:{name}")
+
+
+def labels_vector(meta: dict, index: Mapping[str, int]) -> np.ndarray:
     """Multi-hot float32 label vector; ``index`` maps class name → position (manifest order).
 
-    Negatives (empty label list) give all zeros; labels not in the class list are ignored.
+    Negatives (empty label list) give all zeros.
+
+    Raises:
+        ValueError: a label outside the class list (filter with `known_labels` first).
     """
     vector = np.zeros(len(index), dtype=np.float32)
     for name in meta.get("labels", []):
-        if name in index:
-            vector[index[name]] = 1.0
+        if name not in index:
+            raise ValueError(f"label {name!r} is not in the class list {list(index)}")
+        vector[index[name]] = 1.0
     return vector

@@ -11,8 +11,15 @@ if TYPE_CHECKING:
     from shardkit.build.runner import BuildSummary
 
 
-def summarize(url: str, storage_options: dict[str, Any] | None = None) -> dict:
+def summarize(url: str, storage_options: dict[str, Any] | None = None, *, verify: bool = False, progress: bool = False) -> dict:
     """Everything `shardkit inspect` shows, as a JSON-ready dict.
+
+    Args:
+        url: a shard folder or its ``manifest.json`` URL.
+        storage_options: fsspec options for the storage.
+        verify: also read every shard and check it against the manifest (the ``verify`` key,
+            see `shardkit.read.verify.verify_shards`).
+        progress: a progress bar while verifying, on a terminal.
 
     Raises:
         ConfigError: no readable ``shardkit/1`` manifest at ``url``.
@@ -32,6 +39,11 @@ def summarize(url: str, storage_options: dict[str, Any] | None = None) -> dict:
             "duration_histogram": split["duration_histogram"],
         }
     failed = read_failed_report(url.removesuffix("manifest.json").rstrip("/") or url, storage_options)
+    checked = {}
+    if verify:
+        from shardkit.read.verify import verify_shards  # noqa: PLC0415
+
+        checked = {"verify": verify_shards(url, storage_options, progress=progress)}
     return {
         "url": url,
         "format": manifest["format"],
@@ -44,6 +56,7 @@ def summarize(url: str, storage_options: dict[str, Any] | None = None) -> dict:
         "skipped_by_reason": manifest["inputs"]["skipped_by_reason"],
         "ignored_by_reason": manifest["inputs"]["ignored_by_reason"],
         "skipped": failed,
+        **checked,
     }
 
 
@@ -91,6 +104,10 @@ def format_summary(summary: dict) -> str:
     ignored = summary["ignored_by_reason"]
     if ignored:
         lines.append(f"  ignored files: {', '.join(f'{k}: {v}' for k, v in ignored.items())}")
+    if "verify" in summary:
+        from shardkit.read.verify import format_verify  # noqa: PLC0415
+
+        lines.append(format_verify(summary["verify"]))
     return "\n".join(lines)
 
 

@@ -5,12 +5,12 @@ Importing this module does not import TensorFlow; the command does, when it runs
 
 from __future__ import annotations
 
-import json
 
 import click
 
 from shardkit.audio.frontends import FRONTENDS, FrontendConfig
 from shardkit.errors import ConfigError
+from shardkit.jsonio import dumps
 from shardkit.model.config import ARCHITECTURES, MAG_SCALES, POOLINGS, ModelConfig
 from shardkit.read.config import BALANCE_MODES, PLACEMENTS
 from shardkit.train.config import DISTRIBUTIONS, LOSSES, MONITORS, OPTIMIZERS, TrainConfig
@@ -142,7 +142,7 @@ def train_command(shards: str, out: str, resume: bool, probe_from: str | None, t
     if tune:
         from shardkit.train.tune import tune as run_tune  # noqa: PLC0415
 
-        click.echo(json.dumps(run_tune(shards, out, config, trials=trials, storage_options=storage), indent=2))
+        click.echo(dumps(run_tune(shards, out, config, trials=trials, storage_options=storage), indent=2))
         return
     click.echo(format_result(train(shards, out, config, base_model=probe_from, storage_options=storage, verbose=verbose)))
 

@@ -139,7 +139,6 @@ def test_class_caps():
 def test_labels_vector_multi_hot_and_negatives():
     assert labels_vector({"labels": ["b", "c"]}, {"a": 0, "b": 1, "c": 2}).tolist() == [0, 1, 1]
     assert labels_vector({"labels": []}, {"a": 0, "b": 1}).tolist() == [0, 0]
-    assert labels_vector({"labels": ["unknown"]}, {"a": 0}).tolist() == [0]
 
 
 @given(st.integers(1, 40), st.integers(1, 8))
