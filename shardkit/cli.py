@@ -1,6 +1,7 @@
 """The `shardkit` command line: parse options, build a config, call one library function.
 
-Bad option values exit with status 2 before any work, with a message naming the value.
+Bad option values exit with status 2 before any work, with a message naming the value; an
+unreachable storage endpoint during a build exits with status 1 and a one-line message.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sys
 
 import click
 
-from shardkit.errors import ConfigError
+from shardkit.errors import ConfigError, StorageUnavailableError
 
 
 def _fail_usage(exc: ConfigError) -> None:
@@ -76,6 +77,8 @@ def build(input_dir: str, output: str, storage_option: tuple[str, ...], executor
         summary = run_build(input_dir, output, config, storage_options=_storage_options(storage_option), executor=executor, scheduler=scheduler, progress=not no_progress)
     except ConfigError as exc:
         _fail_usage(exc)
+    except StorageUnavailableError as exc:  # an environment failure: exit status 1, one line
+        raise click.ClickException(f"{exc}; committed shards are kept: rerun the same command to resume") from exc
     from shardkit.read.summary import format_build_summary  # noqa: PLC0415
 
     click.echo(format_build_summary(summary))
