@@ -16,7 +16,7 @@ from shardkit.audio.frontends import FrontendConfig  # noqa: E402
 from shardkit.errors import StorageUnavailableError  # noqa: E402
 from shardkit.read.config import ReaderConfig  # noqa: E402
 from shardkit.read.dataset import ShardReader  # noqa: E402
-from shardkit.read.stream import ShardReadError  # noqa: E402
+from shardkit.read.stream import UNAVAILABLE_IN_A_ROW, ShardReadError  # noqa: E402
 
 SMALL = FrontendConfig(name="mel", n_frames=64)
 
@@ -58,20 +58,37 @@ def test_constructor_fails_a_silent_endpoint_within_60_s_with_default_timeouts()
         assert time.monotonic() - started < 60
 
 
-def test_server_stopped_mid_epoch_skips_and_counts_the_unreachable_shards(s3_shards):
-    server, url, manifest = s3_shards
-    shards = manifest["splits"]["val"]["shards"]
-    assert len(shards) >= 2, "the test needs shards left after the first"
-    reader = ShardReader(url, _config(server))
+def _first_shards(url: str, manifest: dict, n: int) -> list[str]:
+    shards = manifest["splits"]["train"]["shards"]
+    assert len(shards) >= n, "the test needs more train shards"
+    return [f"{url}/{shard['name']}" for shard in shards[:n]]
+
+
+def _read_stopping_after_the_first_sample(reader: ShardReader, server: StoppableS3) -> list:
     seen = []
     for _, sample in reader.samples(0):
         if not seen:
             server.stop()  # the first shard is in memory; every later fetch meets a dead endpoint
         seen.append(sample)
-    assert {s.shard.rsplit("/", 1)[1] for s in seen} == {shards[0]["name"]}
-    assert len(seen) == shards[0]["samples"]
-    assert reader.stats.counts["shards_read"] == 1
-    assert reader.stats.counts["shards_failed"] == len(shards) - 1
+    return seen
+
+
+def test_server_stopped_mid_epoch_skips_and_counts_the_unreachable_shards(s3_shards):
+    server, url, manifest = s3_shards
+    urls = _first_shards(url, manifest, 3)
+    reader = ShardReader(urls, _config(server, classes=tuple(manifest["classes"]), codec="pcm16"))
+    seen = _read_stopping_after_the_first_sample(reader, server)
+    assert {s.shard for s in seen} == {urls[0]}
+    assert len(seen) == manifest["splits"]["train"]["shards"][0]["samples"]
+    assert (reader.stats.counts["shards_read"], reader.stats.counts["shards_failed"], reader.stats.counts["shards_unavailable"]) == (1, 2, 2)
+
+
+def test_an_endpoint_gone_for_several_shards_in_a_row_stops_the_epoch_naming_it(s3_shards):
+    server, url, manifest = s3_shards
+    reader = ShardReader(_first_shards(url, manifest, 6), _config(server, classes=tuple(manifest["classes"]), codec="pcm16"))
+    with pytest.raises(StorageUnavailableError, match=f"{UNAVAILABLE_IN_A_ROW} shards in a row: storage endpoint {server.endpoint} is unavailable"):
+        _read_stopping_after_the_first_sample(reader, server)
+    assert reader.stats.counts["shards_failed"] == UNAVAILABLE_IN_A_ROW
 
 
 def test_server_stopped_mid_epoch_raises_naming_the_endpoint_under_raise_policy(s3_shards):
@@ -85,8 +102,8 @@ def test_server_stopped_mid_epoch_raises_naming_the_endpoint_under_raise_policy(
 
 
 def test_a_tf_epoch_after_the_server_stopped_ends_without_a_tf_error(s3_shards):
-    server, url, _ = s3_shards
-    reader = ShardReader(url, _config(server, batch_size=4))
+    server, url, manifest = s3_shards
+    reader = ShardReader(_first_shards(url, manifest, UNAVAILABLE_IN_A_ROW - 1), _config(server, batch_size=4, classes=tuple(manifest["classes"]), codec="pcm16"))
     server.stop()
     assert list(reader.dataset()) == []
-    assert reader.stats.counts["shards_failed"] == len(reader.urls)
+    assert reader.stats.counts["shards_failed"] == UNAVAILABLE_IN_A_ROW - 1
