@@ -42,11 +42,12 @@ _EXTRA_FOR_PROTOCOL = {"s3": "pip install 'shardkit[s3]'", "s3a": "pip install '
 
 
 #: S3 network behaviour unless the storage options say otherwise. ``config_kwargs`` go to
-#: botocore: s3fs's own connect/read timeouts (s) and one botocore retry (``max_attempts`` counts
-#: retries). ``retries`` is s3fs's attempts per call (an attribute of the filesystem, not a
-#: constructor argument: `filesystem` sets it). s3fs alone would make 5 attempts of botocore's 5,
-#: minutes against a silent endpoint; these fail a call in about 2 x 15 s. Callers that need more
-#: persistence retry around the call with their own backoff (`read_url_bytes`).
+#: botocore: s3fs's own connect/read timeouts (s) and one botocore retry (``max_attempts``
+#: counts retries). ``retries`` is s3fs's attempts per call (an attribute of the filesystem,
+#: not a constructor argument: `filesystem` sets it). s3fs's own defaults (5 attempts, each
+#: up to botocore's 5) take minutes against a silent endpoint; these fail a call in about
+#: 2 x 15 s. Callers that need more persistence retry around the call with their own backoff
+#: (`read_url_bytes`).
 S3_NETWORK_DEFAULTS: dict[str, Any] = {
     "config_kwargs": {"connect_timeout": 5, "read_timeout": 15, "retries": {"max_attempts": 1}},
     "retries": 1,
@@ -54,9 +55,11 @@ S3_NETWORK_DEFAULTS: dict[str, Any] = {
 
 
 def _s3_defaults() -> dict[str, Any]:
-    """S3 options shardkit sets: the network defaults, an HTTP session whose read timeout also
-    covers uploads (see `shardkit._s3_session`), and the endpoint from the environment (s3fs
-    does not read it)."""
+    """S3 options shardkit sets unless the user's storage options say otherwise.
+
+    The network defaults, an HTTP session whose read timeout also covers uploads (see
+    `shardkit._s3_session`), and the endpoint from the environment (s3fs does not read it).
+    """
     options = copy.deepcopy(S3_NETWORK_DEFAULTS)
     try:
         from shardkit._s3_session import NoExpectContinueSession  # noqa: PLC0415 - only with s3fs installed
@@ -150,10 +153,11 @@ def _transient_types() -> tuple[type[BaseException], ...]:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether ``exc`` is a storage failure that may pass: a network error, a timeout, a cut
-    connection or transfer, an I/O error, from the standard library, botocore or aiohttp.
+    """Whether ``exc`` is a storage failure that may pass, worth retrying: the one definition.
 
-    A missing object, a permission refusal and programming errors are not transient.
+    Transient: a network error, a timeout, a cut connection or transfer, an I/O error, whether
+    from the standard library, botocore or aiohttp (neither is imported here). Not transient:
+    a missing object, a permission refusal, a programming error.
     """
     return not isinstance(exc, _LASTING_OS_ERRORS) and isinstance(exc, _transient_types())
 

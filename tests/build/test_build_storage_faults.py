@@ -81,3 +81,24 @@ def test_cli_build_to_a_silent_endpoint_fails_within_60_s_with_default_timeouts(
     assert elapsed < 60
     lines = _error_lines(proc.stderr)
     assert len(lines) == 1 and endpoint in lines[0], proc.stderr
+
+
+def test_endpoint_dying_under_worker_processes_reaches_the_caller_as_storage_unavailable(small_corpus: Path, monkeypatch: pytest.MonkeyPatch):
+    from shardkit.build import runner
+
+    server = StoppableS3()
+    server.start()
+    try:
+        bucket = server.create_bucket()
+        plan = runner.plan_tasks
+
+        def plan_then_stop(*args, **kwargs):
+            tasks = plan(*args, **kwargs)
+            server.stop()  # the workers (spawned processes) meet a dead endpoint when they commit
+            return tasks
+
+        monkeypatch.setattr(runner, "plan_tasks", plan_then_stop)
+        with pytest.raises(StorageUnavailableError, match=f"storage endpoint {server.endpoint} is unavailable"):
+            build(str(small_corpus), f"s3://{bucket}/shards", BuildConfig(workers=1), storage_options=server.options(**FAST_FAIL), progress=False)
+    finally:
+        server.stop()
