@@ -99,3 +99,34 @@ def test_default_timeouts_fail_a_silent_endpoint_within_60_s():
         with pytest.raises(StorageUnavailableError, match=f"storage endpoint {endpoint} is unavailable"):
             store.read_bytes("manifest.json")
         assert time.monotonic() - started < 60
+
+
+class FlakyBotocore:
+    """A filesystem whose reads raise botocore's own network errors (not OSError) the first ``failures`` times."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures, self.calls = failures, 0
+
+    def cat_file(self, path: str) -> bytes:
+        from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise (EndpointConnectionError if self.calls % 2 else ReadTimeoutError)(endpoint_url=f"http://127.0.0.1:9/{path}")
+        return b"shard bytes"
+
+
+def test_botocore_network_errors_are_retried_with_exponential_backoff(monkeypatch: pytest.MonkeyPatch):
+    from shardkit import storage
+
+    waits: list[float] = []
+    monkeypatch.setattr(storage.time, "sleep", waits.append)
+    flaky = FlakyBotocore(2)
+    monkeypatch.setattr(storage, "filesystem", lambda url, options=None: (flaky, url))
+    assert read_url_bytes("s3://b/k.tar", retries=3, backoff_s=0.5) == b"shard bytes"
+    assert (flaky.calls, waits) == (3, [0.5, 1.0])
+    hopeless = FlakyBotocore(10)
+    monkeypatch.setattr(storage, "filesystem", lambda url, options=None: (hopeless, url))
+    with pytest.raises(StorageUnavailableError, match=r"reading 's3://b/k.tar' failed after 4 attempts: .*\(ReadTimeoutError: "):
+        read_url_bytes("s3://b/k.tar", {"endpoint_url": "http://127.0.0.1:9"}, retries=3, backoff_s=0.5)
+    assert hopeless.calls == 4 and waits[2:] == [0.5, 1.0, 2.0]
