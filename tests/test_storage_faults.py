@@ -74,6 +74,18 @@ def test_silent_endpoint_read_fails_fast_naming_it():
     assert "Timeout" in str(info.value)
 
 
+def test_an_upload_to_an_endpoint_that_stops_reading_times_out(monkeypatch: pytest.MonkeyPatch):
+    from shardkit import _s3_session
+
+    monkeypatch.setattr(_s3_session, "MIN_UPLOAD_BYTES_PER_S", 16 << 20)  # a 40 MiB body: a 2.5 s allowance
+    with silent_endpoint() as endpoint:  # accepts, never reads: the body stalls once the socket buffers fill
+        store = Store("s3://bucket/prefix", {"endpoint_url": endpoint, "key": "k", "secret": "s", **FAST_FAIL})
+        started = time.monotonic()
+        with pytest.raises(StorageUnavailableError, match=f"writing s3://bucket/prefix/big.bin: storage endpoint {endpoint} is unavailable .*Timeout"):
+            store.write_bytes("big.bin", bytes(40 << 20))
+        assert time.monotonic() - started < 15
+
+
 @pytest.mark.parametrize("call", ["exists", "listdir", "read_bytes", "write_bytes", "delete"])
 def test_store_calls_on_a_dead_endpoint_raise_storage_unavailable(call: str):
     endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused
