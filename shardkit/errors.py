@@ -47,7 +47,7 @@ class StorageUnavailableError(ShardkitError, OSError):
         self.endpoint, self.action, self.cause = endpoint, action, " ".join(str(cause).split())
         super().__init__(f"{action}: storage endpoint {endpoint} is unavailable ({self.cause})")
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple:
         # rebuilt from its parts when it crosses a process boundary (build workers)
         return type(self), (self.endpoint, self.action, self.cause)
 
