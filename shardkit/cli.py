@@ -1,7 +1,8 @@
 """The `shardkit` command line: parse options, build a config, call one library function.
 
 Errors go through one boundary (`shardkit.cli_errors.ShardkitGroup`): a person's mistake is
-one or two lines and exit status 2; ``shardkit -v`` adds the traceback.
+one or two lines and exit status 2; ``shardkit -v`` adds the traceback. An unreachable storage
+endpoint exits with status 1 and a one-line message.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 import click
 
 from shardkit.cli_errors import ShardkitGroup
-from shardkit.errors import ConfigError
+from shardkit.errors import ConfigError, StorageUnavailableError
 from shardkit.jsonio import dumps
 
 #: subcommands that import TensorFlow (its start-up logs are filtered unless -v)
@@ -94,6 +95,8 @@ def build(input_dir: str, output: str, storage_option: tuple[str, ...], executor
         _fail_usage(exc)
     except LeaseLost as exc:
         raise click.ClickException(str(exc)) from exc
+    except StorageUnavailableError as exc:  # an environment failure: exit status 1, one line
+        raise click.ClickException(f"{exc}; committed shards are kept: rerun the same command to resume") from exc
     from shardkit.read.summary import format_build_summary  # noqa: PLC0415
 
     click.echo(format_build_summary(summary))

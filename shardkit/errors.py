@@ -2,7 +2,8 @@
 
 `ConfigError` is raised for a bad option value before any work starts (the CLI turns it into
 exit status 2); `InputFileError` marks one input file that cannot become samples (it is
-recorded in the failed-input report and the build goes on).
+recorded in the failed-input report and the build goes on); `StorageUnavailableError` marks a
+storage endpoint that cannot be reached or keeps failing (an environment failure: exit status 1).
 """
 
 
@@ -26,6 +27,29 @@ class InputFileError(ShardkitError):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+class StorageUnavailableError(ShardkitError, OSError):
+    """A storage endpoint cannot be reached, or keeps failing, after retries.
+
+    An `OSError`, so code that already handles I/O errors (the reader's damaged-shard policy)
+    handles it too. The message is one line: what was being done, the endpoint, the cause.
+
+    Attributes:
+        endpoint: the endpoint, as the user would recognise it (``http://10.0.0.5:9000``).
+        action: what was being done (``reading 's3://b/train-000000.tar'``).
+        cause: the last underlying error, as ``Type: message`` on one line.
+    """
+
+    def __init__(self, endpoint: str, action: str, cause: BaseException | str) -> None:
+        if isinstance(cause, BaseException):
+            cause = f"{type(cause).__name__}: {cause}"
+        self.endpoint, self.action, self.cause = endpoint, action, " ".join(str(cause).split())
+        super().__init__(f"{action}: storage endpoint {endpoint} is unavailable ({self.cause})")
+
+    def __reduce__(self) -> tuple:
+        # rebuilt from its parts when it crosses a process boundary (build workers)
+        return type(self), (self.endpoint, self.action, self.cause)
 
 
 def is_int(value: object) -> bool:

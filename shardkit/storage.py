@@ -5,36 +5,109 @@ files are written whole to a staging location and then committed with a rename (
 a single upload (object stores, where an object appears only when its upload completes).
 S3 endpoint and credentials come from the standard AWS environment (``AWS_ENDPOINT_URL``,
 ``AWS_ACCESS_KEY_ID`` …) unless explicit ``storage_options`` are given.
+
+Network faults are classified here once (`is_transient`). S3 gets connect/read timeouts and
+bounded retries by default (`S3_NETWORK_DEFAULTS`), so a silent endpoint fails a call in about
+30 s instead of hanging; a remote store turns a transient failure into one
+`StorageUnavailableError` that names the endpoint and the cause.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
+import http.client
 import json
+import logging
 import os
 import posixpath
+import sys
 import tempfile
+import time
+import urllib.parse
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from shardkit.errors import ConfigError
+from shardkit.errors import ConfigError, StorageUnavailableError
 from shardkit.jsonio import dumps
+
+log = logging.getLogger(__name__)
 
 #: extra pip line to print when a URL scheme needs a package that is not installed
 _EXTRA_FOR_PROTOCOL = {"s3": "pip install 'shardkit[s3]'", "s3a": "pip install 'shardkit[s3]'"}
 
 
-def _s3_env_options() -> dict[str, Any]:
-    """Options s3fs does not read from the environment by itself."""
+#: S3 network behaviour unless the storage options say otherwise. ``config_kwargs`` go to
+#: botocore: s3fs's own connect/read timeouts (s) and one botocore retry (``max_attempts``
+#: counts retries). ``retries`` is s3fs's attempts per call (an attribute of the filesystem,
+#: not a constructor argument: `filesystem` sets it). s3fs's own defaults (5 attempts, each
+#: up to botocore's 5) take minutes against a silent endpoint; these fail a call in about
+#: 2 x 15 s. Callers that need more persistence retry around the call with their own backoff
+#: (`read_url_bytes`).
+S3_NETWORK_DEFAULTS: dict[str, Any] = {
+    "config_kwargs": {"connect_timeout": 5, "read_timeout": 15, "retries": {"max_attempts": 1}},
+    "retries": 1,
+}
+
+
+def _s3_defaults() -> dict[str, Any]:
+    """S3 options shardkit sets unless the user's storage options say otherwise.
+
+    The network defaults, an HTTP session whose read timeout also covers uploads (see
+    `shardkit._s3_session`), and the endpoint from the environment (s3fs does not read it).
+    """
+    options = copy.deepcopy(S3_NETWORK_DEFAULTS)
+    try:
+        from shardkit._s3_session import NoExpectContinueSession  # noqa: PLC0415 - only with s3fs installed
+    except ImportError:
+        pass  # no aiobotocore: the URL fails later with the pip line
+    else:
+        options["config_kwargs"]["http_session_cls"] = NoExpectContinueSession
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    return {"endpoint_url": endpoint} if endpoint else {}
+    if endpoint:
+        options["endpoint_url"] = endpoint
+    return options
 
 
 #: per-protocol defaults merged under the user's storage options
-_ENV_OPTIONS = {"s3": _s3_env_options, "s3a": _s3_env_options}
+_DEFAULT_OPTIONS = {"s3": _s3_defaults, "s3a": _s3_defaults}
+#: options a filesystem takes as attributes after construction, not as constructor arguments
+_FS_ATTRIBUTES = {"s3": ("retries",), "s3a": ("retries",)}
+
+
+def _protocol(url: str) -> str:
+    return url.split("://", 1)[0] if "://" in url else "file"
+
+
+def _options(protocol: str, storage_options: dict[str, Any] | None) -> dict[str, Any]:
+    """The protocol's defaults with the user's options on top; dict values (``config_kwargs``) merge key by key."""
+    defaults = _DEFAULT_OPTIONS.get(protocol, dict)()
+    user = storage_options or {}
+    merged = {**defaults, **user}
+    for key, value in defaults.items():
+        if isinstance(value, dict) and isinstance(user.get(key), dict):
+            merged[key] = {**value, **user[key]}
+    return merged
+
+
+def endpoint_of(url: str, storage_options: dict[str, Any] | None = None) -> str:
+    """The endpoint that serves ``url``, as a person would recognise it (for error messages)."""
+    protocol = _protocol(url)
+    if protocol == "file":
+        return "the local filesystem"
+    options = _options(protocol, storage_options)
+    endpoint = options.get("endpoint_url") or (options.get("client_kwargs") or {}).get("endpoint_url")
+    if endpoint:
+        return str(endpoint)
+    if protocol in ("s3", "s3a"):
+        return "AWS S3 (default endpoint)"
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def filesystem(url: str, storage_options: dict[str, Any] | None = None) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -48,9 +121,9 @@ def filesystem(url: str, storage_options: dict[str, Any] | None = None) -> tuple
     Raises:
         ConfigError: the URL's scheme is unknown or its package is not installed.
     """
-    protocol = url.split("://", 1)[0] if "://" in url else "file"
-    options = dict(_ENV_OPTIONS.get(protocol, dict)())
-    options.update(storage_options or {})
+    protocol = _protocol(url)
+    options = _options(protocol, storage_options)
+    attributes = {name: options.pop(name) for name in _FS_ATTRIBUTES.get(protocol, ()) if name in options}
     try:
         fs, path = fsspec.core.url_to_fs(url, **options)
     except ImportError as exc:
@@ -58,7 +131,62 @@ def filesystem(url: str, storage_options: dict[str, Any] | None = None) -> tuple
         raise ConfigError(f"URL {url!r} needs a package that is not installed ({exc}); run: {hint}") from exc
     except ValueError as exc:
         raise ConfigError(f"URL {url!r} is not a usable storage location: {exc}") from exc
+    for name, value in attributes.items():
+        setattr(fs, name, value)
     return fs, path.rstrip("/") or path
+
+
+#: OSErrors that retrying cannot fix
+_LASTING_OS_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError)
+#: transient errors of libraries shardkit does not import itself: module → class names. botocore's
+#: ConnectionError covers EndpointConnectionError, ConnectTimeoutError and ProxyConnectionError;
+#: its HTTPClientError covers ReadTimeoutError, ConnectionClosedError and ResponseStreamingError.
+_FOREIGN_TRANSIENT = {"botocore.exceptions": ("ConnectionError", "HTTPClientError"), "aiohttp": ("ClientError",)}
+
+
+def _transient_types() -> tuple[type[BaseException], ...]:
+    types: list[type[BaseException]] = [OSError, TimeoutError, http.client.IncompleteRead]
+    for module_name, names in _FOREIGN_TRANSIENT.items():
+        module = sys.modules.get(module_name)  # not loaded: none of its errors can have been raised
+        if module is not None:
+            types.extend(getattr(module, name) for name in names)
+    return tuple(types)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is a storage failure that may pass, worth retrying: the one definition.
+
+    Transient: a network error, a timeout, a cut connection or transfer, an I/O error, whether
+    from the standard library, botocore or aiohttp (neither is imported here). Not transient:
+    a missing object, a permission refusal, a programming error.
+    """
+    return not isinstance(exc, _LASTING_OS_ERRORS) and isinstance(exc, _transient_types())
+
+
+def _unavailable_as_error(action: str, name_arg: int = 0) -> Callable:
+    """Decorate a `Store` method: a transient failure of a remote store becomes a `StorageUnavailableError`.
+
+    Args:
+        action: what the method does, for the message (``"reading"``).
+        name_arg: position of the store-relative name among the method's arguments.
+    """
+
+    def decorate(method: Callable) -> Callable:
+        @functools.wraps(method)
+        def wrapper(self: "Store", *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except StorageUnavailableError:
+                raise
+            except Exception as exc:
+                if self.is_local or not is_transient(exc):
+                    raise
+                name = args[name_arg] if len(args) > name_arg else ""
+                raise StorageUnavailableError(self.endpoint, f"{action} {self.location(name) if name else self.url}", exc) from exc
+
+        return wrapper
+
+    return decorate
 
 
 @dataclass
@@ -85,6 +213,11 @@ class Store:
         self.__post_init__()
 
     @property
+    def endpoint(self) -> str:
+        """The endpoint serving the store, for messages (``http://127.0.0.1:9000``, ``the local filesystem``)."""
+        return endpoint_of(self.url, self.storage_options)
+
+    @property
     def is_local(self) -> bool:
         """True when the store is a folder on the local filesystem."""
         return isinstance(self.fs, LocalFileSystem)
@@ -97,10 +230,12 @@ class Store:
         """Where ``name`` is, for a person or another call: a local path, or the store URL (scheme kept) joined with it."""
         return self.path(name) if self.is_local else f"{self.url.rstrip('/')}/{name}"
 
+    @_unavailable_as_error("checking")
     def exists(self, name: str) -> bool:
         """Whether ``name`` exists in the store."""
         return self.fs.exists(self.path(name))
 
+    @_unavailable_as_error("listing")
     def listdir(self, prefix: str = "") -> list[str]:
         """Names (relative to the store) of the files directly under ``prefix``; [] if absent."""
         base = self.path(prefix) if prefix else self.root
@@ -115,6 +250,7 @@ class Store:
                 names.append(posixpath.relpath(entry["name"].rstrip("/"), self.root.rstrip("/")))
         return sorted(names)
 
+    @_unavailable_as_error("reading")
     def read_bytes(self, name: str) -> bytes:
         """The whole content of ``name``."""
         return self.fs.cat_file(self.path(name))
@@ -123,6 +259,7 @@ class Store:
         """Parse ``name`` as JSON."""
         return json.loads(self.read_bytes(name))
 
+    @_unavailable_as_error("writing")
     def write_bytes(self, name: str, data: bytes) -> None:
         """Write ``data`` to ``name`` atomically: readers see the old file or the whole new one."""
         if self.is_local:
@@ -141,6 +278,7 @@ class Store:
         """Write ``obj`` as indented strict JSON (non-finite numbers as null), atomically."""
         self.write_bytes(name, (dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
+    @_unavailable_as_error("uploading to", name_arg=1)
     def commit_file(self, local_path: str, name: str) -> None:
         """Move a finished local file into the store as ``name`` in one atomic step.
 
@@ -199,6 +337,7 @@ class Store:
             return folder
         return tempfile.gettempdir()
 
+    @_unavailable_as_error("deleting")
     def delete(self, name: str) -> None:
         """Remove ``name`` if it exists."""
         try:
@@ -218,6 +357,8 @@ class Store:
                 self.fs.makedirs(self.root, exist_ok=True)
             self.write_bytes(probe, b"ok")
             self.delete(probe)
+        except StorageUnavailableError:
+            raise
         except Exception as exc:  # noqa: BLE001 - any failure means "not writable", reported with its cause
             raise ConfigError(f"OUTPUT {self.url!r} is not writable: {type(exc).__name__}: {exc}") from exc
 
@@ -228,27 +369,23 @@ def _precondition_failed(exc: OSError) -> bool:
     return response.get("Error", {}).get("Code") in ("PreconditionFailed", "412")
 
 
-#: exceptions worth retrying when reading from an object store
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
-
-
 def read_url_bytes(url: str, storage_options: dict[str, Any] | None = None, *, retries: int = 3, backoff_s: float = 0.5) -> bytes:
-    """The whole object at ``url``, retrying transient errors with exponential backoff.
+    """The whole object at ``url``, retrying transient errors (`is_transient`) with exponential backoff.
 
     Raises:
-        FileNotFoundError: the object does not exist (not retried).
-        OSError: still failing after ``retries`` attempts.
+        FileNotFoundError: the object does not exist (not retried); other lasting errors as raised.
+        StorageUnavailableError: still failing after ``retries + 1`` attempts.
     """
-    import time  # noqa: PLC0415
-
     fs, path = filesystem(url, storage_options)
     for attempt in range(retries + 1):
         try:
             return fs.cat_file(path)
-        except FileNotFoundError:
-            raise
-        except (OSError, *TRANSIENT_ERRORS) as exc:
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
             if attempt == retries:
-                raise OSError(f"reading {url!r} failed after {retries + 1} attempts: {exc}") from exc
-            time.sleep(backoff_s * 2**attempt)
+                raise StorageUnavailableError(endpoint_of(url, storage_options), f"reading {url!r} failed after {retries + 1} attempts", exc) from exc
+            wait_s = backoff_s * 2**attempt
+            log.info("reading %s failed (%s: %s); retrying in %.1f s", url, type(exc).__name__, exc, wait_s)
+            time.sleep(wait_s)
     raise AssertionError("unreachable")

@@ -24,7 +24,6 @@ Hosts that share an OUTPUT need clocks that agree to well within the TTL.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -37,6 +36,7 @@ from datetime import datetime, timezone
 
 from shardkit.build.shards import STATE_DIR
 from shardkit.errors import ConfigError, ShardkitError
+from shardkit.jsonio import dumps
 from shardkit.storage import Store
 
 log = logging.getLogger(__name__)
@@ -257,7 +257,7 @@ def acquire(store: Store, ttl_s: float, *, owner: str | None = None) -> Lease:
             raise _held(store, current, now)
         generation = current.generation + 1 if current else 1
         state = LeaseState(owner, generation, now, now, float(ttl_s), pid_scope())
-        if not store.create_bytes(lease_name(generation), json.dumps(state.to_json(), indent=2).encode()):
+        if not store.create_bytes(lease_name(generation), dumps(state.to_json(), indent=2).encode()):
             continue  # another build created this generation first
         if not store.exclusive_create:  # give a racing writer time, then see who won
             time.sleep(SETTLE_S)

@@ -7,7 +7,9 @@ name (a path, ``..``, spaces). A truncated or corrupt shard is skipped with a wa
 counted (or raises, by policy); samples before the damage are kept. Data that contradicts
 the manifest is never used quietly: a shard yields at most the samples the manifest lists,
 and a sample with a label outside the class list is skipped, counted and warned about (or
-raises), never read as a negative.
+raises), never read as a negative. A shard whose storage endpoint stays
+unavailable after retries is skipped the same way, but several in a row mean the endpoint is
+gone, and the stream stops with a `StorageUnavailableError`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from functools import partial
 import numpy as np
 
 from shardkit.build.encode import CODECS
+from shardkit.errors import StorageUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,10 @@ AUDIO_EXTENSIONS = frozenset(codec.extension for codec in CODECS.values())
 ERROR_POLICIES = ("skip", "raise")
 #: a well-formed sample key: a plain name (no folder, no dot, no ``..``), as shardkit writes them
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
+
+#: shards in a row whose endpoint was unavailable (after retries) before the stream gives up:
+#: skipping one shard is a policy, skipping every remaining shard of a dead endpoint is not
+UNAVAILABLE_IN_A_ROW = 3
 
 
 class ShardReadError(RuntimeError):
@@ -222,20 +229,31 @@ def read_shards(
     Args:
         urls: shard URLs in reading order.
         read_bytes: fetches a whole shard (retries are its business).
-        stats: where skips are counted.
+        stats: where skips are counted (``shards_unavailable`` counts those whose endpoint failed).
         on_error: ``skip`` or ``raise``.
         prefetch: shards fetched ahead in a background thread.
         listed: samples per shard URL as the manifest lists them; a shard yields no more.
+
+    Raises:
+        ShardReadError: a shard failed and ``on_error`` is ``raise``.
+        StorageUnavailableError: `UNAVAILABLE_IN_A_ROW` shards in a row met an unavailable endpoint.
     """
+    unavailable = 0
     for url, get in prefetched(urls, read_bytes, prefetch):
         try:
             samples = group_samples(tar_members(get()), url, stats)
             yield from samples if listed is None or url not in listed else listed_only(samples, listed[url], url, stats)
             stats.add("shards_read")
+            unavailable = 0
         except (tarfile.TarError, OSError, EOFError) as exc:
             stats.add("shards_failed")
             if on_error == "raise":
                 raise ShardReadError(f"shard {url!r} is damaged or unreadable: {exc}") from exc
+            if isinstance(exc, StorageUnavailableError):
+                stats.add("shards_unavailable")
+                unavailable += 1
+                if unavailable >= UNAVAILABLE_IN_A_ROW:
+                    raise StorageUnavailableError(exc.endpoint, f"giving up after {unavailable} shards in a row", exc.cause) from exc
             log.warning("skipping the rest of shard %s: %s: %s", url, type(exc).__name__, exc)
 
 

@@ -5,7 +5,6 @@ Importing this module does not import TensorFlow; the command does, when it runs
 
 from __future__ import annotations
 
-
 import click
 
 from shardkit.audio.frontends import FRONTENDS, FrontendConfig
