@@ -28,8 +28,6 @@ class UserError(click.ClickException):
         self.exit_code = exit_code
 
 
-
-
 def _urls(argv: list[str]) -> str:
     urls = [arg for arg in argv if "://" in arg]
     return ", ".join(urls) if urls else "the storage location"
