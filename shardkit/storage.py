@@ -264,13 +264,7 @@ class Store:
         """Write ``data`` to ``name`` atomically: readers see the old file or the whole new one."""
         if self.is_local:
             target = self.path(name)
-            self.fs.makedirs(posixpath.dirname(target), exist_ok=True)
-            staging = f"{target}.{uuid.uuid4().hex}.partial"
-            with open(staging, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(staging, target)
+            os.replace(_staged_local(target, data), target)
         else:
             self.fs.pipe_file(self.path(name), data)
 
@@ -315,12 +309,7 @@ class Store:
                     return False
                 raise
             return True
-        self.fs.makedirs(posixpath.dirname(target), exist_ok=True)
-        staging = f"{target}.{uuid.uuid4().hex}.partial"
-        with open(staging, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        staging = _staged_local(target, data)
         try:
             os.link(staging, target)  # fails if target exists: exclusive, and never partial
         except FileExistsError:
@@ -361,6 +350,17 @@ class Store:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure means "not writable", reported with its cause
             raise ConfigError(f"OUTPUT {self.url!r} is not writable: {type(exc).__name__}: {exc}") from exc
+
+
+def _staged_local(target: str, data: bytes) -> str:
+    """``data`` written and synced to a uniquely named ``.partial`` file beside local ``target``; its path."""
+    os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+    staging = f"{target}.{uuid.uuid4().hex}.partial"
+    with open(staging, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return staging
 
 
 def _precondition_failed(exc: OSError) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -44,3 +46,14 @@ def make_class_corpus(root: Path, n_per_class: int = 6, classes: tuple[tuple[str
     for i in range(4):
         write_audio(root / "noise" / f"n{i}.flac", tone_in_noise(7, 24000, seed=900 + i), 24000)
     return root
+
+
+def tar_bytes(members: list[tuple[str, bytes]], tar_format: int = tarfile.USTAR_FORMAT) -> bytes:
+    """A tar archive of ``(name, bytes)`` members, in order, as bytes."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tar_format) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import shutil
@@ -10,6 +9,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
+
+from factories import tar_bytes
 
 from shardkit.errors import ConfigError
 from shardkit.read.config import ReaderConfig
@@ -20,14 +21,7 @@ pytest.importorskip("tensorflow")
 from shardkit.read.dataset import ShardReader  # noqa: E402
 
 
-def make_tar(members: list[tuple[str, bytes]]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+make_tar = tar_bytes
 
 
 def sample_members(key: str, label: str = "alpha") -> list[tuple[str, bytes]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import pickle
 import tarfile
@@ -12,6 +11,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
+from factories import tar_bytes
 
 from shardkit.errors import ConfigError
 from shardkit.read.shardlist import epoch_order, host_shards, resolve_shards
@@ -40,13 +41,7 @@ class Boom:
 
 
 def make_tar(members: list[tuple[str, bytes]]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return tar_bytes(members, tarfile.DEFAULT_FORMAT)
 
 
 def sample_members(key: str, label: str = "a") -> list[tuple[str, bytes]]:
@@ -175,14 +170,9 @@ def test_fast_tar_parser_equals_tarfile(fmt, tmp_path: Path):
     rng = np.random.default_rng(0)
     members = [(f"dir/key{i:03d}.{ext}", rng.bytes(int(rng.integers(0, 3000)))) for i in range(20) for ext in ("pcm16", "json")]
     members.append(("deep" * 30 + "/key.json", b"{}"))  # a path over 100 bytes: ustar prefix, or a GNU/PAX extended header
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=fmt) as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    assert list(tar_members(buffer.getvalue())) == members
-    truncated = buffer.getvalue()[: len(buffer.getvalue()) // 2]
+    data = tar_bytes(members, fmt)
+    assert list(tar_members(data)) == members
+    truncated = data[: len(data) // 2]
     with pytest.raises(tarfile.ReadError):
         list(tar_members(truncated))
 

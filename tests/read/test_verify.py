@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import subprocess
@@ -11,6 +10,8 @@ import tarfile
 from pathlib import Path
 
 from click.testing import CliRunner
+
+from factories import tar_bytes
 
 from shardkit.cli import cli
 
@@ -27,13 +28,7 @@ def rewrite(shard: Path, edit) -> None:
     """Rewrite a shard's members through ``edit(list of (name, bytes))``, as plain ustar."""
     with tarfile.open(shard) as tar:
         members = edit([(m.name, tar.extractfile(m).read()) for m in tar])
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    shard.write_bytes(buffer.getvalue())
+    shard.write_bytes(tar_bytes(members))
 
 
 def test_a_sound_shard_set_verifies(shard_sets):
