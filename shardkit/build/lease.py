@@ -129,11 +129,19 @@ def _generations(store: Store) -> list[int]:
     return [int(name[: -len(".json")]) for name in names if name.endswith(".json") and name[: -len(".json")].isdigit()]
 
 
+#: owner ids of the leases this process holds or is taking now (a lease of this process not in
+#: it was left behind by a build that ended without releasing it, e.g. when its endpoint went down)
+_HELD_HERE: set[str] = set()
+
+
 def _owner_died_here(state: LeaseState) -> bool:
-    """True when the lease's owner is a process of our host and pid namespace that no longer runs."""
+    """True when the lease's owner is a process of our host and pid namespace that no longer runs,
+    or a build of this very process that has ended."""
     pid = state.owner.split(":")[1] if state.owner.count(":") == 2 else ""
     if state.pid_scope != pid_scope() or not pid.isdigit():
         return False
+    if int(pid) == os.getpid():
+        return state.owner not in _HELD_HERE
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
@@ -225,6 +233,7 @@ class Lease:
 
     def release(self) -> None:
         """Stop the heartbeat and remove our lease file, if it is still ours."""
+        _HELD_HERE.discard(self.owner)
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
@@ -250,6 +259,15 @@ def acquire(store: Store, ttl_s: float, *, owner: str | None = None) -> Lease:
         LeaseHeld: another build holds an unexpired lease (the message names it).
     """
     owner = owner or new_owner_id()
+    _HELD_HERE.add(owner)  # before its file exists: a racing thread of this process must not take it for a leftover
+    try:
+        return _acquire(store, ttl_s, owner)
+    except BaseException:
+        _HELD_HERE.discard(owner)
+        raise
+
+
+def _acquire(store: Store, ttl_s: float, owner: str) -> Lease:
     for _ in range(ACQUIRE_ATTEMPTS):
         now = time.time()
         current = current_lease(store)

@@ -106,7 +106,12 @@ def release_iterators() -> int:
     tracked = {id(dataset) for dataset in list(_datasets)}
     released = 0
     for obj in gc.get_objects():
-        if isinstance(obj, tf.data.Iterator) and getattr(obj, "_iterator_resource", None) is not None and _reads_from(getattr(obj, "_dataset", None), tracked):
+        try:
+            if not isinstance(obj, tf.data.Iterator):
+                continue
+        except ReferenceError:  # a weak proxy whose referent is gone: nothing to release
+            continue
+        if getattr(obj, "_iterator_resource", None) is not None and _reads_from(getattr(obj, "_dataset", None), tracked):
             obj._iterator_resource = None  # noqa: SLF001 - OwnedIterator has no public close(); this drops the last reference
             released += 1
     return released

@@ -62,6 +62,25 @@ def test_a_held_lease_refuses_a_second_owner_naming_the_first(store: Store):
     acquire(store, ttl_s=30).release()
 
 
+def test_a_lease_left_by_an_ended_build_of_this_process_is_taken_over_at_once(tmp_path):
+    """A build whose endpoint died could not remove its lease; a rerun in the same process (the
+    Python API, a notebook) must not wait out the TTL, while a build still running here refuses."""
+    from shardkit.build.lease import LeaseHeld, acquire, current_lease
+
+    store = Store(str(tmp_path / "out"))
+    left = acquire(store, ttl_s=60)
+    left.store = Store(str(tmp_path / "elsewhere"))  # its release cannot reach OUTPUT, as with a dead endpoint
+    left.release()
+    assert current_lease(store).owner == left.owner
+    rerun = acquire(store, ttl_s=60)
+    try:
+        assert current_lease(store).owner == rerun.owner
+        with pytest.raises(LeaseHeld, match=rerun.owner):
+            acquire(store, ttl_s=60)
+    finally:
+        rerun.release()
+
+
 def test_an_expired_lease_is_taken_over(store: Store):
     from shardkit.build.lease import LeaseHeld, acquire, current_lease
 

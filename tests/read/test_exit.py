@@ -98,6 +98,25 @@ def test_release_drops_only_iterators_over_tracked_datasets():
     assert int(next(other)) == 1, "an unrelated iterator is left alone"
 
 
+def test_release_survives_dead_weak_proxies_among_live_objects():
+    """A weak proxy whose referent is gone raises ReferenceError on isinstance: the exit hook must not."""
+    import weakref
+
+    import tensorflow as tf  # noqa: F401 - release only looks when TensorFlow is loaded
+
+    from shardkit.read import lifecycle
+
+    class Referent:
+        pass
+
+    referent = Referent()
+    proxies = [weakref.proxy(referent)]
+    del referent
+    with pytest.raises(ReferenceError):
+        isinstance(proxies[0], int)
+    assert lifecycle.release_iterators() >= 0
+
+
 def test_producers_are_tracked_until_finished_and_stop_at_exit(monkeypatch: pytest.MonkeyPatch):
     import threading
     import weakref
