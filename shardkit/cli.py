@@ -22,11 +22,6 @@ from shardkit.jsonio import dumps
 TF_COMMANDS = frozenset({"train", "qat", "convert", "evaluate", "pipeline", "demo"})
 
 
-def _fail_usage(exc: ConfigError) -> None:
-    """Re-raise ``exc`` for the error boundary (kept for commands that catch ConfigError themselves)."""
-    raise exc
-
-
 def _storage_options(values: tuple[str, ...]) -> dict:
     """``--storage-option key=value`` pairs (values parsed as JSON when they can be)."""
     options = {}
@@ -82,7 +77,6 @@ def cli(ctx: click.Context, verbose: int) -> None:
 def build(input_dir: str, output: str, storage_option: tuple[str, ...], executor: str, scheduler: str | None, no_progress: bool, threshold_db: float, workers: int | None, **settings) -> None:
     """Decode recordings under INPUT once into WebDataset shards at OUTPUT (folder or s3://...)."""
     from shardkit.build.config import BuildConfig  # noqa: PLC0415
-    from shardkit.build.lease import LeaseLost  # noqa: PLC0415
     from shardkit.build.runner import build as run_build  # noqa: PLC0415
     from shardkit.build.salience import SalienceConfig  # noqa: PLC0415
 
@@ -91,10 +85,6 @@ def build(input_dir: str, output: str, storage_option: tuple[str, ...], executor
             **settings, salience=SalienceConfig(threshold_db=threshold_db), **({} if workers is None else {"workers": workers})
         )
         summary = run_build(input_dir, output, config, storage_options=_storage_options(storage_option), executor=executor, scheduler=scheduler, progress=not no_progress)
-    except ConfigError as exc:
-        _fail_usage(exc)
-    except LeaseLost as exc:
-        raise click.ClickException(str(exc)) from exc
     except StorageUnavailableError as exc:  # an environment failure: exit status 1, one line
         raise click.ClickException(f"{exc}; committed shards are kept: rerun the same command to resume") from exc
     from shardkit.read.summary import format_build_summary  # noqa: PLC0415
@@ -111,10 +101,7 @@ def inspect(url: str, as_json: bool, storage_option: tuple[str, ...], verify: bo
     """Summarise a shard set: classes, samples and hours per split, durations, skipped inputs."""
     from shardkit.read.summary import format_summary, summarize  # noqa: PLC0415
 
-    try:
-        summary = summarize(url, _storage_options(storage_option), verify=verify, progress=True)
-    except ConfigError as exc:
-        _fail_usage(exc)
+    summary = summarize(url, _storage_options(storage_option), verify=verify, progress=True)
     click.echo(dumps(summary, indent=2) if as_json else format_summary(summary))
     if verify and summary["verify"]["problems"]:
         sys.exit(1)
