@@ -292,6 +292,7 @@ class Store:
         protocols = (self.fs.protocol,) if isinstance(self.fs.protocol, str) else self.fs.protocol
         return self.is_local or "s3" in protocols
 
+    @_unavailable_as_error("creating")
     def create_bytes(self, name: str, data: bytes) -> bool:
         """Write ``data`` to ``name`` whole, only if ``name`` does not exist yet.
 

@@ -86,11 +86,11 @@ def test_an_upload_to_an_endpoint_that_stops_reading_times_out(monkeypatch: pyte
         assert time.monotonic() - started < 15
 
 
-@pytest.mark.parametrize("call", ["exists", "listdir", "read_bytes", "write_bytes", "delete"])
+@pytest.mark.parametrize("call", ["exists", "listdir", "read_bytes", "write_bytes", "create_bytes", "delete"])
 def test_store_calls_on_a_dead_endpoint_raise_storage_unavailable(call: str):
     endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused
     store = Store("s3://bucket/prefix", {"endpoint_url": endpoint, "key": "k", "secret": "s", **FAST_FAIL})
-    args = {"exists": ("a.json",), "listdir": (), "read_bytes": ("a.json",), "write_bytes": ("a.json", b"x"), "delete": ("a.json",)}[call]
+    args = {"exists": ("a.json",), "listdir": (), "read_bytes": ("a.json",), "write_bytes": ("a.json", b"x"), "create_bytes": ("a.json", b"x"), "delete": ("a.json",)}[call]
     with pytest.raises(StorageUnavailableError, match=f"storage endpoint {endpoint} is unavailable") as info:
         getattr(store, call)(*args)
     assert "s3://bucket/prefix" in str(info.value)
