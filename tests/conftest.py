@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -41,22 +40,15 @@ def small_corpus(tmp_path: Path) -> Path:
     return root
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def s3_endpoint():
-    """A real S3 endpoint on 127.0.0.1 (moto's ThreadedMotoServer), as s3fs's own tests use."""
+    """A real S3 endpoint on 127.0.0.1 (moto's server), as s3fs's own tests use."""
     pytest.importorskip("s3fs")
-    from moto.server import ThreadedMotoServer
+    from faults import StoppableS3
 
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server = StoppableS3()
     server.start()
-    yield f"http://127.0.0.1:{port}"
+    yield server.endpoint
     server.stop()
 
 

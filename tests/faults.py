@@ -47,29 +47,52 @@ def free_port() -> int:
 
 
 class StoppableS3:
-    """A moto S3 server on 127.0.0.1 that a test stops mid-run and starts again on the same port.
+    """A moto S3 server on 127.0.0.1 that a test stops mid-run and starts again.
 
+    Stopping closes the listening socket and cuts every open connection, so a client's pooled
+    keep-alive connections meet a dead endpoint too. Each start serves on a fresh port (binding
+    the old one again can fail while its cut connections linger) and `endpoint` follows it.
     moto keeps its buckets in process memory, so objects written before a stop are there after
     the restart, as on a real endpoint that comes back.
     """
 
     def __init__(self) -> None:
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.endpoint = ""
         self._server = None
+        self._thread: threading.Thread | None = None
+        self._connections: set[socket.socket] = set()
 
     def start(self) -> None:
-        """Serve on the port (again)."""
-        from moto.server import ThreadedMotoServer  # noqa: PLC0415
+        """Serve on a new port; a failure to bind raises here (moto's own server waits forever instead)."""
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app  # noqa: PLC0415
+        from werkzeug.serving import make_server  # noqa: PLC0415
 
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port)
-        self._server.start()
+        connections = self._connections
+
+        class Handler(MotoRequestHandler):
+            def setup(self) -> None:
+                super().setup()
+                connections.add(self.connection)
+
+            def finish(self) -> None:
+                connections.discard(self.connection)
+                super().finish()
+
+        self._server = make_server("127.0.0.1", 0, DomainDispatcherApplication(create_backend_app), threaded=True, request_handler=Handler)
+        self.endpoint = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="stoppable-s3", daemon=True)
+        self._thread.start()
 
     def stop(self) -> None:
-        """Stop serving: new connections are refused from now on."""
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        """Stop serving: new connections are refused and open ones are cut from now on."""
+        if self._server is None:
+            return
+        self._server.shutdown()  # serve_forever returns and closes the listening socket
+        self._thread.join(10)
+        for conn in list(self._connections):
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        self._server = None
 
     def create_bucket(self) -> str:
         """A new, empty bucket."""
