@@ -25,7 +25,7 @@ MIN_UPLOAD_BYTES_PER_S = 256 * 1024
 class NoExpectContinueSession(AIOHTTPSession):
     """`AIOHTTPSession` that sends without ``Expect: 100-continue`` and bounds each upload in time."""
 
-    async def send(self, request):  # noqa: ANN001, ANN201 - botocore's AWSPreparedRequest → AioAWSResponse
+    async def send(self, request):
         """Drop the header; send as aiobotocore does, under a deadline when there is a body."""
         request.headers.pop("Expect", None)
         size = int(request.headers.get("Content-Length") or 0)

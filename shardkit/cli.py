@@ -46,7 +46,7 @@ def cli(ctx: click.Context, verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     ctx.meta["shardkit.verbose"] = verbose
     if not verbose and ctx.invoked_subcommand in TF_COMMANDS:
-        from shardkit.console import quiet_tensorflow  # noqa: PLC0415
+        from shardkit.console import quiet_tensorflow
 
         quiet_tensorflow(native=bool((ctx.obj or {}).get("native_log_filter")))
 
@@ -71,23 +71,45 @@ def cli(ctx: click.Context, verbose: int) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--executor", default="local", show_default=True, help="local, inline or dask.")
 @click.option("--scheduler", default=None, help="Dask scheduler address (tcp://HOST:8786) for --executor dask [default: a local cluster of --workers].")
-@click.option("--storage-option", "storage_option", multiple=True, metavar="KEY=VALUE", help="fsspec option for OUTPUT (repeatable), e.g. endpoint_url=http://127.0.0.1:9000.")
-@click.option("--lease-ttl-s", type=float, default=60.0, show_default=True, help="The build's lease on OUTPUT expires this long after its last heartbeat (a crashed build's OUTPUT is free again after it).")
+@click.option(
+    "--storage-option",
+    "storage_option",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="fsspec option for OUTPUT (repeatable), e.g. endpoint_url=http://127.0.0.1:9000.",
+)
+@click.option(
+    "--lease-ttl-s",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="The build's lease on OUTPUT expires this long after its last heartbeat (a crashed build's OUTPUT is free again after it).",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def build(input_dir: str, output: str, storage_option: tuple[str, ...], executor: str, scheduler: str | None, no_progress: bool, threshold_db: float, workers: int | None, **settings) -> None:
+def build(
+    input_dir: str,
+    output: str,
+    storage_option: tuple[str, ...],
+    executor: str,
+    scheduler: str | None,
+    no_progress: bool,
+    threshold_db: float,
+    workers: int | None,
+    **settings,
+) -> None:
     """Decode recordings under INPUT once into WebDataset shards at OUTPUT (folder or s3://...)."""
-    from shardkit.build.config import BuildConfig  # noqa: PLC0415
-    from shardkit.build.runner import build as run_build  # noqa: PLC0415
-    from shardkit.build.salience import SalienceConfig  # noqa: PLC0415
+    from shardkit.ingest.config import BuildConfig
+    from shardkit.ingest.runner import build as run_build
+    from shardkit.ingest.salience import SalienceConfig
 
     try:
-        config = BuildConfig(
-            **settings, salience=SalienceConfig(threshold_db=threshold_db), **({} if workers is None else {"workers": workers})
+        config = BuildConfig(**settings, salience=SalienceConfig(threshold_db=threshold_db), **({} if workers is None else {"workers": workers}))
+        summary = run_build(
+            input_dir, output, config, storage_options=_storage_options(storage_option), executor=executor, scheduler=scheduler, progress=not no_progress
         )
-        summary = run_build(input_dir, output, config, storage_options=_storage_options(storage_option), executor=executor, scheduler=scheduler, progress=not no_progress)
     except StorageUnavailableError as exc:  # an environment failure: exit status 1, one line
         raise click.ClickException(f"{exc}; committed shards are kept: rerun the same command to resume") from exc
-    from shardkit.read.summary import format_build_summary  # noqa: PLC0415
+    from shardkit.read.summary import format_build_summary
 
     click.echo(format_build_summary(summary))
 
@@ -99,7 +121,7 @@ def build(input_dir: str, output: str, storage_option: tuple[str, ...], executor
 @click.option("--verify", is_flag=True, help="Read every shard: checksums, undecodable members, sample counts (exit 1 on any problem).")
 def inspect(url: str, as_json: bool, storage_option: tuple[str, ...], verify: bool) -> None:
     """Summarise a shard set: classes, samples and hours per split, durations, skipped inputs."""
-    from shardkit.read.summary import format_summary, summarize  # noqa: PLC0415
+    from shardkit.read.summary import format_summary, summarize
 
     summary = summarize(url, _storage_options(storage_option), verify=verify, progress=True)
     click.echo(dumps(summary, indent=2) if as_json else format_summary(summary))
@@ -117,7 +139,7 @@ def demo(out_dir: str, workers: int | None, epochs: int | None, train: bool, exp
     """Generate the demo corpus, build shards, inspect them, train, QAT, convert to INT8 and evaluate."""
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise ConfigError(f"--out {out_dir!r} is a file; the demo needs a folder")
-    from shardkit.demo.run import run_demo  # noqa: PLC0415
+    from shardkit.demo.run import run_demo
 
     try:
         run_demo(out_dir, workers=workers, epochs=epochs, train=train, export=export, echo=click.echo)

@@ -36,7 +36,7 @@ def _urls(argv: list[str]) -> str:
 def _botocore_message(exc: Exception, argv: list[str]) -> str | None:
     if "botocore" not in sys.modules:  # no botocore exception can have been raised
         return None
-    from botocore import exceptions as boto  # noqa: PLC0415
+    from botocore import exceptions as boto
 
     if isinstance(exc, (boto.NoCredentialsError, boto.PartialCredentialsError)):
         return (
@@ -86,7 +86,7 @@ class ShardkitGroup(click.Group):
             raise UserError(f"{exc.format_message()}\nTry '{exc.ctx.command_path} --help' for help.", exc.exit_code) from exc
         except click.ClickException:
             raise
-        except Exception as exc:  # noqa: BLE001 - classified below; anything unknown is re-raised untouched
+        except Exception as exc:
             described = describe_error(exc, ctx.meta.get("shardkit.argv", []))
             if described is None:
                 raise
@@ -111,7 +111,7 @@ def require_path(location: str, what: str, storage_options: dict | None = None, 
     """
     if "{" in location or "," in location or (suffixes and not location.endswith(suffixes)):
         return
-    from shardkit.storage import filesystem  # noqa: PLC0415
+    from shardkit.storage import filesystem
 
     fs, path = filesystem(location, storage_options)
     if not fs.exists(path):

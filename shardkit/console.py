@@ -82,7 +82,7 @@ class NativeLogFilter:
         self._saved: int | None = None
         self._child: subprocess.Popen | None = None
 
-    def start(self) -> "NativeLogFilter":
+    def start(self) -> NativeLogFilter:
         """Start filtering; `stop` runs at interpreter exit."""
         sys.stderr.flush()
         package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -63,7 +63,7 @@ def _s3_defaults() -> dict[str, Any]:
     """
     options = copy.deepcopy(S3_NETWORK_DEFAULTS)
     try:
-        from shardkit._s3_session import NoExpectContinueSession  # noqa: PLC0415 - only with s3fs installed
+        from shardkit._s3_session import NoExpectContinueSession
     except ImportError:
         pass  # no aiobotocore: the URL fails later with the pip line
     else:
@@ -173,7 +173,7 @@ def _unavailable_as_error(action: str, name_arg: int = 0) -> Callable:
 
     def decorate(method: Callable) -> Callable:
         @functools.wraps(method)
-        def wrapper(self: "Store", *args: Any, **kwargs: Any) -> Any:
+        def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
             try:
                 return method(self, *args, **kwargs)
             except StorageUnavailableError:
@@ -349,7 +349,7 @@ class Store:
             self.delete(probe)
         except StorageUnavailableError:
             raise
-        except Exception as exc:  # noqa: BLE001 - any failure means "not writable", reported with its cause
+        except Exception as exc:
             raise ConfigError(f"OUTPUT {self.url!r} is not writable: {type(exc).__name__}: {exc}") from exc
 
 

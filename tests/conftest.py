@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from factories import tone_in_noise, write_audio
 
 

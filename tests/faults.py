@@ -64,8 +64,8 @@ class StoppableS3:
 
     def start(self) -> None:
         """Serve on a new port; a failure to bind raises here (moto's own server waits forever instead)."""
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app  # noqa: PLC0415
-        from werkzeug.serving import make_server  # noqa: PLC0415
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
 
         connections = self._connections
 
@@ -96,7 +96,7 @@ class StoppableS3:
 
     def create_bucket(self) -> str:
         """A new, empty bucket."""
-        import boto3  # noqa: PLC0415
+        import boto3
 
         bucket = f"faults-{os.urandom(4).hex()}"
         boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing").create_bucket(

@@ -87,7 +87,11 @@ def no_credentials(s3_endpoint: str) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     "argv",
-    [("inspect", "s3://bucket/shards"), ("train", "s3://bucket/shards", "--out", "s3://bucket/model"), ("convert", "s3://bucket/m/x.keras", "--shards", "s3://bucket/shards")],
+    [
+        ("inspect", "s3://bucket/shards"),
+        ("train", "s3://bucket/shards", "--out", "s3://bucket/model"),
+        ("convert", "s3://bucket/m/x.keras", "--shards", "s3://bucket/shards"),
+    ],
     ids=["inspect", "train", "convert"],
 )
 def test_s3_without_credentials(no_credentials: dict[str, str], argv: tuple[str, ...]):

@@ -40,7 +40,7 @@ sys.stderr.flush()
 
 
 def test_native_filter_drops_startup_noise_and_keeps_errors():
-    mixed = [line for pair in zip(NOISE, KEPT + [""] * len(NOISE)) for line in pair if line]
+    mixed = [line for pair in zip(NOISE, KEPT + [""] * len(NOISE), strict=False) for line in pair if line]
     done = subprocess.run([sys.executable, "-c", SCRIPT, "\n".join(mixed)], capture_output=True, timeout=60)
     stderr = done.stderr.decode()
     assert done.returncode == 0, stderr

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
-from tool_loader import loaded_tool  # noqa: E402
+from tool_loader import loaded_tool
 
 
 @pytest.fixture(scope="module")
@@ -31,18 +31,18 @@ def seaweedfs(local_s3, tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.mark.slow
 def test_build_train_convert_through_seaweedfs(seaweedfs: str, local_s3, tmp_path: Path):
-    import s3fs  # noqa: PLC0415
+    import s3fs
 
     sys.path.insert(0, str(Path(__file__).resolve().parent / "train"))
-    from factories import make_class_corpus  # noqa: PLC0415
-    from train_helpers import tiny_config  # noqa: PLC0415
+    from factories import make_class_corpus
+    from train_helpers import tiny_config
 
-    from shardkit.build.config import BuildConfig  # noqa: PLC0415
-    from shardkit.build.runner import build  # noqa: PLC0415
-    from shardkit.errors import ConfigError  # noqa: PLC0415
-    from shardkit.export.config import CalibrationConfig, ConvertConfig  # noqa: PLC0415
-    from shardkit.export.convert import convert  # noqa: PLC0415
-    from shardkit.train.runner import train  # noqa: PLC0415
+    from shardkit.errors import ConfigError
+    from shardkit.export.config import CalibrationConfig, ConvertConfig
+    from shardkit.export.convert import convert
+    from shardkit.ingest.config import BuildConfig
+    from shardkit.ingest.runner import build
+    from shardkit.train.runner import train
 
     options = local_s3.storage_options(seaweedfs)
     corpus = make_class_corpus(tmp_path / "corpus")
@@ -61,6 +61,11 @@ def test_build_train_convert_through_seaweedfs(seaweedfs: str, local_s3, tmp_pat
     bench = next(loaded_tool("bench_first_batch"))  # the benchmark's measurement runs against this server too
     assert bench.reader_first_batch_s(shards, options, seed=0, batch_size=8) > 0
 
-    converted = convert("s3://shardkit-e2e/models/tiny.keras", shards, config=ConvertConfig(gate_samples=20, calibration=CalibrationConfig(samples=40), min_cosine_mean=-1.0, min_cosine_p5=-1.0), storage_options=options)
+    converted = convert(
+        "s3://shardkit-e2e/models/tiny.keras",
+        shards,
+        config=ConvertConfig(gate_samples=20, calibration=CalibrationConfig(samples=40), min_cosine_mean=-1.0, min_cosine_p5=-1.0),
+        storage_options=options,
+    )
     fs = s3fs.S3FileSystem(**{"endpoint_url": seaweedfs, "key": options["key"], "secret": options["secret"]})
     assert fs.exists("shardkit-e2e/models/tiny_int8.tflite") and converted.report["n6"]["ok"]

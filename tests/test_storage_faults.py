@@ -7,8 +7,8 @@ import pickle
 import time
 
 import pytest
-
 from faults import FAST_FAIL, free_port, silent_endpoint
+
 from shardkit.errors import StorageUnavailableError
 from shardkit.storage import S3_NETWORK_DEFAULTS, Store, filesystem, is_transient, read_url_bytes
 
@@ -68,7 +68,9 @@ def test_s3_network_defaults_sit_under_user_options():
 def test_silent_endpoint_read_fails_fast_naming_it():
     with silent_endpoint() as endpoint:
         started = time.monotonic()
-        with pytest.raises(StorageUnavailableError, match=f"reading 's3://b/k.tar' failed after 2 attempts: storage endpoint {endpoint} is unavailable") as info:
+        with pytest.raises(
+            StorageUnavailableError, match=f"reading 's3://b/k.tar' failed after 2 attempts: storage endpoint {endpoint} is unavailable"
+        ) as info:
             read_url_bytes("s3://b/k.tar", {"endpoint_url": endpoint, "key": "k", "secret": "s", **FAST_FAIL}, retries=1, backoff_s=0.0)
         assert time.monotonic() - started < 10
     assert "Timeout" in str(info.value)
@@ -90,7 +92,14 @@ def test_an_upload_to_an_endpoint_that_stops_reading_times_out(monkeypatch: pyte
 def test_store_calls_on_a_dead_endpoint_raise_storage_unavailable(call: str):
     endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused
     store = Store("s3://bucket/prefix", {"endpoint_url": endpoint, "key": "k", "secret": "s", **FAST_FAIL})
-    args = {"exists": ("a.json",), "listdir": (), "read_bytes": ("a.json",), "write_bytes": ("a.json", b"x"), "create_bytes": ("a.json", b"x"), "delete": ("a.json",)}[call]
+    args = {
+        "exists": ("a.json",),
+        "listdir": (),
+        "read_bytes": ("a.json",),
+        "write_bytes": ("a.json", b"x"),
+        "create_bytes": ("a.json", b"x"),
+        "delete": ("a.json",),
+    }[call]
     with pytest.raises(StorageUnavailableError, match=f"storage endpoint {endpoint} is unavailable") as info:
         getattr(store, call)(*args)
     assert "s3://bucket/prefix" in str(info.value)

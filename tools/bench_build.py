@@ -33,8 +33,8 @@ import numpy as np
 import soundfile as sf
 
 from shardkit.audio.decode import iter_mono_blocks, open_audio
-from shardkit.build.config import BuildConfig
-from shardkit.build.runner import build
+from shardkit.ingest.config import BuildConfig
+from shardkit.ingest.runner import build
 from shardkit.jsonio import dumps
 
 #: bump when the generated signal changes, so an old cached corpus is regenerated
@@ -90,7 +90,7 @@ class CorpusSpec:
     sample_rate_hz: int = 48000
     version: int = GENERATOR_VERSION
 
-    def recordings(self) -> list["Recording"]:
+    def recordings(self) -> list[Recording]:
         """Every recording: durations linearly spaced over the range, shuffled over the classes."""
         rng = np.random.default_rng([self.seed, 0])
         durations_s = rng.permutation(np.linspace(self.min_minutes, self.max_minutes, self.files) * 60.0)
@@ -374,7 +374,7 @@ def measure(name: str, cores: int, repeats: int, run: Callable[[int], float]) ->
     """Call ``run(repeat_index)`` ``repeats`` times, printing each result."""
     result = Measurement(name, cores)
     for repeat in range(repeats):
-        xrt, other = timed_run(lambda: run(repeat))
+        xrt, other = timed_run(lambda repeat=repeat: run(repeat))
         result.runs.append(xrt)
         result.other_cores.append(other)
         load = "" if other is None else f"  (other processes kept {other:.1f} cores busy)"
@@ -413,10 +413,20 @@ def make_report(corpus: Corpus, measurements: dict[str, Measurement], repeats: i
     """Everything the table shows, as a JSON-ready dict."""
     values = figures(measurements)
     return {
-        "corpus": {"root": str(corpus.root), "files": len(corpus.paths), "audio_s": corpus.audio_s, "audio_h": corpus.audio_s / 3600,
-                   "flac_bytes": corpus.flac_bytes, "flac_fraction_of_pcm": corpus.pcm_fraction},
-        "machine": {"cpu_count": os.cpu_count(), "cpus_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-                    "platform": platform.platform(), "python": platform.python_version()},
+        "corpus": {
+            "root": str(corpus.root),
+            "files": len(corpus.paths),
+            "audio_s": corpus.audio_s,
+            "audio_h": corpus.audio_s / 3600,
+            "flac_bytes": corpus.flac_bytes,
+            "flac_fraction_of_pcm": corpus.pcm_fraction,
+        },
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "cpus_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
         "repeats": repeats,
         "note": f"best of {repeats} repeats; the machine is shared and noisy",
         "figures": values,
@@ -488,7 +498,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=_positive_int, default=2, help="runs per measurement; the best is kept (default 2)")
     parser.add_argument("--work", type=Path, default=Path("bench-out/build"), help="corpus cache and build outputs (default bench-out/build)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
-    parser.add_argument("--executor", choices=("local", "dask"), default="local", help="local process pool, or a local Dask cluster of the same size (default local)")
+    parser.add_argument(
+        "--executor", choices=("local", "dask"), default="local", help="local process pool, or a local Dask cluster of the same size (default local)"
+    )
     args = parser.parse_args(argv)
     if args.max_minutes < args.min_minutes:
         parser.error(f"--max-minutes must be >= --min-minutes ({args.min_minutes}); got {args.max_minutes}")

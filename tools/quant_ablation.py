@@ -51,12 +51,19 @@ def ablation(model_path: str, shards: str, gate_samples: int = 500) -> list[dict
         for q in off:
             q.observing = True  # passes values through (eager calls below)
         scores = np.concatenate([np.asarray(twin(gate.features[i : i + 32], training=False)) for i in range(0, len(gate), 32)])
-        for q, (low, high) in zip(found, saved):
+        for q, (low, high) in zip(found, saved, strict=True):
             q.observing = False
             q.low.assign(low)
             q.high.assign(high)
         measured = agreement(reference, scores)
-        rows.append({"row": name, "roc_auc": classification_metrics(gate.labels, scores)["roc_auc"], "cosine_mean": measured["cosine_mean"], "cosine_p5": measured["cosine_p5"]})
+        rows.append(
+            {
+                "row": name,
+                "roc_auc": classification_metrics(gate.labels, scores)["roc_auc"],
+                "cosine_mean": measured["cosine_mean"],
+                "cosine_p5": measured["cosine_p5"],
+            }
+        )
     return rows
 
 

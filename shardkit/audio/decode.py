@@ -182,7 +182,7 @@ def read_resampled(handle: sf.SoundFile, offset_s: float, n_out: int, sample_rat
         sample_rate_hz: output rate.
         margin_s: context read on each side before resampling.
     """
-    import soxr  # noqa: PLC0415 - only the segment path needs it
+    import soxr
 
     native_hz = handle.samplerate
     ratio = sample_rate_hz / native_hz

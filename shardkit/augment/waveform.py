@@ -101,9 +101,7 @@ class WaveAugmentConfig:
         colours = self.noise_colours
         known = not isinstance(colours, str) and isinstance(colours, Sequence) and all(c in NOISE_SLOPES_DB_PER_OCTAVE for c in colours)
         if not known or not colours:
-            raise ConfigError(
-                f"wave augment noise_colours must be a non-empty list of {sorted(NOISE_SLOPES_DB_PER_OCTAVE)}; got {colours!r}"
-            )
+            raise ConfigError(f"wave augment noise_colours must be a non-empty list of {sorted(NOISE_SLOPES_DB_PER_OCTAVE)}; got {colours!r}")
         object.__setattr__(self, "noise_colours", tuple(colours))
         if isinstance(self.shift_max_s, bool) or not isinstance(self.shift_max_s, (int, float)) or not 0.0 <= self.shift_max_s < math.inf:
             raise ConfigError(f"wave augment shift_max_s must be a finite number of seconds >= 0; got {self.shift_max_s!r}")
@@ -134,9 +132,7 @@ def _shaped_noise(shape: Any, psd_exponents: tf.Tensor, seed: Any) -> tf.Tensor:
     bins = n // 2 + 1
     real_seed, imag_seed = split_seed(seed, 2)
     # complex white Gaussian spectrum: flat expected power in every bin
-    spectrum = tf.complex(
-        tf.random.stateless_normal([batch, bins], seed=real_seed), tf.random.stateless_normal([batch, bins], seed=imag_seed)
-    )
+    spectrum = tf.complex(tf.random.stateless_normal([batch, bins], seed=real_seed), tf.random.stateless_normal([batch, bins], seed=imag_seed))
     # the PSD slope is scale-free, so the bin index stands in for the frequency
     index = tf.range(bins, dtype=tf.float32)[tf.newaxis, :]
     safe_index = tf.maximum(index, 1.0)
@@ -212,9 +208,7 @@ def time_shift(x: tf.Tensor, max_shift_samples: int, seed: Any) -> tf.Tensor:
         raise ConfigError(f"time_shift max_shift_samples must be an integer >= 0; got {max_shift_samples!r}")
     x = tf.convert_to_tensor(x, tf.float32)
     n = tf.shape(x)[1]
-    shifts = tf.random.stateless_uniform(
-        tf.shape(x)[:1], seed=as_seed(seed), minval=-max_shift_samples, maxval=max_shift_samples + 1, dtype=tf.int32
-    )
+    shifts = tf.random.stateless_uniform(tf.shape(x)[:1], seed=as_seed(seed), minval=-max_shift_samples, maxval=max_shift_samples + 1, dtype=tf.int32)
     source = tf.range(n)[tf.newaxis, :] - shifts[:, tf.newaxis]
     inside = (source >= 0) & (source < n)
     moved = tf.gather(x, tf.clip_by_value(source, 0, tf.maximum(n - 1, 0)), batch_dims=1)

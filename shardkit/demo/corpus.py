@@ -90,10 +90,7 @@ def _check_pair(name: str, value: object, types: tuple[type, ...], minimum: floa
     if not ok:
         kind = "integers" if types is _INT_TYPES else "finite numbers"
         bound = "low <= high" if minimum is None else f"{minimum} <= low <= high"
-        raise ValueError(
-            f"DemoCorpusConfig.{name} must be a pair (low, high) of {kind} with {bound}; "
-            f"got {value!r}"
-        )
+        raise ValueError(f"DemoCorpusConfig.{name} must be a pair (low, high) of {kind} with {bound}; got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -132,15 +129,9 @@ class DemoCorpusConfig:
         for name in ("min_duration_s", "max_duration_s"):
             value = getattr(self, name)
             if not (_is_number(value, _NUMBER_TYPES) and value >= shortest_s):
-                raise ValueError(
-                    f"DemoCorpusConfig.{name} must be a number >= {shortest_s} s (room for "
-                    f"{self.calls_per_file[1]} calls); got {value!r}"
-                )
+                raise ValueError(f"DemoCorpusConfig.{name} must be a number >= {shortest_s} s (room for {self.calls_per_file[1]} calls); got {value!r}")
         if self.max_duration_s < self.min_duration_s:
-            raise ValueError(
-                f"DemoCorpusConfig.max_duration_s must be >= min_duration_s "
-                f"({self.min_duration_s!r}); got {self.max_duration_s!r}"
-            )
+            raise ValueError(f"DemoCorpusConfig.max_duration_s must be >= min_duration_s ({self.min_duration_s!r}); got {self.max_duration_s!r}")
 
 
 def _shortest_recording_s(max_calls: int) -> float:
@@ -317,9 +308,7 @@ def background_noise(rng: np.random.Generator, n_samples: int, sample_rate_hz: i
     return noise / np.sqrt(np.mean(noise**2))
 
 
-def energy_band_mask(
-    signal: np.ndarray, energy_fraction: float = BAND_ENERGY_FRACTION
-) -> np.ndarray:
+def energy_band_mask(signal: np.ndarray, energy_fraction: float = BAND_ENERGY_FRACTION) -> np.ndarray:
     """Boolean mask over ``rfft`` bins: the contiguous band holding the central share of energy.
 
     The band runs from the bin where the cumulative energy spectrum reaches
@@ -391,17 +380,11 @@ def plant_calls(
     """
     snrs = np.broadcast_to(np.asarray(snr_db, dtype=np.float64), (len(calls),))
     if len(offsets_samples) != len(calls):
-        raise ValueError(
-            f"offsets_samples must have one entry per call ({len(calls)}); "
-            f"got {len(offsets_samples)}"
-        )
+        raise ValueError(f"offsets_samples must have one entry per call ({len(calls)}); got {len(offsets_samples)}")
     mix = np.array(background, dtype=np.float64)
-    for call, offset, snr in zip(calls, offsets_samples, snrs):
+    for call, offset, snr in zip(calls, offsets_samples, snrs, strict=True):
         if offset < 0 or offset + len(call) > len(background):
-            raise ValueError(
-                f"offsets_samples entry {offset!r} puts a {len(call)}-sample call outside "
-                f"the {len(background)}-sample background"
-            )
+            raise ValueError(f"offsets_samples entry {offset!r} puts a {len(call)}-sample call outside the {len(background)}-sample background")
         call = np.asarray(call, dtype=np.float64)
         mask = energy_band_mask(call)
         segment = background[offset : offset + len(call)]
@@ -438,9 +421,7 @@ def file_rng(seed: int, class_index: int, file_index: int) -> np.random.Generato
     return np.random.default_rng([seed, class_index, file_index])
 
 
-def _draw_offsets(
-    rng: np.random.Generator, n_total: int, lengths: Sequence[int], sample_rate_hz: int
-) -> list[int]:
+def _draw_offsets(rng: np.random.Generator, n_total: int, lengths: Sequence[int], sample_rate_hz: int) -> list[int]:
     """Uniformly random non-overlapping offsets honouring the edge margin and the call gap."""
     edge, gap = round(EDGE_MARGIN_S * sample_rate_hz), round(MIN_CALL_GAP_S * sample_rate_hz)
     slack = n_total - 2 * edge - sum(lengths) - gap * (len(lengths) - 1)
@@ -448,15 +429,13 @@ def _draw_offsets(
         raise ValueError(f"no room for calls of {list(lengths)} samples in {n_total} samples")
     starts = np.sort(rng.integers(0, slack + 1, size=len(lengths)))
     offsets, used = [], edge
-    for start, length in zip(starts, lengths):
+    for start, length in zip(starts, lengths, strict=True):
         offsets.append(int(used + start))
         used += length + gap
     return offsets
 
 
-def synth_recording(
-    rng: np.random.Generator, label: str, config: DemoCorpusConfig
-) -> DemoRecording:
+def synth_recording(rng: np.random.Generator, label: str, config: DemoCorpusConfig) -> DemoRecording:
     """Synthesise one recording of class ``label`` (a demo class or :data:`NOISE_CLASS`).
 
     Args:
@@ -487,9 +466,7 @@ def synth_recording(
     return DemoRecording(mix.astype(np.float32), calls, tuple(offsets), snrs)
 
 
-def _write_recording(
-    root: Path, label: str, class_index: int, file_index: int, config: DemoCorpusConfig
-) -> list[PlantedCall]:
+def _write_recording(root: Path, label: str, class_index: int, file_index: int, config: DemoCorpusConfig) -> list[PlantedCall]:
     """Synthesise and write one recording; return its planted calls in time order."""
     sr = config.sample_rate_hz
     source = f"{label}/{label}_{file_index:03d}.flac"
@@ -497,13 +474,11 @@ def _write_recording(
     soundfile.write(root / source, recording.audio, sr, subtype="PCM_16")
     return [
         PlantedCall(source, label, offset / sr, len(call) / sr, snr)
-        for call, offset, snr in zip(recording.calls, recording.offsets_samples, recording.snr_db)
+        for call, offset, snr in zip(recording.calls, recording.offsets_samples, recording.snr_db, strict=True)
     ]
 
 
-def make_demo_corpus(
-    root: str | os.PathLike, config: DemoCorpusConfig = DemoCorpusConfig()
-) -> list[PlantedCall]:
+def make_demo_corpus(root: str | os.PathLike, config: DemoCorpusConfig = DemoCorpusConfig()) -> list[PlantedCall]:
     """Write the demo corpus under ``root`` and return its ground truth.
 
     Writes ``root/<class>/<class>_<index:03d>.flac`` (16-bit FLAC, mono) for every class in
@@ -523,7 +498,7 @@ def make_demo_corpus(
     counts = (config.files_per_class,) * len(DEMO_CLASSES) + (config.noise_files,)
     jobs = [
         (label, class_index, file_index)
-        for class_index, (label, n_files) in enumerate(zip((*DEMO_CLASSES, NOISE_CLASS), counts))
+        for class_index, (label, n_files) in enumerate(zip((*DEMO_CLASSES, NOISE_CLASS), counts, strict=True))
         for file_index in range(n_files)
     ]
     for label in sorted({label for label, _, _ in jobs}):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from shardkit.build.config import BuildConfig
-from shardkit.build.runner import build
 from shardkit.demo.corpus import DemoCorpusConfig, make_demo_corpus
+from shardkit.ingest.config import BuildConfig
+from shardkit.ingest.runner import build
 from shardkit.read.summary import format_build_summary, format_summary, summarize
 
 #: demo shards are small so that the demo shows several of them
@@ -31,7 +31,9 @@ DEMO_TRAINING = {
 DEMO_QAT = {"epochs": 3, "batch_size": 16, "learning_rate": 3e-4}
 
 
-def run_demo(out_dir: str, *, workers: int | None = None, epochs: int | None = None, train: bool = True, export: bool = True, echo: Callable[[str], None] = print) -> dict:
+def run_demo(
+    out_dir: str, *, workers: int | None = None, epochs: int | None = None, train: bool = True, export: bool = True, echo: Callable[[str], None] = print
+) -> dict:
     """Run the demo end to end in ``out_dir`` (``corpus/``, ``shards/`` and ``model/`` inside it).
 
     Args:
@@ -65,9 +67,9 @@ def run_demo(out_dir: str, *, workers: int | None = None, epochs: int | None = N
 
 
 def _train(shards_dir: str, model_dir: str, epochs: int | None, echo: Callable[[str], None]):
-    from shardkit.train.config import config_from_options  # noqa: PLC0415
-    from shardkit.train.report import format_result  # noqa: PLC0415
-    from shardkit.train.runner import train  # noqa: PLC0415
+    from shardkit.train.config import config_from_options
+    from shardkit.train.report import format_result
+    from shardkit.train.runner import train
 
     options = {**DEMO_TRAINING, "sample_rate_hz": 24000, **({} if epochs is None else {"epochs": epochs})}
     config = config_from_options(options)
@@ -84,10 +86,10 @@ def _epoch_line(epoch: int, epochs: int, row: dict) -> str:
 
 def _export(shards_dir: str, model_dir: str, echo: Callable[[str], None]) -> dict:
     """QAT, INT8 conversion of the trained and the QAT model, evaluation; ends with the comparison table."""
-    from shardkit.export.config import QATConfig  # noqa: PLC0415
-    from shardkit.export.convert import GateFailed, convert, format_convert_report  # noqa: PLC0415
-    from shardkit.export.evaluate import evaluate  # noqa: PLC0415
-    from shardkit.export.qat import format_qat_result, qat  # noqa: PLC0415
+    from shardkit.export.config import QATConfig
+    from shardkit.export.convert import GateFailed, convert, format_convert_report
+    from shardkit.export.evaluate import evaluate
+    from shardkit.export.qat import format_qat_result, qat
 
     name = DEMO_TRAINING["name"]
     float_model = os.path.join(model_dir, f"{name}.keras")
@@ -107,7 +109,15 @@ def _export(shards_dir: str, model_dir: str, echo: Callable[[str], None]) -> dic
         echo(format_convert_report(report))
         metrics = report["metrics"]  # on the gate samples: the whole val split of the demo
         rows.append({"model": f"float ({label.split()[0]})", "roc_auc": metrics["float"]["roc_auc"], "cmap": metrics["float"]["cmap"]})
-        rows.append({"model": f"INT8 ({label})", "roc_auc": metrics["int8"]["roc_auc"], "cmap": metrics["int8"]["cmap"], "promoted": label in promoted, **report["agreement"]})
+        rows.append(
+            {
+                "model": f"INT8 ({label})",
+                "roc_auc": metrics["int8"]["roc_auc"],
+                "cmap": metrics["int8"]["cmap"],
+                "promoted": label in promoted,
+                **report["agreement"],
+            }
+        )
     echo(format_table(rows))
     final = promoted.get("quantization-aware training") or promoted.get("post-training quantization")
     if final:

@@ -49,7 +49,7 @@ def load_checkpoint(path: str, storage_options: dict[str, Any] | None = None) ->
     Raises:
         ConfigError: not a ``.keras`` path, no model config beside it, or unreadable.
     """
-    from shardkit.train import artifacts  # noqa: PLC0415 - imports TensorFlow
+    from shardkit.train import artifacts
 
     if not path.endswith(".keras"):
         raise ConfigError(f"CHECKPOINT must be a .keras file written by shardkit train; got {path!r}")
@@ -65,7 +65,7 @@ def load_checkpoint(path: str, storage_options: dict[str, Any] | None = None) ->
 
 def untrained_batchnorms(model) -> list[str]:
     """Names of BatchNorm layers still at their initial statistics (mean 0, variance 1)."""
-    import keras  # noqa: PLC0415
+    import keras
 
     found = []
     stack = list(model.layers)
@@ -91,4 +91,6 @@ def require_trained(checkpoint: Checkpoint) -> None:
         raise ConfigError(f"{checkpoint.path!r} records no trained epoch: QAT fine-tunes a trained model; train it first with shardkit train")
     fresh = untrained_batchnorms(checkpoint.model)
     if fresh:
-        raise ConfigError(f"{checkpoint.path!r} looks untrained: BatchNorm layers {sorted(fresh)[:5]} still have their initial statistics; train it first with shardkit train")
+        raise ConfigError(
+            f"{checkpoint.path!r} looks untrained: BatchNorm layers {sorted(fresh)[:5]} still have their initial statistics; train it first with shardkit train"
+        )

@@ -13,7 +13,9 @@ from shardkit.train.command import add_options
 
 _SHARDS = click.option("--shards", required=True, help="Shard folder or manifest (local or s3://) the samples come from.")
 _OUT = click.option("--out", default=None, help="Output folder [default: the model's].")
-_STORAGE = click.option("--storage-option", "storage_option", multiple=True, metavar="KEY=VALUE", help="fsspec option for the model, the shards and --out (repeatable).")
+_STORAGE = click.option(
+    "--storage-option", "storage_option", multiple=True, metavar="KEY=VALUE", help="fsspec option for the model, the shards and --out (repeatable)."
+)
 _CALIBRATION = [
     click.option("--calibration-split", default="train", show_default=True, help="Split the calibration samples are drawn from."),
     click.option("--calibration-samples", type=int, default=200, show_default=True, help="Calibration samples, stratified by class."),
@@ -22,7 +24,7 @@ _CALIBRATION = [
 
 
 def _calibration(split: str, samples: int, seed: int):
-    from shardkit.export.config import CalibrationConfig  # noqa: PLC0415
+    from shardkit.export.config import CalibrationConfig
 
     return CalibrationConfig(split=split, samples=samples, seed=seed)
 
@@ -33,8 +35,8 @@ _MODELS = (".keras", ".tflite")
 
 def _checked_storage(storage_option: tuple[str, ...], *paths: tuple[str, str]) -> dict:
     """The storage options, after checking that every ``(name, path)`` exists (before TensorFlow is imported)."""
-    from shardkit.cli import _storage_options  # noqa: PLC0415
-    from shardkit.cli_errors import require_path  # noqa: PLC0415
+    from shardkit.cli import _storage_options
+    from shardkit.cli_errors import require_path
 
     storage = _storage_options(storage_option)
     for what, location in paths:
@@ -57,14 +59,16 @@ def _needs_tf(command: str) -> None:
 @click.option("--teacher-weight", type=float, default=1.0, show_default=True, help="Share of the loss distilled from the float model (the rest: labels).")
 @add_options(_CALIBRATION)
 @_STORAGE
-def qat_command(checkpoint: str, shards: str, out: str | None, calibration_split: str, calibration_samples: int, seed: int, storage_option: tuple[str, ...], **settings) -> None:
+def qat_command(
+    checkpoint: str, shards: str, out: str | None, calibration_split: str, calibration_samples: int, seed: int, storage_option: tuple[str, ...], **settings
+) -> None:
     """Fine-tune a trained CHECKPOINT (.keras) with fake INT8 quantization; writes <name>_qat.keras."""
     storage = _checked_storage(storage_option, ("CHECKPOINT", checkpoint), ("--shards", shards))
     try:
-        from shardkit.export.qat import format_qat_result, qat  # noqa: PLC0415
+        from shardkit.export.qat import format_qat_result, qat
     except ImportError:
         _needs_tf("qat")
-    from shardkit.export.config import QATConfig  # noqa: PLC0415
+    from shardkit.export.config import QATConfig
 
     config = QATConfig(**settings, seed=seed, calibration=_calibration(calibration_split, calibration_samples, seed))
     click.echo(format_qat_result(qat(checkpoint, shards, out, config, storage_options=storage)))
@@ -82,14 +86,24 @@ def qat_command(checkpoint: str, shards: str, out: str | None, calibration_split
 @click.option("--int8-io", is_flag=True, help="INT8 model input and output (default: float32 I/O, INT8 inside).")
 @click.option("--allow-n6-violations", is_flag=True, help="Promote the model even when the N6 report finds violations.")
 @_STORAGE
-def convert_command(checkpoint: str, shards: str, out: str | None, calibration_split: str, calibration_samples: int, seed: int, allow_n6_violations: bool, storage_option: tuple[str, ...], **settings) -> None:
+def convert_command(
+    checkpoint: str,
+    shards: str,
+    out: str | None,
+    calibration_split: str,
+    calibration_samples: int,
+    seed: int,
+    allow_n6_violations: bool,
+    storage_option: tuple[str, ...],
+    **settings,
+) -> None:
     """Convert CHECKPOINT (.keras) to a gated full-INT8 <name>_int8.tflite for the STM32N6."""
     storage = _checked_storage(storage_option, ("CHECKPOINT", checkpoint), ("--shards", shards))
     try:
-        from shardkit.export.convert import GateFailed, convert, format_convert_report  # noqa: PLC0415
+        from shardkit.export.convert import GateFailed, convert, format_convert_report
     except ImportError:
         _needs_tf("convert")
-    from shardkit.export.config import ConvertConfig  # noqa: PLC0415
+    from shardkit.export.config import ConvertConfig
 
     config = ConvertConfig(calibration=_calibration(calibration_split, calibration_samples, seed), require_n6=not allow_n6_violations, **settings)
     try:
@@ -113,7 +127,7 @@ def evaluate_command(model: str, shards: str, split: str, compare: str | None, o
     """Evaluate MODEL (.keras or .tflite) on a split: ROC-AUC, cmAP, per-class AP; JSON, text and PNG reports."""
     storage = _checked_storage(storage_option, ("MODEL", model), ("--shards", shards), *([("--compare", compare)] if compare else []))
     try:
-        from shardkit.export.evaluate import evaluate, format_eval_report, report_json  # noqa: PLC0415
+        from shardkit.export.evaluate import evaluate, format_eval_report, report_json
     except ImportError:
         _needs_tf("evaluate")
     report = evaluate(model, shards, split, compare, out, storage_options=storage)

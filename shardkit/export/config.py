@@ -28,7 +28,13 @@ class CalibrationConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _check([(is_int(self.samples) and self.samples >= 1, "calibration samples", self.samples, "an integer >= 1"), (is_int(self.seed), "calibration seed", self.seed, "an integer")], "calibration")
+        _check(
+            [
+                (is_int(self.samples) and self.samples >= 1, "calibration samples", self.samples, "an integer >= 1"),
+                (is_int(self.seed), "calibration seed", self.seed, "an integer"),
+            ],
+            "calibration",
+        )
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,12 @@ class QATConfig:
                 (is_number(self.teacher_weight) and 0 <= self.teacher_weight <= 1, "teacher_weight", self.teacher_weight, "a number in [0, 1]"),
                 (is_number(self.learning_rate) and 0 < self.learning_rate < 1, "learning_rate", self.learning_rate, "a number in (0, 1)"),
                 (is_int(self.batch_size) and self.batch_size >= 1, "batch_size", self.batch_size, "an integer >= 1"),
-                (self.max_steps_per_epoch is None or (is_int(self.max_steps_per_epoch) and self.max_steps_per_epoch >= 1), "max_steps_per_epoch", self.max_steps_per_epoch, "None or an integer >= 1"),
+                (
+                    self.max_steps_per_epoch is None or (is_int(self.max_steps_per_epoch) and self.max_steps_per_epoch >= 1),
+                    "max_steps_per_epoch",
+                    self.max_steps_per_epoch,
+                    "None or an integer >= 1",
+                ),
             ],
             "qat",
         )

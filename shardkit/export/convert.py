@@ -36,7 +36,7 @@ REPORT_FORMAT = "shardkit-convert/1"
 class GateFailed(ShardkitError):
     """A conversion gate failed: the report is written, the model is not promoted."""
 
-    def __init__(self, result: "ConvertResult") -> None:
+    def __init__(self, result: ConvertResult) -> None:
         super().__init__(f"conversion gates failed: {'; '.join(result.failures)} (report: {result.report_path}); the INT8 model was not promoted")
         self.result = result
 
@@ -74,7 +74,13 @@ def draw_samples(shards: str, checkpoint: Checkpoint, config: ConvertConfig, sto
     if list(gate.classes) != checkpoint.classes:
         raise ConfigError(f"the shards' classes {list(gate.classes)} differ from the model's {checkpoint.classes}")
     calibration = pick_samples(
-        shards, config.calibration.split, frontend, config.calibration.samples, seed=config.calibration.seed, exclude=frozenset(gate.keys), storage_options=storage_options
+        shards,
+        config.calibration.split,
+        frontend,
+        config.calibration.samples,
+        seed=config.calibration.seed,
+        exclude=frozenset(gate.keys),
+        storage_options=storage_options,
     )
     for name, samples in (("gate", gate), ("calibration", calibration)):
         if not len(samples):
@@ -106,12 +112,14 @@ def _gates(measured: dict, n6_ok: bool, config: ConvertConfig) -> dict[str, dict
 
 
 def _metrics(labels: np.ndarray, scores: np.ndarray) -> dict:
-    from shardkit.train.metrics import classification_metrics  # noqa: PLC0415
+    from shardkit.train.metrics import classification_metrics
 
     return classification_metrics(labels, scores)
 
 
-def convert(checkpoint_path: str, shards: str, out: str | None = None, config: ConvertConfig = ConvertConfig(), storage_options: dict[str, Any] | None = None) -> ConvertResult:
+def convert(
+    checkpoint_path: str, shards: str, out: str | None = None, config: ConvertConfig = ConvertConfig(), storage_options: dict[str, Any] | None = None
+) -> ConvertResult:
     """Convert ``checkpoint_path`` to full INT8, gate it, and promote it when the gates pass.
 
     Args:
@@ -129,17 +137,24 @@ def convert(checkpoint_path: str, shards: str, out: str | None = None, config: C
         GateFailed: a gate failed; the report is written, the model is not promoted.
         ConverterError: the converter itself failed.
     """
-    from shardkit.export.converter import convert_in_subprocess  # noqa: PLC0415
-    from shardkit.export.n6_report import format_n6_report, n6_report  # noqa: PLC0415
-    from shardkit.export.quantize import deployable_model  # noqa: PLC0415
-    from shardkit.train import artifacts  # noqa: PLC0415
+    from shardkit.export.converter import convert_in_subprocess
+    from shardkit.export.n6_report import format_n6_report, n6_report
+    from shardkit.export.quantize import deployable_model
+    from shardkit.train import artifacts
 
     checkpoint = load_checkpoint(checkpoint_path, storage_options)
     store = Store(out or checkpoint.folder, storage_options or {})
     store.check_writable()
     files = artifact_names(checkpoint.stem)
     gate, calibration = draw_samples(shards, checkpoint, config, storage_options)
-    log.info("converting %s: %d calibration samples (%s), %d gate samples (%s)", checkpoint.path, len(calibration), config.calibration.split, len(gate), config.gate_split)
+    log.info(
+        "converting %s: %d calibration samples (%s), %d gate samples (%s)",
+        checkpoint.path,
+        len(calibration),
+        config.calibration.split,
+        len(gate),
+        config.gate_split,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         model_path, calibration_path, tflite_path = (os.path.join(tmp, name) for name in ("model.keras", "calibration.npy", "model.tflite"))
         deployable_model(checkpoint.model, batch_size=1).save(model_path)
@@ -153,7 +168,11 @@ def convert(checkpoint_path: str, shards: str, out: str | None = None, config: C
         measured = agreement(float_scores, int8_scores)
         n6 = n6_report(content)
         gates = _gates(measured, n6.ok, config)
-        failures = [f"{name} {gate_['value']:.4f} < {gate_['min']}" if "min" in gate_ else f"{name}: {len(n6.violations)} N6 violations" for name, gate_ in gates.items() if not gate_["passed"]]
+        failures = [
+            f"{name} {gate_['value']:.4f} < {gate_['min']}" if "min" in gate_ else f"{name}: {len(n6.violations)} N6 violations"
+            for name, gate_ in gates.items()
+            if not gate_["passed"]
+        ]
         digest = hashlib.sha256(content).hexdigest()
         report = {
             "format": REPORT_FORMAT,
@@ -204,11 +223,15 @@ def format_convert_report(report: dict) -> str:
         value = f"{gate['value']:.4f}" if isinstance(gate["value"], float) else str(gate["value"])
         lines.append(f"  gate {name}: {value}{bound} {'ok' if gate['passed'] else 'FAILED'}")
     agree = report["agreement"]
-    lines.append(f"  cosine mean {agree['cosine_mean']:.4f}, p5 {agree['cosine_p5']:.4f}, min {agree['cosine_min']:.4f}; max |diff| {agree['max_abs_diff']:.4f}; top-1 agreement {agree['top1_agreement']:.3f} ({agree['samples']} samples)")
+    lines.append(
+        f"  cosine mean {agree['cosine_mean']:.4f}, p5 {agree['cosine_p5']:.4f}, min {agree['cosine_min']:.4f}; max |diff| {agree['max_abs_diff']:.4f}; top-1 agreement {agree['top1_agreement']:.3f} ({agree['samples']} samples)"
+    )
     for kind in ("float", "int8"):
         m = report["metrics"][kind]
         lines.append(f"  {kind:>5}: ROC-AUC {m['roc_auc']:.4f}  cmAP {m['cmap']:.4f}")
-    lines.append(f"  calibration: {report['calibration']['samples']} samples from {report['calibration']['split']!r}; gates on {report['gate_samples']['samples']} from {report['gate_samples']['split']!r}")
+    lines.append(
+        f"  calibration: {report['calibration']['samples']} samples from {report['calibration']['split']!r}; gates on {report['gate_samples']['samples']} from {report['gate_samples']['split']!r}"
+    )
     tflite = report["tflite"]
     lines.append(f"  {tflite['name']}: {tflite['bytes']} bytes, sha256 {tflite['sha256'][:16]}…, {'promoted' if tflite['promoted'] else 'NOT promoted'}")
     return "\n".join(lines)

@@ -21,11 +21,11 @@ class ConverterError(ShardkitError):
 
 def convert_model(model_path: str, calibration_path: str, out_path: str, int8_io: bool) -> None:
     """Full-INT8 conversion of ``model_path`` (runs in this process)."""
-    import numpy as np  # noqa: PLC0415
-    import tensorflow as tf  # noqa: PLC0415
+    import numpy as np
+    import tensorflow as tf
 
-    from shardkit.model.mixer import as_tflite_layers  # noqa: PLC0415
-    from shardkit.train.artifacts import load_model  # noqa: PLC0415
+    from shardkit.model.mixer import as_tflite_layers
+    from shardkit.train.artifacts import load_model
 
     model = as_tflite_layers(load_model(model_path))  # traced only, never run in TF
     calibration = np.load(calibration_path)

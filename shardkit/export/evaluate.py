@@ -47,7 +47,7 @@ def load_any(path: str, storage_options: dict[str, Any] | None = None) -> Loaded
     if not path.endswith(MODEL_SUFFIXES):
         raise ConfigError(f"MODEL must end in {' or '.join(MODEL_SUFFIXES)}; got {path!r}")
     if path.endswith(".keras"):
-        from shardkit.export.checkpoint import load_checkpoint  # noqa: PLC0415
+        from shardkit.export.checkpoint import load_checkpoint
 
         checkpoint = load_checkpoint(path, storage_options)
         return LoadedModel(path, KerasPredictor(checkpoint.model), checkpoint.config)
@@ -66,13 +66,15 @@ def load_any(path: str, storage_options: dict[str, Any] | None = None) -> Loaded
 
 
 def _scores(labels: np.ndarray, scores: np.ndarray, classes: list[str]) -> dict:
-    from shardkit.train.metrics import average_precision_per_class, classification_metrics, roc_auc_per_class  # noqa: PLC0415
+    from shardkit.train.metrics import average_precision_per_class, classification_metrics, roc_auc_per_class
 
     metrics = classification_metrics(labels, scores)
     ap, auc = average_precision_per_class(labels, scores), roc_auc_per_class(labels, scores)
     return {
         **metrics,
-        "per_class": {name: {"ap": _finite(ap[i]), "roc_auc": _finite(auc[i]), "positives": int(np.sum(labels[:, i] >= 0.5))} for i, name in enumerate(classes)},
+        "per_class": {
+            name: {"ap": _finite(ap[i]), "roc_auc": _finite(auc[i]), "positives": int(np.sum(labels[:, i] >= 0.5))} for i, name in enumerate(classes)
+        },
     }
 
 
@@ -80,7 +82,9 @@ def _finite(value: float) -> float | None:
     return None if np.isnan(value) else float(value)
 
 
-def evaluate(model_path: str, shards: str, split: str = "val", compare: str | None = None, out: str | None = None, storage_options: dict[str, Any] | None = None) -> dict:
+def evaluate(
+    model_path: str, shards: str, split: str = "val", compare: str | None = None, out: str | None = None, storage_options: dict[str, Any] | None = None
+) -> dict:
     """Evaluate ``model_path`` (and optionally ``compare``) on every sample of ``split``.
 
     Args:
@@ -105,7 +109,7 @@ def evaluate(model_path: str, shards: str, split: str = "val", compare: str | No
     for other in models[1:]:
         if other.config["frontend"] != first["frontend"] or other.config["classes"] != first["classes"]:
             raise ConfigError(f"{other.path!r} and {model_path!r} differ in frontend or classes; compare models of one run")
-    from shardkit.audio.frontends import FrontendConfig  # noqa: PLC0415
+    from shardkit.audio.frontends import FrontendConfig
 
     classes = list(first["classes"])
     labels, scores, keys = [], [[] for _ in models], []
@@ -114,7 +118,7 @@ def evaluate(model_path: str, shards: str, split: str = "val", compare: str | No
             raise ConfigError(f"the shards' classes {list(batch.classes)} differ from the model's {classes}")
         labels.append(batch.labels)
         keys.extend(batch.keys)
-        for kept, model in zip(scores, models):
+        for kept, model in zip(scores, models, strict=True):
             kept.append(model.predict(batch.features))
     if not labels:
         raise ConfigError(f"the {split!r} split of {shards!r} has no samples")
@@ -126,7 +130,7 @@ def evaluate(model_path: str, shards: str, split: str = "val", compare: str | No
         "shards": shards,
         "samples": len(keys),
         "classes": classes,
-        "models": [{"path": m.path, "kind": m.predict.kind, **_scores(labels_all, s, classes)} for m, s in zip(models, results)],
+        "models": [{"path": m.path, "kind": m.predict.kind, **_scores(labels_all, s, classes)} for m, s in zip(models, results, strict=True)],
     }
     if compare:
         report["agreement"] = agreement(results[0], results[1])
@@ -143,10 +147,14 @@ def format_eval_report(report: dict) -> str:
     lines = [f"evaluation on {report['samples']} samples of the {report['split']!r} split"]
     for model in report["models"]:
         lines.append(f"  {model['kind']:>6} {model['path']}: ROC-AUC {model['roc_auc']:.4f}  cmAP {model['cmap']:.4f}")
-    lines.append("  per-class AP: " + "  ".join(f"{name} " + " / ".join(_fmt(m["per_class"][name]["ap"]) for m in report["models"]) for name in report["classes"]))
+    lines.append(
+        "  per-class AP: " + "  ".join(f"{name} " + " / ".join(_fmt(m["per_class"][name]["ap"]) for m in report["models"]) for name in report["classes"])
+    )
     if "agreement" in report:
         a = report["agreement"]
-        lines.append(f"  agreement: cosine mean {a['cosine_mean']:.4f}, p5 {a['cosine_p5']:.4f}, min {a['cosine_min']:.4f}; max |diff| {a['max_abs_diff']:.4f}; top-1 {a['top1_agreement']:.3f}")
+        lines.append(
+            f"  agreement: cosine mean {a['cosine_mean']:.4f}, p5 {a['cosine_p5']:.4f}, min {a['cosine_min']:.4f}; max |diff| {a['max_abs_diff']:.4f}; top-1 {a['top1_agreement']:.3f}"
+        )
     return "\n".join(lines)
 
 
@@ -156,10 +164,10 @@ def _fmt(value: float | None) -> str:
 
 def per_class_ap_png(report: dict) -> bytes:
     """Bar chart of per-class AP, one bar group per class, one bar per model."""
-    import matplotlib  # noqa: PLC0415
+    import matplotlib
 
     matplotlib.use("Agg")
-    from matplotlib.figure import Figure  # noqa: PLC0415
+    from matplotlib.figure import Figure
 
     classes, models = report["classes"], report["models"]
     figure = Figure(figsize=(max(6, 0.8 * len(classes) + 2), 4), layout="constrained")

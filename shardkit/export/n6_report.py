@@ -75,7 +75,20 @@ HEAD_TAIL_OPS = frozenset({"LOGISTIC", "SOFTMAX", "DEQUANTIZE", "QUANTIZE", "RES
 _OP_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
 _DTYPES = {code: name.lower() for name, code in vars(schema.TensorType).items() if not name.startswith("_")}
 _ACTIVATIONS = {code: name for name, code in vars(schema.ActivationFunctionType).items() if not name.startswith("_")}
-_ITEM_BYTES = {"float64": 8, "int64": 8, "uint64": 8, "complex64": 8, "complex128": 16, "float32": 4, "int32": 4, "uint32": 4, "float16": 2, "bfloat16": 2, "int16": 2, "uint16": 2}
+_ITEM_BYTES = {
+    "float64": 8,
+    "int64": 8,
+    "uint64": 8,
+    "complex64": 8,
+    "complex128": 16,
+    "float32": 4,
+    "int32": 4,
+    "uint32": 4,
+    "float16": 2,
+    "bfloat16": 2,
+    "int16": 2,
+    "uint16": 2,
+}
 #: TF op names (lowercased, digits stripped) that are an op's own computation, per TFLite op
 _OWN_TF_OPS = {
     "CONV_2D": ("convolution", "conv2d"),
@@ -282,7 +295,11 @@ def _fused_activation_rule(graph: _Graph, index: int, info: OpInfo) -> list[N6Vi
         return []
     names = [part for t in graph.op_outputs(index) for part in graph.name(t).split(";") if _tf_op(part).startswith(_ACTIVATION_TF_OPS)]
     layer = next((_part_layer(part, graph.suffixed) for part in names if _part_layer(part, graph.suffixed)), info.layer)
-    return [N6Violation(layer, "activation not run by the NPU", f"{activation} fused into {info.op} of layer {info.layer!r} (allowed: {sorted(ALLOWED_FUSED_ACTIVATIONS)})")]
+    return [
+        N6Violation(
+            layer, "activation not run by the NPU", f"{activation} fused into {info.op} of layer {info.layer!r} (allowed: {sorted(ALLOWED_FUSED_ACTIVATIONS)})"
+        )
+    ]
 
 
 def _int8_rule(graph: _Graph, index: int, info: OpInfo) -> list[N6Violation]:

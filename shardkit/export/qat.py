@@ -43,7 +43,7 @@ class QATResult:
 
 
 def _scores(predict, samples) -> dict:
-    from shardkit.train.metrics import classification_metrics  # noqa: PLC0415
+    from shardkit.train.metrics import classification_metrics
 
     metrics = classification_metrics(samples.labels, predict(samples.features))
     return {"roc_auc": metrics["roc_auc"], "cmap": metrics["cmap"]}
@@ -51,8 +51,8 @@ def _scores(predict, samples) -> dict:
 
 def _train_step(twin, teacher, optimizer, teacher_weight: float):
     """One traced QAT step: BCE of the fake-quant twin against the float teacher's scores and the labels."""
-    import keras  # noqa: PLC0415
-    import tensorflow as tf  # noqa: PLC0415
+    import keras
+    import tensorflow as tf
 
     loss_fn = keras.losses.BinaryCrossentropy()
     teacher.trainable = False
@@ -66,7 +66,7 @@ def _train_step(twin, teacher, optimizer, teacher_weight: float):
             targets = teacher_weight * teacher(features, training=False) + (1.0 - teacher_weight) * labels
         with tf.GradientTape() as tape:
             loss = loss_fn(targets, twin(features, training=True))
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         return loss
 
     return step
@@ -86,14 +86,14 @@ def qat(checkpoint_path: str, shards: str, out: str | None = None, config: QATCo
     Raises:
         ConfigError: the model is untrained (from scratch), or the shards do not fit it.
     """
-    import keras  # noqa: PLC0415
+    import keras
 
-    from shardkit.export.quantize import calibrate, deployable_model, fake_quant_model  # noqa: PLC0415
-    from shardkit.model.n6 import check_n6  # noqa: PLC0415
-    from shardkit.read.config import ReaderConfig  # noqa: PLC0415
-    from shardkit.read.dataset import ReaderPosition, ShardReader  # noqa: PLC0415
-    from shardkit.train import artifacts  # noqa: PLC0415
-    from shardkit.train.data import is_better  # noqa: PLC0415
+    from shardkit.export.quantize import calibrate, deployable_model, fake_quant_model
+    from shardkit.model.n6 import check_n6
+    from shardkit.read.config import ReaderConfig
+    from shardkit.read.dataset import ReaderPosition, ShardReader
+    from shardkit.train import artifacts
+    from shardkit.train.data import is_better
 
     checkpoint = load_checkpoint(checkpoint_path, storage_options)
     require_trained(checkpoint)
@@ -102,7 +102,15 @@ def qat(checkpoint_path: str, shards: str, out: str | None = None, config: QATCo
     val, calibration = draw_samples(shards, checkpoint, ConvertConfig(calibration=config.calibration, gate_split=config.val_split), storage_options)
     reader = ShardReader(
         shards,
-        ReaderConfig(split=config.train_split, training=True, batch_size=config.batch_size, frontend=checkpoint.frontend, seed=config.seed, epochs=1, storage_options=storage_options or {}),
+        ReaderConfig(
+            split=config.train_split,
+            training=True,
+            batch_size=config.batch_size,
+            frontend=checkpoint.frontend,
+            seed=config.seed,
+            epochs=1,
+            storage_options=storage_options or {},
+        ),
     )
     if not reader.urls:
         raise ConfigError(f"the {config.train_split!r} split of {shards!r} has no shards to fine-tune on")
@@ -126,7 +134,13 @@ def qat(checkpoint_path: str, shards: str, out: str | None = None, config: QATCo
         if not np.isfinite(loss):
             raise ConfigError(f"QAT diverged at epoch {epoch + 1} (loss {loss}); lower --learning-rate")
         calibrate(twin, calibration.features)  # the converter calibrates the final weights: follow them
-        row = {"epoch": epoch + 1, "loss": loss, "steps": len(losses), **{f"val_{k}": v for k, v in _scores(predict_twin, val).items()}, "seconds": round(time.monotonic() - started, 2)}
+        row = {
+            "epoch": epoch + 1,
+            "loss": loss,
+            "steps": len(losses),
+            **{f"val_{k}": v for k, v in _scores(predict_twin, val).items()},
+            "seconds": round(time.monotonic() - started, 2),
+        }
         history.append(row)
         log.info("QAT epoch %d: %s", epoch + 1, row)
         if is_better(row["val_roc_auc"], best_auc, "max"):
@@ -144,7 +158,16 @@ def qat(checkpoint_path: str, shards: str, out: str | None = None, config: QATCo
         {
             **checkpoint.config,
             "name": stem,
-            "qat": {"from": checkpoint.path, "config": config.to_dict(), "before": before, "after": after, "best_epoch": best_epoch, "history": history, "calibration_samples": len(calibration), "val_samples": len(val)},
+            "qat": {
+                "from": checkpoint.path,
+                "config": config.to_dict(),
+                "before": before,
+                "after": after,
+                "best_epoch": best_epoch,
+                "history": history,
+                "calibration_samples": len(calibration),
+                "val_samples": len(val),
+            },
             "sha256": {names["model"]: digest},
             "n6_violations": [str(v) for v in check_n6(deployable)],
             "versions": artifacts.versions(),

@@ -21,7 +21,7 @@ class KerasPredictor:
     kind = "keras"
 
     def __init__(self, model) -> None:
-        from shardkit.train.data import inference_function  # noqa: PLC0415
+        from shardkit.train.data import inference_function
 
         self.model = model
         self._predict = inference_function(model)
@@ -38,7 +38,7 @@ class TFLitePredictor:
 
     def __init__(self, content: bytes) -> None:
         try:
-            from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
+            from ai_edge_litert.interpreter import Interpreter
         except ImportError as exc:
             raise ConfigError("running .tflite models needs ai-edge-litert: pip install 'shardkit[tf]'") from exc
         self.interpreter = Interpreter(model_content=content)

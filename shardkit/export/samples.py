@@ -43,7 +43,7 @@ class SampleSet:
 
 
 def _reader(source: str, split: str, frontend: FrontendConfig, storage_options: dict[str, Any] | None):
-    from shardkit.read.dataset import ShardReader  # noqa: PLC0415 - imports TensorFlow
+    from shardkit.read.dataset import ShardReader
 
     reader = ShardReader(source, ReaderConfig(split=split, training=False, frontend=frontend, storage_options=storage_options or {}))
     if not reader.urls:
@@ -121,7 +121,9 @@ def _negated(rank: bytes) -> bytes:
     return bytes(255 - b for b in rank)
 
 
-def iter_split(source: str, split: str, frontend: FrontendConfig, *, batch: int = FEATURE_BATCH, storage_options: dict[str, Any] | None = None) -> Iterator[SampleSet]:
+def iter_split(
+    source: str, split: str, frontend: FrontendConfig, *, batch: int = FEATURE_BATCH, storage_options: dict[str, Any] | None = None
+) -> Iterator[SampleSet]:
     """Every sample of ``split`` in reading order, as `SampleSet` batches of up to ``batch``."""
     reader = _reader(source, split, frontend, storage_options)
     pending = []
@@ -136,7 +138,7 @@ def iter_split(source: str, split: str, frontend: FrontendConfig, *, batch: int 
 
 def _features(reader, samples: list) -> SampleSet:
     """Decode, centre-crop/pad and put ``samples`` through the frontend (undecodable ones skipped, counted)."""
-    from shardkit.audio.frontends_tf import tf_frontend  # noqa: PLC0415
+    from shardkit.audio.frontends_tf import tf_frontend
 
     frontend = reader.config.frontend
     rows, kept = [], []

@@ -199,7 +199,7 @@ def build_model(frontend: FrontendConfig, num_classes: int, config: ModelConfig 
 
 def with_frontend(model: keras.Model, frontend: FrontendConfig) -> keras.Model:
     """The training model of the deferred placement: waveforms → `SpectrogramFrontend` → ``model``."""
-    from shardkit.audio.frontend_layer import SpectrogramFrontend  # noqa: PLC0415
+    from shardkit.audio.frontend_layer import SpectrogramFrontend
 
     waveforms = keras.Input((frontend.chunk_samples,), name="waveform")
     # float32 even under mixed precision: the STFT and the min-max need the range

@@ -85,7 +85,9 @@ def check_layer(layer: keras.layers.Layer, exempt_channels: frozenset[str] = fro
     if activation is not None and activation not in ALLOWED_ACTIVATIONS:
         found.append(N6Violation(layer.name, "activation not run by the NPU", f"{activation!r} (allowed: {sorted(ALLOWED_ACTIVATIONS)})"))
     if kind == "ReLU" and (layer.max_value is not None or layer.negative_slope or layer.threshold):
-        found.append(N6Violation(layer.name, "clipped or leaky ReLU", f"max_value={layer.max_value}, negative_slope={layer.negative_slope}, threshold={layer.threshold}"))
+        found.append(
+            N6Violation(layer.name, "clipped or leaky ReLU", f"max_value={layer.max_value}, negative_slope={layer.negative_slope}, threshold={layer.threshold}")
+        )
     strides = getattr(layer, "strides", None)
     if strides is not None and max(strides) > MAX_STRIDE:
         found.append(N6Violation(layer.name, f"stride above {MAX_STRIDE}", f"strides={tuple(strides)}"))

@@ -22,10 +22,10 @@ def pipeline_group() -> None:
 @click.option("--storage-option", "storage_option", multiple=True, metavar="KEY=VALUE", help="fsspec option for the work URL (repeatable).")
 def run_command(file: str, from_stage: str | None, storage_option: tuple[str, ...]) -> None:
     """Run pipeline FILE: build → train → qat → convert → evaluate, skipping stages that are up to date."""
-    from shardkit.cli import _storage_options  # noqa: PLC0415
-    from shardkit.pipeline.config import load_pipeline  # noqa: PLC0415
-    from shardkit.pipeline.runner import run_pipeline  # noqa: PLC0415
-    from shardkit.pipeline.summary import format_pipeline_summary, read_reports, stage_progress  # noqa: PLC0415
+    from shardkit.cli import _storage_options
+    from shardkit.pipeline.config import load_pipeline
+    from shardkit.pipeline.runner import run_pipeline
+    from shardkit.pipeline.summary import format_pipeline_summary, read_reports, stage_progress
 
     config = load_pipeline(file)
     storage = _storage_options(storage_option)
@@ -35,7 +35,7 @@ def run_command(file: str, from_stage: str | None, storage_option: tuple[str, ..
     except ImportError as exc:
         raise click.ClickException(f"this pipeline needs TensorFlow ({exc}); run: pip install 'shardkit[tf]'") from exc
     except Exception as exc:
-        from shardkit.export.convert import GateFailed, format_convert_report  # noqa: PLC0415
+        from shardkit.export.convert import GateFailed, format_convert_report
 
         if isinstance(exc, GateFailed):  # the gates' table, then the error boundary's one line
             click.echo(format_convert_report(exc.result.report), err=True)

@@ -74,12 +74,14 @@ def parse_pipeline(text: str, source: str = "<pipeline>") -> PipelineConfig:
         raise ConfigError(f"[pipeline] of {source!r} has unknown keys {extra}; allowed: {sorted(PIPELINE_KEYS)}")
     for key in ("name", "input", "work"):
         if not isinstance(head.get(key), str) or not head[key]:
-            raise ConfigError(f"[pipeline] of {source!r} needs {key} = \"...\"; got {head.get(key)!r}")
+            raise ConfigError(f'[pipeline] of {source!r} needs {key} = "..."; got {head.get(key)!r}')
     stages = {name: dict(data.get(name, {})) for name in STAGES}
     for name, table in stages.items():
         if "enabled" in table and (name != "qat" or not isinstance(table["enabled"], bool)):
             raise ConfigError(f"[{name}] of {source!r}: only [qat] takes enabled, as true or false; got enabled = {table['enabled']!r}")
-    return PipelineConfig(name=head["name"], input=head["input"], work=head["work"], demo_corpus=bool(head.get("demo_corpus", False)), stages=stages, source=source)
+    return PipelineConfig(
+        name=head["name"], input=head["input"], work=head["work"], demo_corpus=bool(head.get("demo_corpus", False)), stages=stages, source=source
+    )
 
 
 def load_pipeline(path: str) -> PipelineConfig:

@@ -66,7 +66,7 @@ def _fingerprint(stage: str, settings: dict, upstream: str, inputs: str = "") ->
 
 
 def _calibration(settings: dict):
-    from shardkit.export.config import CalibrationConfig  # noqa: PLC0415
+    from shardkit.export.config import CalibrationConfig
 
     keys = {"calibration_split": "split", "calibration_samples": "samples", "seed": "seed"}
     return CalibrationConfig(**{field_: settings.pop(key) for key, field_ in keys.items() if key in settings})
@@ -81,8 +81,8 @@ def _typed(stage: str, config: PipelineConfig, make: Callable[[], Any]) -> Any:
 
 
 def _build_config(config: PipelineConfig, settings: dict):
-    from shardkit.build.config import BuildConfig  # noqa: PLC0415
-    from shardkit.build.salience import SalienceConfig  # noqa: PLC0415
+    from shardkit.ingest.config import BuildConfig
+    from shardkit.ingest.salience import SalienceConfig
 
     executor, scheduler = settings.pop("executor", "local"), settings.pop("scheduler", None)
     salience = SalienceConfig(threshold_db=settings.pop("threshold_db")) if "threshold_db" in settings else SalienceConfig()
@@ -90,7 +90,7 @@ def _build_config(config: PipelineConfig, settings: dict):
 
 
 def _qat_config(config: PipelineConfig, settings: dict):
-    from shardkit.export.config import QATConfig  # noqa: PLC0415
+    from shardkit.export.config import QATConfig
 
     settings.pop("enabled", None)
     calibration = _calibration(settings)
@@ -98,7 +98,7 @@ def _qat_config(config: PipelineConfig, settings: dict):
 
 
 def _convert_config(config: PipelineConfig, settings: dict):
-    from shardkit.export.config import ConvertConfig  # noqa: PLC0415
+    from shardkit.export.config import ConvertConfig
 
     calibration = _calibration(settings)
     return _typed("convert", config, lambda: ConvertConfig(**settings, calibration=calibration))
@@ -110,8 +110,8 @@ def check_pipeline(config: PipelineConfig) -> None:
     Raises:
         ConfigError: naming the table and the value.
     """
-    from shardkit.build.executors import EXECUTORS  # noqa: PLC0415
-    from shardkit.train.config import config_from_options  # noqa: PLC0415
+    from shardkit.ingest.executors import EXECUTORS
+    from shardkit.train.config import config_from_options
 
     _, executor, _ = _build_config(config, config.settings("build"))
     if executor not in EXECUTORS:
@@ -125,10 +125,10 @@ def check_pipeline(config: PipelineConfig) -> None:
 
 
 def _run_build(config: PipelineConfig, settings: dict, storage: dict) -> dict[str, str]:
-    from shardkit.build.runner import build  # noqa: PLC0415
+    from shardkit.ingest.runner import build
 
     build_config, executor, scheduler = _build_config(config, settings)
-    from shardkit.read.summary import format_build_summary  # noqa: PLC0415
+    from shardkit.read.summary import format_build_summary
 
     summary = build(config.input, config.url("shards"), build_config, storage_options=storage, executor=executor, scheduler=scheduler, progress=False)
     log.info("%s", format_build_summary(summary))
@@ -136,9 +136,9 @@ def _run_build(config: PipelineConfig, settings: dict, storage: dict) -> dict[st
 
 
 def _run_train(config: PipelineConfig, settings: dict, storage: dict) -> dict[str, str]:
-    from shardkit.read.shardlist import resolve_shards  # noqa: PLC0415
-    from shardkit.train.config import config_from_options  # noqa: PLC0415
-    from shardkit.train.runner import train  # noqa: PLC0415
+    from shardkit.read.shardlist import resolve_shards
+    from shardkit.train.config import config_from_options
+    from shardkit.train.runner import train
 
     shards = config.url("shards")
     if "sample_rate_hz" not in settings:
@@ -154,7 +154,7 @@ def _source_model(config: PipelineConfig) -> str:
 
 
 def _run_qat(config: PipelineConfig, settings: dict, storage: dict) -> dict[str, str]:
-    from shardkit.export.qat import qat  # noqa: PLC0415
+    from shardkit.export.qat import qat
 
     for key in ("calibration_split", "calibration_samples", "seed"):  # calibrate on the converter's draw
         if key in config.settings("convert"):
@@ -164,7 +164,7 @@ def _run_qat(config: PipelineConfig, settings: dict, storage: dict) -> dict[str,
 
 
 def _run_convert(config: PipelineConfig, settings: dict, storage: dict) -> dict[str, str]:
-    from shardkit.export.convert import convert  # noqa: PLC0415
+    from shardkit.export.convert import convert
 
     result = convert(_source_model(config), config.url("shards"), config.url("int8"), _convert_config(config, settings), storage_options=storage)
     gates = ", ".join(f"{name} {'passed' if gate['passed'] else 'FAILED'}" for name, gate in result.report["gates"].items())
@@ -173,7 +173,7 @@ def _run_convert(config: PipelineConfig, settings: dict, storage: dict) -> dict[
 
 
 def _run_evaluate(config: PipelineConfig, settings: dict, storage: dict) -> dict[str, str]:
-    from shardkit.export.evaluate import evaluate  # noqa: PLC0415
+    from shardkit.export.evaluate import evaluate
 
     source = _source_model(config)
     stem = source.rpartition("/")[2][: -len(".keras")]
@@ -211,7 +211,9 @@ def _clear(config: PipelineConfig, folder: str, storage: dict) -> None:
         fs.rm(path, recursive=True)
 
 
-def run_pipeline(config: PipelineConfig, from_stage: str | None = None, storage_options: dict[str, Any] | None = None, echo: Callable[[str], None] = log.info) -> list[StageResult]:
+def run_pipeline(
+    config: PipelineConfig, from_stage: str | None = None, storage_options: dict[str, Any] | None = None, echo: Callable[[str], None] = log.info
+) -> list[StageResult]:
     """Run every stage that is not up to date (and every stage from ``from_stage`` on).
 
     Raises:
@@ -223,8 +225,8 @@ def run_pipeline(config: PipelineConfig, from_stage: str | None = None, storage_
     storage = dict(storage_options or {})
     check_pipeline(config)
     if config.demo_corpus and not os.path.isdir(config.input):
-        from shardkit.demo.corpus import make_demo_corpus  # noqa: PLC0415
-        from shardkit.demo.run import DEMO_CORPUS  # noqa: PLC0415
+        from shardkit.demo.corpus import make_demo_corpus
+        from shardkit.demo.run import DEMO_CORPUS
 
         echo(f"generating the demo corpus in {config.input}")
         make_demo_corpus(config.input, DEMO_CORPUS)

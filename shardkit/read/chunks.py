@@ -23,7 +23,7 @@ def decode_int16(data: bytes, codec: str, sample_rate_hz: int) -> np.ndarray:
         if not data or len(data) % 2:
             raise ValueError(f"pcm16 member of {len(data)} bytes (must be a positive even number)")
         return np.frombuffer(data, dtype="<i2")
-    import soundfile as sf  # noqa: PLC0415
+    import soundfile as sf
 
     try:
         audio, rate = sf.read(io.BytesIO(data), dtype="int16", always_2d=False)

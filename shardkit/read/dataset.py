@@ -23,8 +23,8 @@ import numpy as np
 import tensorflow as tf
 
 from shardkit.audio.frontends_tf import tf_frontend
-from shardkit.build.encode import CODECS
 from shardkit.errors import ConfigError
+from shardkit.ingest.encode import CODECS
 from shardkit.manifest import class_list_problem
 from shardkit.read.bucketing import Buckets, plan_buckets
 from shardkit.read.chunks import decode_int16, fit_into
@@ -91,7 +91,7 @@ class ReaderPosition:
     samples: int = 0
 
     @classmethod
-    def from_batch(cls, position: np.ndarray) -> "ReaderPosition":
+    def from_batch(cls, position: np.ndarray) -> ReaderPosition:
         """The position after a batch, from the batch's ``[epoch, next_index]`` tensor."""
         return cls(int(position[0]), int(position[1]))
 
@@ -113,7 +113,7 @@ class ShardReader:
         self.manifest = resolved.manifest
         self.urls = host_shards(resolved.urls, config.num_shards, config.shard_index)
         #: samples per shard URL as the manifest lists them (a shard yields no more); None without a manifest
-        self.listed = None if resolved.samples_per_shard is None else dict(zip(resolved.urls, resolved.samples_per_shard))
+        self.listed = None if resolved.samples_per_shard is None else dict(zip(resolved.urls, resolved.samples_per_shard, strict=True))
         manifest = self.manifest or {}
         problem = class_list_problem(manifest) if self.manifest and not config.classes else None
         if problem:
@@ -137,7 +137,9 @@ class ShardReader:
             if "duration_histogram" not in split_info:
                 raise ConfigError("bucketed batching needs the manifest's duration histogram")
             b = config.bucket
-            self.buckets = plan_buckets(split_info["duration_histogram"], max_padding_ratio=b.max_padding_ratio, max_buckets=b.max_buckets, seconds_per_batch=b.seconds_per_batch)
+            self.buckets = plan_buckets(
+                split_info["duration_histogram"], max_padding_ratio=b.max_padding_ratio, max_buckets=b.max_buckets, seconds_per_batch=b.seconds_per_batch
+            )
         self.stats = ReadStats()
         self._pool: ThreadPoolExecutor | None = None
 
@@ -217,11 +219,11 @@ class ShardReader:
         n = self.config.frontend.chunk_samples
         for group in _groups(numbered):
             decoded = self._decode_group([sample.audio for _, sample in group])
-            rows = [(index, sample, pcm) for (index, sample), pcm in zip(group, decoded) if pcm is not None]
+            rows = [(index, sample, pcm) for (index, sample), pcm in zip(group, decoded, strict=True) if pcm is not None]
             if not rows:
                 continue
             audio = np.zeros((len(rows), n), dtype=np.int16)
-            for row, (index, _, pcm) in zip(audio, rows):
+            for row, (index, _, pcm) in zip(audio, rows, strict=True):
                 rng = np.random.default_rng([self.config.seed, tag, epoch, index]) if self.config.training and len(pcm) != n else None
                 fit_into(row, pcm, rng)
             yield (
@@ -297,25 +299,29 @@ class ShardReader:
         first = batch["index"][0]
         epoch = batch["epoch"][0]
         if config.training and config.augment is not None:
-            from shardkit.augment import augment_waveforms  # noqa: PLC0415
+            from shardkit.augment import augment_waveforms
 
             audio = augment_waveforms(audio, config.augment, self._seed(epoch, first, _AUGMENT), background=batch.get("background"))
         if config.training and config.mixup is not None:
-            from shardkit.augment import mixup  # noqa: PLC0415
+            from shardkit.augment import mixup
 
             audio, labels = mixup(audio, labels, config.mixup, self._seed(epoch, first, _MIXUP))
         bucketed = self.buckets is not None
         if config.placement == "pipeline" and config.frontend.name != "raw":
             features = tf_frontend(audio, config.frontend, variable_length=bucketed)
             if config.training and config.spec_augment is not None:
-                from shardkit.augment import spec_augment  # noqa: PLC0415
+                from shardkit.augment import spec_augment
 
                 features = spec_augment(features, config.spec_augment, self._seed(epoch, first, _SPEC))
             lengths = (batch["length"] + config.frontend.hop_length - 1) // config.frontend.hop_length if bucketed else None
             features = features[..., tf.newaxis]
         else:
             features, lengths = audio, (batch["length"] if bucketed else None)
-        x = {"features": features, "lengths": tf.minimum(lengths, tf.shape(features)[2] if features.shape.rank == 4 else tf.shape(features)[1])} if bucketed else features
+        x = (
+            {"features": features, "lengths": tf.minimum(lengths, tf.shape(features)[2] if features.shape.rank == 4 else tf.shape(features)[1])}
+            if bucketed
+            else features
+        )
         if config.with_position:
             position = tf.stack([epoch, tf.reduce_max(batch["index"]) + 1])
             return x, labels, position
@@ -337,7 +343,9 @@ class ShardReader:
             rng = np.random.default_rng([self.config.seed, cycle, 5])
             order = until_stopped(epoch_order(self.urls, self.config.seed + 7919, cycle, True))
             negatives = (
-                s for s in read_shards(order, self._read_bytes, ReadStats(), "skip", listed=self.listed) if not s.meta.get("labels") and s.extension == CODECS[self.codec].extension
+                s
+                for s in read_shards(order, self._read_bytes, ReadStats(), "skip", listed=self.listed)
+                if not s.meta.get("labels") and s.extension == CODECS[self.codec].extension
             )
             found = False
             for group in self._dense_groups(enumerate(shuffle_buffer(negatives, 256, rng)), cycle, _BACKGROUND):

@@ -85,7 +85,7 @@ def _reads_from(dataset: Any, tracked: set[int]) -> bool:
         if id(current) in tracked:
             return True
         try:
-            todo.extend(current._inputs())  # noqa: SLF001 - the only way to walk a tf.data graph from Python
+            todo.extend(current._inputs())
         except Exception:  # noqa: BLE001 - a dataset type that cannot list its inputs is a leaf here
             continue
     return False
@@ -112,7 +112,7 @@ def release_iterators() -> int:
         except ReferenceError:  # a weak proxy whose referent is gone: nothing to release
             continue
         if getattr(obj, "_iterator_resource", None) is not None and _reads_from(getattr(obj, "_dataset", None), tracked):
-            obj._iterator_resource = None  # noqa: SLF001 - OwnedIterator has no public close(); this drops the last reference
+            obj._iterator_resource = None
             released += 1
     return released
 

@@ -29,7 +29,7 @@ def _is_manifest(source: str, storage_options: dict[str, Any] | None) -> bool:
         return True
     if source.endswith(".tar") or "{" in source:
         return False
-    from shardkit.storage import Store  # noqa: PLC0415
+    from shardkit.storage import Store
 
     return Store(source, storage_options or {}).exists(MANIFEST_NAME)
 
@@ -54,7 +54,7 @@ def resolve_shards(source: str | list[str], split: str, storage_options: dict[st
             raise ConfigError(f"split {split!r} is not in the manifest of {source!r}; it has {sorted(manifest['splits'])}")
         shards = manifest["splits"][split]["shards"]
         return ShardSource(tuple(shard_urls(source, manifest, split)), manifest, tuple(s["samples"] for s in shards))
-    import braceexpand  # noqa: PLC0415 - a webdataset dependency
+    import braceexpand
 
     urls = tuple(braceexpand.braceexpand(source))
     if not urls or (len(urls) == 1 and not urls[0].endswith(".tar")):

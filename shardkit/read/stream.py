@@ -26,8 +26,8 @@ from functools import partial
 
 import numpy as np
 
-from shardkit.build.encode import CODECS
 from shardkit.errors import StorageUnavailableError
+from shardkit.ingest.encode import CODECS
 
 log = logging.getLogger(__name__)
 
@@ -188,8 +188,8 @@ def prefetched(urls: Iterable[str], read_bytes: Callable[[str], bytes], ahead: i
         for url in urls:
             yield url, partial(read_bytes, url)
         return
-    from collections import deque  # noqa: PLC0415
-    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="shardkit-prefetch") as pool:
         pending: deque = deque()

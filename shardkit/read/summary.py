@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from shardkit.manifest import read_failed_report, read_manifest
 
 if TYPE_CHECKING:
-    from shardkit.build.runner import BuildSummary
+    from shardkit.ingest.runner import BuildSummary
 
 
 def summarize(url: str, storage_options: dict[str, Any] | None = None, *, verify: bool = False, progress: bool = False) -> dict:
@@ -41,7 +41,7 @@ def summarize(url: str, storage_options: dict[str, Any] | None = None, *, verify
     failed = read_failed_report(url.removesuffix("manifest.json").rstrip("/") or url, storage_options)
     checked = {}
     if verify:
-        from shardkit.read.verify import verify_shards  # noqa: PLC0415
+        from shardkit.read.verify import verify_shards
 
         checked = {"verify": verify_shards(url, storage_options, progress=progress)}
     return {
@@ -71,9 +71,7 @@ def _histogram_lines(histogram: dict, width: int = 40, max_rows: int = 20) -> li
         edges = [edges[i] for i in starts] + [edges[min(starts[-1] + step, len(edges) - 1)]]
     peak = max(counts) or 1
     return [
-        f"    {edges[i]:6.1f}-{edges[i + 1]:<6.1f}s {counts[i]:7d} {'#' * max(1, round(width * counts[i] / peak))}"
-        for i in range(len(counts))
-        if counts[i]
+        f"    {edges[i]:6.1f}-{edges[i + 1]:<6.1f}s {counts[i]:7d} {'#' * max(1, round(width * counts[i] / peak))}" for i in range(len(counts)) if counts[i]
     ]
 
 
@@ -105,13 +103,13 @@ def format_summary(summary: dict) -> str:
     if ignored:
         lines.append(f"  ignored files: {', '.join(f'{k}: {v}' for k, v in ignored.items())}")
     if "verify" in summary:
-        from shardkit.read.verify import format_verify  # noqa: PLC0415
+        from shardkit.read.verify import format_verify
 
         lines.append(format_verify(summary["verify"]))
     return "\n".join(lines)
 
 
-def format_build_summary(summary: "BuildSummary") -> str:
+def format_build_summary(summary: BuildSummary) -> str:
     """The few lines `shardkit build` prints when it ends."""
     if summary.up_to_date:
         return f"{summary.output} is up to date: nothing to do."
@@ -126,8 +124,7 @@ def format_build_summary(summary: "BuildSummary") -> str:
     skipped = manifest.get("inputs", {}).get("skipped_by_reason", {})
     if skipped:
         lines.append(
-            f"  skipped {sum(skipped.values())} inputs ({', '.join(f'{k}: {v}' for k, v in skipped.items())}); "
-            f"see {summary.output.rstrip('/')}/failed.jsonl"
+            f"  skipped {sum(skipped.values())} inputs ({', '.join(f'{k}: {v}' for k, v in skipped.items())}); see {summary.output.rstrip('/')}/failed.jsonl"
         )
     elif failures:
         lines.append(f"  failures: {dict(failures)}")

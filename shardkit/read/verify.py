@@ -15,7 +15,7 @@ import tarfile
 from collections import Counter
 from typing import Any
 
-from shardkit.build.encode import CODECS
+from shardkit.ingest.encode import CODECS
 from shardkit.manifest import MANIFEST_NAME, class_list_problem, read_manifest
 from shardkit.read.chunks import decode_int16
 from shardkit.read.stream import ReadStats, group_samples, tar_members, unknown_labels
@@ -50,7 +50,14 @@ def check_shard(data: bytes, entry: dict, split: str, manifest: dict, classes_se
     problems = []
     digest = hashlib.sha256(data).hexdigest()
     if digest != entry.get("sha256") or len(data) != entry.get("bytes", len(data)):
-        problems.append(_problem(split, name, "checksum", f"sha256 {digest[:16]}… of {len(data)} bytes; the manifest lists {str(entry.get('sha256'))[:16]}… of {entry.get('bytes')} bytes"))
+        problems.append(
+            _problem(
+                split,
+                name,
+                "checksum",
+                f"sha256 {digest[:16]}… of {len(data)} bytes; the manifest lists {str(entry.get('sha256'))[:16]}… of {entry.get('bytes')} bytes",
+            )
+        )
     codec, rate = manifest["codec"], manifest["sample_rate"]
     index = {cls: i for i, cls in enumerate(manifest["classes"])}
     stats = ReadStats()
@@ -96,7 +103,7 @@ def verify_shards(url: str, storage_options: dict[str, Any] | None = None, *, pr
     Raises:
         ConfigError: no readable ``shardkit/1`` manifest at ``url``.
     """
-    from tqdm import tqdm  # noqa: PLC0415
+    from tqdm import tqdm
 
     manifest = read_manifest(url, storage_options)
     base = (url[: -len(MANIFEST_NAME)] if url.endswith(MANIFEST_NAME) else url).rstrip("/")

@@ -71,10 +71,10 @@ def load_model(path: str, storage_options: dict | None = None) -> keras.Model:
     A model saved with the old tall-convolution mel mixer comes back with the matrix-product
     mixer (same weights; see `shardkit.model.mixer`), so it runs on every CPU.
     """
-    import shardkit.audio.frontend_layer  # noqa: F401, PLC0415 - registers SpectrogramFrontend for deserialisation
-    import shardkit.model.scaling  # noqa: F401, PLC0415 - registers DecibelScaling
-    import shardkit.train.optim  # noqa: F401, PLC0415 - registers WarmupCosine
-    from shardkit.model.mixer import mixers_to_matmul  # noqa: PLC0415 - also registers MelMixer
+    import shardkit.audio.frontend_layer
+    import shardkit.model.scaling
+    import shardkit.train.optim  # noqa: F401 - registers WarmupCosine
+    from shardkit.model.mixer import mixers_to_matmul
 
     if "://" not in path:
         return mixers_to_matmul(keras.saving.load_model(path))
@@ -125,10 +125,10 @@ def write_history(store: Store, name: str, rows: list[dict]) -> None:
 
 def write_curves(store: Store, name: str, rows: list[dict], title: str) -> None:
     """Loss (train and validation) and validation ROC-AUC / cmAP per epoch, as a PNG."""
-    import matplotlib  # noqa: PLC0415 - heavy and only needed here
+    import matplotlib
 
     matplotlib.use("Agg")
-    from matplotlib.figure import Figure  # noqa: PLC0415
+    from matplotlib.figure import Figure
 
     epochs = [row["epoch"] for row in rows]
     figure = Figure(figsize=(10, 4), layout="constrained")

@@ -108,27 +108,31 @@ def _needs_tf(extra: str = "tf"):
 @click.option("--trials", type=int, default=20, show_default=True, help="Trials of --tune.")
 @click.option("--storage-option", "storage_option", multiple=True, metavar="KEY=VALUE", help="fsspec option for SHARDS and --out (repeatable).")
 @click.option("--quiet", is_flag=True, help="No per-step progress bar.")
-def train_command(shards: str, out: str, resume: bool, probe_from: str | None, tune: bool, trials: int, storage_option: tuple[str, ...], quiet: bool, **options) -> None:
+def train_command(
+    shards: str, out: str, resume: bool, probe_from: str | None, tune: bool, trials: int, storage_option: tuple[str, ...], quiet: bool, **options
+) -> None:
     """Train the DS-CNN on SHARDS (a shard folder or manifest, local or s3://) into --out."""
-    from shardkit.cli import _storage_options  # noqa: PLC0415
-    from shardkit.cli_errors import require_path  # noqa: PLC0415
-    from shardkit.train.config import config_from_options  # noqa: PLC0415
+    from shardkit.cli import _storage_options
+    from shardkit.cli_errors import require_path
+    from shardkit.train.config import config_from_options
 
     storage = _storage_options(storage_option)
     require_path(shards, "SHARDS", storage)  # before TensorFlow's import: a typo costs no 8 s
     if probe_from:
         require_path(probe_from, "--probe-from", storage)
     try:
-        from shardkit.train.runner import train  # noqa: PLC0415
+        from shardkit.train.runner import train
     except ImportError:
         _needs_tf()
-    from shardkit.train.report import format_result  # noqa: PLC0415
+    from shardkit.train.report import format_result
 
     verbose = 0 if quiet else 1
     if resume:
         others = sorted(k for k, v in options.items() if v is not None and k != "name")
         if others or probe_from or tune:
-            raise ConfigError(f"--resume continues the saved run with its saved settings; pass only --out (and --name), not {others or ['--probe-from/--tune']}")
+            raise ConfigError(
+                f"--resume continues the saved run with its saved settings; pass only --out (and --name), not {others or ['--probe-from/--tune']}"
+            )
         click.echo(format_result(train(shards, out, None, resume=True, name=options["name"], storage_options=storage, verbose=verbose)))
         return
     if tune and probe_from:
@@ -139,7 +143,7 @@ def train_command(shards: str, out: str, resume: bool, probe_from: str | None, t
         options.update(_probe_frontend(probe_from, storage, options))
     config = config_from_options(options)
     if tune:
-        from shardkit.train.tune import tune as run_tune  # noqa: PLC0415
+        from shardkit.train.tune import tune as run_tune
 
         click.echo(dumps(run_tune(shards, out, config, trials=trials, storage_options=storage), indent=2))
         return
@@ -147,7 +151,7 @@ def train_command(shards: str, out: str, resume: bool, probe_from: str | None, t
 
 
 def _shards_sample_rate(shards: str, storage: dict) -> int | None:
-    from shardkit.read.shardlist import resolve_shards  # noqa: PLC0415
+    from shardkit.read.shardlist import resolve_shards
 
     manifest = resolve_shards(shards, "train", storage).manifest or {}
     return manifest.get("sample_rate")
@@ -155,7 +159,7 @@ def _shards_sample_rate(shards: str, storage: dict) -> int | None:
 
 def _probe_frontend(probe_from: str, storage: dict, options: dict) -> dict:
     """Frontend options not given, from the base model (a probe feeds the backbone what it was trained on)."""
-    from shardkit.train.artifacts import read_model_config  # noqa: PLC0415
+    from shardkit.train.artifacts import read_model_config
 
     frontend = read_model_config(probe_from, storage)["frontend"]
     flat = {("frontend" if k == "name" else k): v for k, v in frontend.items()}

@@ -100,7 +100,12 @@ class TrainConfig:
             if not (is_number(value) or (value is None and name == "clip_norm")):
                 raise ConfigError(f"train {name} must be a number; got {value!r}")
         checks = [
-            (isinstance(self.name, str) and bool(self.name) and "/" not in self.name and not self.name.startswith("."), "name", self.name, "a file name prefix without '/'"),
+            (
+                isinstance(self.name, str) and bool(self.name) and "/" not in self.name and not self.name.startswith("."),
+                "name",
+                self.name,
+                "a file name prefix without '/'",
+            ),
             (self.placement in PLACEMENTS, "placement", self.placement, f"one of {list(PLACEMENTS)}"),
             (self.batch_size >= 1, "batch_size", self.batch_size, "an integer >= 1"),
             (self.epochs >= 1, "epochs", self.epochs, "an integer >= 1"),
@@ -126,9 +131,13 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(f"train {name} must be {allowed}; got {value!r}")
         if self.frontend.name == "hybrid" and self.frontend.n_mels % 8:
-            raise ConfigError(f"frontend n_mels must be a multiple of 8 with the hybrid frontend (the mel mixer's channels, an N6 rule); got {self.frontend.n_mels!r}")
+            raise ConfigError(
+                f"frontend n_mels must be a multiple of 8 with the hybrid frontend (the mel mixer's channels, an N6 rule); got {self.frontend.n_mels!r}"
+            )
         if self.spec_augment is not None and (self.placement == "deferred" or self.frontend.name == "raw"):
-            raise ConfigError(f"train spec_augment needs placement='pipeline' and a spectrogram frontend; got placement={self.placement!r}, frontend={self.frontend.name!r}")
+            raise ConfigError(
+                f"train spec_augment needs placement='pipeline' and a spectrogram frontend; got placement={self.placement!r}, frontend={self.frontend.name!r}"
+            )
 
     @property
     def monitor_mode(self) -> str:
@@ -140,9 +149,9 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
+    def from_dict(cls, data: dict) -> TrainConfig:
         """Inverse of `to_dict` (as read back from a train state or model config)."""
-        from shardkit.augment import MixupConfig, SpecAugmentConfig, WaveAugmentConfig  # noqa: PLC0415
+        from shardkit.augment import MixupConfig, SpecAugmentConfig, WaveAugmentConfig
 
         nested = {"frontend": FrontendConfig, "model": ModelConfig, "augment": WaveAugmentConfig, "mixup": MixupConfig, "spec_augment": SpecAugmentConfig}
         known = {f.name for f in fields(cls)}
@@ -161,7 +170,16 @@ class TrainConfig:
 
 
 #: flat option name → FrontendConfig field (the CLI and the tuner speak in flat names)
-FRONTEND_OPTIONS = {"frontend": "name", "sample_rate_hz": "sample_rate_hz", "chunk_s": "chunk_s", "n_fft": "n_fft", "n_frames": "n_frames", "n_mels": "n_mels", "fmin_hz": "fmin_hz", "n_mfcc": "n_mfcc"}
+FRONTEND_OPTIONS = {
+    "frontend": "name",
+    "sample_rate_hz": "sample_rate_hz",
+    "chunk_s": "chunk_s",
+    "n_fft": "n_fft",
+    "n_frames": "n_frames",
+    "n_mels": "n_mels",
+    "fmin_hz": "fmin_hz",
+    "n_mfcc": "n_mfcc",
+}
 #: flat option name → MixupConfig / SpecAugmentConfig field
 MIXUP_OPTIONS = {"mixup_prob": "prob", "mixup_sources": "max_sources", "mixup_alpha": "alpha"}
 SPEC_AUGMENT_OPTIONS = {"freq_masks": "freq_masks", "freq_mask_max": "freq_mask_max", "time_masks": "time_masks", "time_mask_max": "time_mask_max"}
@@ -177,7 +195,7 @@ def config_from_options(options: dict[str, Any]) -> TrainConfig:
     Raises:
         ConfigError: an unknown option or a bad value, naming it.
     """
-    from shardkit.augment import MixupConfig, SpecAugmentConfig, WaveAugmentConfig  # noqa: PLC0415
+    from shardkit.augment import MixupConfig, SpecAugmentConfig, WaveAugmentConfig
 
     given = {k: v for k, v in options.items() if v is not None}
     model_fields = {f.name for f in fields(ModelConfig)}
@@ -208,7 +226,7 @@ def with_options(config: TrainConfig, options: dict[str, Any]) -> TrainConfig:
     Raises:
         ConfigError: an option that is not a frontend, model or top-level training setting.
     """
-    from dataclasses import replace  # noqa: PLC0415
+    from dataclasses import replace
 
     model_fields = {f.name for f in fields(ModelConfig)}
     top = {f.name for f in fields(TrainConfig)} - {"frontend", "model"}

@@ -90,7 +90,9 @@ def validate(predict, dataset, loss: keras.losses.Loss) -> dict[str, float]:
     """Validation loss, macro ROC-AUC and cmAP (over the classes present)."""
     labels, scores = predict_split(predict, dataset)
     if not np.all(np.isfinite(scores)):
-        raise TrainingDiverged("the model's validation outputs are not finite: training diverged; lower --learning-rate, set --clip-norm, or drop --mixed-precision")
+        raise TrainingDiverged(
+            "the model's validation outputs are not finite: training diverged; lower --learning-rate, set --clip-norm, or drop --mixed-precision"
+        )
     metrics = classification_metrics(labels, scores)
     val_loss = float(keras.ops.convert_to_numpy(loss(labels.astype("float32"), scores.astype("float32"))))
     return {"val_loss": val_loss, "val_roc_auc": metrics["roc_auc"], "val_cmap": metrics["cmap"], "val_samples": len(labels)}

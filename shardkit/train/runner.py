@@ -132,7 +132,9 @@ def _check_val_split(val_reader, config: TrainConfig) -> None:
     counts, samples = split.get("classes", {}), int(split.get("samples", 0))
     scored = [name for name in val_reader.classes if 0 < counts.get(name, 0) < samples]
     if not scored:
-        raise ConfigError(f"--monitor {config.monitor} needs a class with both positive and negative samples in the {config.val_split!r} split; it has {counts} of {samples} samples (use --monitor val_loss, or build with a noise folder / more classes)")
+        raise ConfigError(
+            f"--monitor {config.monitor} needs a class with both positive and negative samples in the {config.val_split!r} split; it has {counts} of {samples} samples (use --monitor val_loss, or build with a noise folder / more classes)"
+        )
 
 
 def _check_probe_frontend(base_model: str, config: TrainConfig, storage_options: dict | None) -> None:
@@ -248,7 +250,8 @@ def train(
     files = artifacts.names(config.name)
     train_reader, val_reader = make_readers(shards, config, storage_options)
     _check_val_split(val_reader, config)
-    import matplotlib  # noqa: F401, PLC0415 - fail now, not after the first epoch, if the curves cannot be drawn
+    import matplotlib  # noqa: F401 - fail now, not after the first epoch, if the curves cannot be drawn
+
     steps = steps_per_epoch(train_reader, config)
     context = {
         "classes": train_reader.classes,
@@ -276,7 +279,19 @@ def train(
         core = _core(fit_model, config)
         if state is None:
             artifacts.write_labels(store, files["labels"], context["classes"])
-            state = {"format": STATE_FORMAT, "config": config.to_dict(), "epochs_done": 0, "steps_per_epoch": steps, "best": None, "best_epoch": None, "wait": 0, "history": [], "checkpoint": None, "finished": False, "probe_from": context["probe_from"]}
+            state = {
+                "format": STATE_FORMAT,
+                "config": config.to_dict(),
+                "epochs_done": 0,
+                "steps_per_epoch": steps,
+                "best": None,
+                "best_epoch": None,
+                "wait": 0,
+                "history": [],
+                "checkpoint": None,
+                "finished": False,
+                "probe_from": context["probe_from"],
+            }
         return _epochs(store, files, fit_model, core, config, state, context, train_reader, val_reader, callbacks, epoch_hook, verbose)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
@@ -296,7 +311,9 @@ def _epochs(store, files, fit_model, core, config, state, context, train_reader,
             dataset = dataset.take(config.max_steps_per_epoch)
         with warnings.catch_warnings():  # the reader's epochs have no declared length; Keras warns when one ends
             warnings.filterwarnings("ignore", message="Your input ran out of data")
-            fitted = fit_model.fit(dataset, initial_epoch=epoch, epochs=epoch + 1, callbacks=[timer, *callbacks], shuffle=False, verbose=keras_verbosity(verbose))
+            fitted = fit_model.fit(
+                dataset, initial_epoch=epoch, epochs=epoch + 1, callbacks=[timer, *callbacks], shuffle=False, verbose=keras_verbosity(verbose)
+            )
         seconds = time.perf_counter() - started
         row = {
             "epoch": epoch + 1,
@@ -323,11 +340,22 @@ def _epochs(store, files, fit_model, core, config, state, context, train_reader,
         stopped_early = config.patience is not None and state["wait"] >= config.patience
         state["finished"] = stopped_early or epoch + 1 == config.epochs
         artifacts.write_history(store, files["history"], state["history"])
-        artifacts.write_curves(store, files["curves"], state["history"], f"{config.name}: best {config.monitor} {state['best']:.4f} at epoch {state['best_epoch']}")
+        artifacts.write_curves(
+            store, files["curves"], state["history"], f"{config.name}: best {config.monitor} {state['best']:.4f} at epoch {state['best_epoch']}"
+        )
         store.write_json(files["state"], state)
         if previous and previous != checkpoint:
             store.delete(previous)
-        log.info("epoch %d/%d: loss %.4f val_loss %.4f val_roc_auc %.4f val_cmap %.4f (%.1f s)", epoch + 1, config.epochs, row["loss"], row["val_loss"], row["val_roc_auc"], row["val_cmap"], seconds)
+        log.info(
+            "epoch %d/%d: loss %.4f val_loss %.4f val_roc_auc %.4f val_cmap %.4f (%.1f s)",
+            epoch + 1,
+            config.epochs,
+            row["loss"],
+            row["val_loss"],
+            row["val_roc_auc"],
+            row["val_cmap"],
+            seconds,
+        )
         if epoch_hook is not None:
             epoch_hook(epoch, row)
         if stopped_early:

@@ -36,7 +36,7 @@ def default_space(trial) -> dict[str, Any]:
 
 def _optuna():
     try:
-        import optuna  # noqa: PLC0415
+        import optuna
     except ImportError as exc:
         raise ConfigError("--tune needs Optuna; run: pip install 'shardkit[tune]'") from exc
     return optuna
@@ -66,7 +66,7 @@ def tune(
     if trials < 1:
         raise ConfigError(f"trials must be >= 1; got {trials!r}")
     optuna = _optuna()
-    from shardkit.train.runner import train  # noqa: PLC0415
+    from shardkit.train.runner import train
 
     base = config or TrainConfig()
     store = Store(out, storage_options or {})
@@ -74,7 +74,7 @@ def tune(
     epochs_run: dict[int, int] = {}
 
     def objective(trial) -> float:
-        import keras  # noqa: PLC0415
+        import keras
 
         keras.backend.clear_session()  # trials run back to back in one process
         trial_config = replace(with_options(base, space(trial)), name=f"trial-{trial.number:03d}")
@@ -112,7 +112,6 @@ def _summary(study, base: TrainConfig, epochs_run: dict[int, int]) -> dict:
         "best_params": None if best is None else best.params,
         "best_model": None if best is None else f"trials/trial-{best.number:03d}/trial-{best.number:03d}.keras",
         "trials": [
-            {"number": t.number, "state": t.state.name, "value": t.value, "params": t.params, "epochs_run": epochs_run.get(t.number, 0)}
-            for t in study.trials
+            {"number": t.number, "state": t.state.name, "value": t.value, "params": t.params, "epochs_run": epochs_run.get(t.number, 0)} for t in study.trials
         ],
     }

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
 from factories import tone_in_noise, write_audio
+
 from shardkit.audio.decode import iter_mono_blocks, open_audio, read_resampled
 from shardkit.errors import InputFileError
 
@@ -54,9 +54,9 @@ def test_hour_long_file_decodes_in_bounded_memory(tmp_path: Path):
             handle.write(block)
     script = f"""
 import json
-from shardkit.build.config import BuildConfig
-from shardkit.build.extract import extract_file
-from shardkit.build.inputs import SourceFile
+from shardkit.ingest.config import BuildConfig
+from shardkit.ingest.extract import extract_file
+from shardkit.ingest.inputs import SourceFile
 def peak_mb():  # VmHWM belongs to this process image (ru_maxrss would inherit the forking parent's)
     line = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
     return int(line.split()[1]) / 1024

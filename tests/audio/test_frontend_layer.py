@@ -10,9 +10,10 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
-from factories import tone_in_noise  # noqa: E402
-from shardkit.audio.frontend_layer import SpectrogramFrontend  # noqa: E402
-from shardkit.audio.frontends import FrontendConfig, reference_frontend  # noqa: E402
+from factories import tone_in_noise
+
+from shardkit.audio.frontend_layer import SpectrogramFrontend
+from shardkit.audio.frontends import FrontendConfig, reference_frontend
 
 
 def test_layer_matches_reference_and_round_trips(tmp_path: Path):

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from factories import tone_in_noise
+
 from shardkit.audio.frontends import FRONTENDS, FrontendConfig, mel_filters, periodic_hann, reference_frontend, stft_magnitude
 from shardkit.errors import ConfigError
 
 tf = pytest.importorskip("tensorflow")
-from shardkit.audio.frontends_tf import tf_frontend  # noqa: E402
+from shardkit.audio.frontends_tf import tf_frontend
 
 
 def _chunks(config: FrontendConfig, n: int = 4) -> np.ndarray:
-    chunks = [tone_in_noise(config.chunk_s, config.sample_rate_hz, calls=((0.2 * config.chunk_s, 0.5 * config.chunk_s, 1000 + 700 * i),), seed=i) for i in range(n - 1)]
+    chunks = [
+        tone_in_noise(config.chunk_s, config.sample_rate_hz, calls=((0.2 * config.chunk_s, 0.5 * config.chunk_s, 1000 + 700 * i),), seed=i)
+        for i in range(n - 1)
+    ]
     chunks.append(np.zeros(config.chunk_samples, dtype=np.float32))  # silence normalises to zeros
     return np.stack(chunks)
 

@@ -30,7 +30,7 @@ def psd_slope_db_per_octave(rows: np.ndarray, sample_rate_hz: int = SR, lo_hz: f
     freqs = np.fft.rfftfreq(rows.shape[1], 1.0 / sample_rate_hz)
     edges = np.geomspace(lo_hz, hi_hz, 31)
     log_f, level_db = [], []
-    for a, b in zip(edges[:-1], edges[1:]):
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
         band = (freqs >= a) & (freqs < b)
         log_f.append(np.log2(freqs[band]).mean())
         level_db.append(10 * np.log10(psd[band].mean()))
@@ -279,7 +279,7 @@ def test_works_inside_tf_data_map_with_unknown_batch_size() -> None:
     graph = [b.numpy() for b in ds]
     eager = [augment_waveforms(x[i : i + 8], cfg, [99, k], background=background[i : i + 8]).numpy() for k, i in enumerate(range(0, 23, 8))]
     assert [g.shape for g in graph] == [(8, 1024), (8, 1024), (7, 1024)]
-    for g, e in zip(graph, eager):
+    for g, e in zip(graph, eager, strict=True):
         np.testing.assert_array_equal(g, e)
 
 
@@ -306,7 +306,10 @@ def test_functions_trace_with_fully_dynamic_shapes() -> None:
         (dict(gain_db=(6.0, -6.0)), r"gain_db must be a pair \(lo, hi\) of finite numbers with lo <= hi; got \(6\.0, -6\.0\)"),
         (dict(noise_snr_db=(10.0,)), r"noise_snr_db must be a pair .*; got \(10\.0,\)"),
         (dict(background_snr_db=(0.0, float("inf"))), r"background_snr_db must be a pair .*; got \(0\.0, inf\)"),
-        (dict(noise_colours=("white", "grey")), r"noise_colours must be a non-empty list of \['blue', 'brown', 'pink', 'violet', 'white'\]; got \('white', 'grey'\)"),
+        (
+            dict(noise_colours=("white", "grey")),
+            r"noise_colours must be a non-empty list of \['blue', 'brown', 'pink', 'violet', 'white'\]; got \('white', 'grey'\)",
+        ),
         (dict(noise_colours=()), r"noise_colours must be a non-empty list .*; got \(\)"),
         (dict(noise_colours="pink"), r"noise_colours must be a non-empty list .*; got 'pink'"),
         (dict(shift_max_s=-0.5), r"shift_max_s must be a finite number of seconds >= 0; got -0\.5"),

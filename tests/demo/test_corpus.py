@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from pathlib import Path
 
@@ -27,9 +28,7 @@ from shardkit.demo.corpus import (
     synth_whistle,
 )
 
-SMALL = DemoCorpusConfig(
-    files_per_class=2, noise_files=1, min_duration_s=10.0, max_duration_s=12.0, seed=7
-)
+SMALL = DemoCorpusConfig(files_per_class=2, noise_files=1, min_duration_s=10.0, max_duration_s=12.0, seed=7)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +104,7 @@ def test_offsets_inside_files_and_calls_do_not_overlap(default_corpus):
         calls = sorted(calls, key=lambda c: c.offset_s)
         assert calls[0].offset_s >= 0.5
         assert calls[-1].offset_s + calls[-1].duration_s <= file_s - 0.5
-        for before, after in zip(calls, calls[1:]):
+        for before, after in itertools.pairwise(calls):
             assert after.offset_s - (before.offset_s + before.duration_s) >= 1.0 - 1e-9
 
 
@@ -146,11 +145,11 @@ def test_achieved_in_band_snr_matches_truth(default_corpus):
             recording = synth_recording(rng, label, config)
             np.testing.assert_allclose(audio, recording.audio, atol=1.5 / 32768)
             busy = np.zeros(len(audio), dtype=bool)
-            for call, offset in zip(recording.calls, recording.offsets_samples):
+            for call, offset in zip(recording.calls, recording.offsets_samples, strict=True):
                 busy[max(0, offset - sr // 10) : offset + len(call) + sr // 10] = True
             expected = [c for c in truth if c.source == source]
             assert [c.offset_s for c in expected] == [o / sr for o in recording.offsets_samples]
-            for call, offset, planted in zip(recording.calls, recording.offsets_samples, expected):
+            for call, offset, planted in zip(recording.calls, recording.offsets_samples, expected, strict=True):
                 measured = _measured_snr_db(audio, call, offset, busy)
                 assert abs(measured - planted.snr_db) <= 1.5, (source, planted, measured)
                 checked += 1
@@ -171,15 +170,13 @@ def test_plant_calls_hits_requested_in_band_snr_exactly():
     original = background.copy()
     mix = plant_calls(background, calls, offsets, snrs)
     np.testing.assert_array_equal(background, original)  # pure: input untouched
-    for call, offset, snr in zip(calls, offsets, snrs):
+    for call, offset, snr in zip(calls, offsets, snrs, strict=True):
         mask = energy_band_mask(call)
         span = slice(offset, offset + len(call))
-        achieved = in_band_power(mix[span] - background[span], mask) / in_band_power(
-            background[span], mask
-        )
+        achieved = in_band_power(mix[span] - background[span], mask) / in_band_power(background[span], mask)
         assert 10 * np.log10(achieved) == pytest.approx(snr, abs=1e-6)
     outside = np.ones(len(mix), dtype=bool)
-    for call, offset in zip(calls, offsets):
+    for call, offset in zip(calls, offsets, strict=True):
         outside[offset : offset + len(call)] = False
     np.testing.assert_array_equal(mix[outside], background[outside])
 

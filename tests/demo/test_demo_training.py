@@ -60,8 +60,8 @@ def test_the_demo_trains_a_model_on_held_out_recordings(tmp_path: Path) -> None:
     ptq = json.loads((model_dir / "demo_int8_report.json").read_text())  # written whether or not its gates pass
     assert ptq["passed"] == (model_dir / "demo_int8.tflite").exists()
     assert (model_dir / "demo_qat_int8_eval_val.png").is_file()
-    from shardkit.export.n6_report import n6_report  # noqa: PLC0415
-    from shardkit.export.runtime import TFLitePredictor  # noqa: PLC0415
+    from shardkit.export.n6_report import n6_report
+    from shardkit.export.runtime import TFLitePredictor
 
     content = Path(exported["tflite"]).read_bytes()
     predictor = TFLitePredictor(content)  # ai_edge_litert runs it: float32 I/O, INT8 inside (the N6 report checks every tensor)

@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from factories import make_class_corpus
-from shardkit.build.config import BuildConfig
-from shardkit.build.runner import build
+
+from shardkit.ingest.config import BuildConfig
+from shardkit.ingest.runner import build
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -28,9 +28,9 @@ def export_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def trained(export_shards: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``tiny.keras`` trained for a few epochs on `export_shards` (with its model config)."""
-    from train_helpers import tiny_config  # noqa: PLC0415
+    from train_helpers import tiny_config
 
-    from shardkit.train.runner import train  # noqa: PLC0415
+    from shardkit.train.runner import train
 
     out = tmp_path_factory.mktemp("trained")
     train(str(export_shards), str(out), tiny_config(epochs=6), verbose=0)

@@ -13,13 +13,13 @@ from click.testing import CliRunner
 pytest.importorskip("tensorflow")
 pytest.importorskip("ai_edge_litert")
 
-from shardkit.cli import cli  # noqa: E402
-from shardkit.errors import ConfigError  # noqa: E402
-from shardkit.export.checkpoint import load_checkpoint  # noqa: E402
-from shardkit.export.config import CalibrationConfig, ConvertConfig  # noqa: E402
-from shardkit.export.convert import GateFailed, convert, draw_samples  # noqa: E402
-from shardkit.export.runtime import TFLitePredictor  # noqa: E402
-from shardkit.export.samples import stratified_pick  # noqa: E402
+from shardkit.cli import cli
+from shardkit.errors import ConfigError
+from shardkit.export.checkpoint import load_checkpoint
+from shardkit.export.config import CalibrationConfig, ConvertConfig
+from shardkit.export.convert import GateFailed, convert, draw_samples
+from shardkit.export.runtime import TFLitePredictor
+from shardkit.export.samples import stratified_pick
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,9 @@ def test_converted_model_runs_with_int8_internals_and_float_io(converted, traine
     ops = {op["op_name"] for op in interpreter._get_ops_details()}
     assert {"QUANTIZE", "DEQUANTIZE", "CONV_2D", "FULLY_CONNECTED"} <= ops
     tensors = interpreter.get_tensor_details()
-    conv_outputs = [interpreter.get_tensor_details()[op["outputs"][0]] for op in interpreter._get_ops_details() if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D")]
+    conv_outputs = [
+        interpreter.get_tensor_details()[op["outputs"][0]] for op in interpreter._get_ops_details() if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D")
+    ]
     assert conv_outputs and all(t["dtype"] == np.int8 for t in conv_outputs)
     weights = [t for t in tensors if t["dtype"] == np.int8 and len(t["quantization_parameters"]["scales"]) > 1]
     assert weights, "per-channel INT8 weights expected"
@@ -110,7 +112,21 @@ def test_failing_gate_writes_the_report_and_promotes_nothing(converted, trained,
 
 def test_cli_gate_failure_exits_non_zero_with_a_clear_message(trained, export_shards, tmp_path):
     result = CliRunner().invoke(
-        cli, ["convert", str(trained), "--shards", str(export_shards), "--out", str(tmp_path), "--min-cosine-mean", "1.0", "--gate-samples", "20", "--calibration-samples", "40"]
+        cli,
+        [
+            "convert",
+            str(trained),
+            "--shards",
+            str(export_shards),
+            "--out",
+            str(tmp_path),
+            "--min-cosine-mean",
+            "1.0",
+            "--gate-samples",
+            "20",
+            "--calibration-samples",
+            "40",
+        ],
     )
     assert result.exit_code == 1, result.output
     assert "conversion gates failed" in result.output and "not promoted" in result.output
@@ -142,7 +158,7 @@ def test_not_a_trained_checkpoint_is_refused(export_shards, tmp_path):
 
 def test_fake_quant_twin_calibrates_the_ranges_the_converter_chose(converted, trained, export_shards):
     """QAT trains against the converter's scheme: the twin's per-tensor ranges are the TFLite model's."""
-    from shardkit.export.quantize import calibrate, deployable_model, fake_quant_model, quantizers  # noqa: PLC0415
+    from shardkit.export.quantize import calibrate, deployable_model, fake_quant_model, quantizers
 
     result, out = converted
     checkpoint = load_checkpoint(str(trained))
@@ -170,7 +186,7 @@ def test_fake_quant_twin_calibrates_the_ranges_the_converter_chose(converted, tr
 
 
 def test_cosine_counts_rows_silent_in_both_models_as_agreement():
-    from shardkit.export.runtime import cosine_per_row  # noqa: PLC0415
+    from shardkit.export.runtime import cosine_per_row
 
     float_scores = np.array([[0.001, 0.002, 0.0005], [0.9, 0.1, 0.0], [0.001, 0.002, 0.0005]])
     int8_scores = np.array([[0.0, 0.0, 0.0], [0.0, 0.9, 0.0], [0.0, 0.5, 0.0]])

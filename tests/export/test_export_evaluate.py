@@ -12,11 +12,11 @@ from click.testing import CliRunner
 pytest.importorskip("tensorflow")
 pytest.importorskip("ai_edge_litert")
 
-from shardkit.cli import cli  # noqa: E402
-from shardkit.export.config import CalibrationConfig, ConvertConfig  # noqa: E402
-from shardkit.export.convert import convert  # noqa: E402
-from shardkit.export.evaluate import evaluate  # noqa: E402
-from shardkit.train.metrics import classification_metrics  # noqa: E402
+from shardkit.cli import cli
+from shardkit.export.config import CalibrationConfig, ConvertConfig
+from shardkit.export.convert import convert
+from shardkit.export.evaluate import evaluate
+from shardkit.train.metrics import classification_metrics
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -44,8 +44,8 @@ def test_evaluate_keras_against_tflite(trained, int8_model, export_shards, tmp_p
 
 
 def test_evaluate_metrics_match_a_direct_computation(trained, export_shards, tmp_path):
-    from shardkit.export.checkpoint import load_checkpoint  # noqa: PLC0415
-    from shardkit.export.samples import iter_split  # noqa: PLC0415
+    from shardkit.export.checkpoint import load_checkpoint
+    from shardkit.export.samples import iter_split
 
     checkpoint = load_checkpoint(str(trained))
     batches = list(iter_split(str(export_shards), "val", checkpoint.frontend))

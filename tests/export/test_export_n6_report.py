@@ -106,7 +106,16 @@ def test_good_model_passes_with_sizes(good: bytes) -> None:
     report = n6_report(good)
     assert report.ok, format_n6_report(report)
     assert report.violations == []
-    assert report.op_counts == {"QUANTIZE": 1, "CONV_2D": 2, "DEPTHWISE_CONV_2D": 1, "MAX_POOL_2D": 1, "RESHAPE": 1, "FULLY_CONNECTED": 1, "LOGISTIC": 1, "DEQUANTIZE": 1}
+    assert report.op_counts == {
+        "QUANTIZE": 1,
+        "CONV_2D": 2,
+        "DEPTHWISE_CONV_2D": 1,
+        "MAX_POOL_2D": 1,
+        "RESHAPE": 1,
+        "FULLY_CONNECTED": 1,
+        "LOGISTIC": 1,
+        "DEQUANTIZE": 1,
+    }
     assert set(report.op_counts) <= ALLOWED_OPS
     # input_bytes is the model's input tensor as the caller feeds it: float32 I/O → 4 bytes a value
     assert (report.input_shape, report.input_dtype, report.input_bytes) == ((1, *INPUT_SHAPE), "float32", 16 * 12 * 4)

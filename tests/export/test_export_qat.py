@@ -11,13 +11,13 @@ from click.testing import CliRunner
 
 keras = pytest.importorskip("keras")
 
-from shardkit.cli import cli  # noqa: E402
-from shardkit.errors import ConfigError  # noqa: E402
-from shardkit.export.config import CalibrationConfig, ConvertConfig, QATConfig  # noqa: E402
-from shardkit.export.convert import convert  # noqa: E402
-from shardkit.export.qat import qat  # noqa: E402
-from shardkit.export.quantize import ActivationQuantizer, QuantizedWeights  # noqa: E402
-from shardkit.train.artifacts import load_model  # noqa: E402
+from shardkit.cli import cli
+from shardkit.errors import ConfigError
+from shardkit.export.config import CalibrationConfig, ConvertConfig, QATConfig
+from shardkit.export.convert import convert
+from shardkit.export.qat import qat
+from shardkit.export.quantize import ActivationQuantizer, QuantizedWeights
+from shardkit.train.artifacts import load_model
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_qat_model_reloads_without_fake_quant_ops(fine_tuned, trained):
     assert not any("quant" in layer.name for layer in model.layers)
     assert "BatchNormalization" in kinds and sum(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers) == 1  # folded but for input_bn
     original = load_model(str(trained))
-    weights_moved = any(not np.allclose(a, b) for a, b in zip(model.get_layer("head").get_weights(), original.get_layer("head").get_weights()))
+    weights_moved = any(not np.allclose(a, b) for a, b in zip(model.get_layer("head").get_weights(), original.get_layer("head").get_weights(), strict=True))
     assert weights_moved == (result.best_epoch > 0)  # the kept epoch's weights (0: the model as trained)
     x = np.random.default_rng(0).random((2, *model.input_shape[1:]), dtype=np.float32)
     assert model.predict(x, verbose=0).shape == (2, original.output_shape[-1])
@@ -60,11 +60,15 @@ def test_qat_model_converts_and_passes_the_gates(fine_tuned, export_shards, tmp_
 
 
 def test_qat_refuses_a_model_trained_from_scratch(export_shards, tmp_path):
-    from shardkit.audio.frontends import FrontendConfig  # noqa: PLC0415
-    from shardkit.model.config import ModelConfig  # noqa: PLC0415
-    from shardkit.model.dscnn import build_model  # noqa: PLC0415
+    from shardkit.audio.frontends import FrontendConfig
+    from shardkit.model.config import ModelConfig
+    from shardkit.model.dscnn import build_model
 
-    config = json.loads(next(Path(export_shards).parent.parent.glob("trained*/tiny_model_config.json")).read_text()) if list(Path(export_shards).parent.parent.glob("trained*")) else None
+    config = (
+        json.loads(next(Path(export_shards).parent.parent.glob("trained*/tiny_model_config.json")).read_text())
+        if list(Path(export_shards).parent.parent.glob("trained*"))
+        else None
+    )
     frontend = FrontendConfig(chunk_s=1.0, n_fft=128, n_frames=32, n_mels=16, n_mfcc=8)
     model = build_model(frontend, 4, ModelConfig(architecture="dscnn_lite", alpha=0.25, embeddings_size=32))
     model.save(tmp_path / "fresh.keras")
@@ -85,8 +89,8 @@ def test_qat_cli_bad_values_exit_2(trained, export_shards):
 
 
 def test_a_qat_step_trains_the_deployable_model_through_the_twin(trained):
-    from shardkit.export.qat import _train_step  # noqa: PLC0415
-    from shardkit.export.quantize import calibrate, deployable_model, fake_quant_model  # noqa: PLC0415
+    from shardkit.export.qat import _train_step
+    from shardkit.export.quantize import calibrate, deployable_model, fake_quant_model
 
     original = load_model(str(trained))
     deployable = deployable_model(original)
@@ -100,4 +104,4 @@ def test_a_qat_step_trains_the_deployable_model_through_the_twin(trained):
     losses = [float(step(features, labels)) for _ in range(3)]
     assert all(np.isfinite(losses))
     after = deployable.get_layer("head").get_weights()
-    assert any(not np.allclose(a, b) for a, b in zip(before, after))  # the twin's gradients reach the saved model's variables
+    assert any(not np.allclose(a, b) for a, b in zip(before, after, strict=True))  # the twin's gradients reach the saved model's variables

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-from tool_loader import loaded_tool  # noqa: E402
+from tool_loader import loaded_tool
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from shardkit.audio.frontends import FrontendConfig  # noqa: E402
-from shardkit.export.quantize import (  # noqa: E402
+from shardkit.audio.frontends import FrontendConfig
+from shardkit.export.quantize import (
     SIGMOID_RANGE,
     ActivationQuantizer,
     QuantizedWeights,
@@ -19,8 +19,8 @@ from shardkit.export.quantize import (  # noqa: E402
     fake_quant_weights,
     quantizers,
 )
-from shardkit.model.config import ModelConfig  # noqa: E402
-from shardkit.model.dscnn import build_model  # noqa: E402
+from shardkit.model.config import ModelConfig
+from shardkit.model.dscnn import build_model
 
 FRONTEND = FrontendConfig(chunk_s=1.0, n_fft=128, n_frames=32, n_mels=16, n_mfcc=8)
 
@@ -85,7 +85,7 @@ def test_build_model_keeps_its_name():
 
 
 def test_fake_quant_activation_rounds_to_256_levels_and_passes_gradients_inside_the_range():
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
 
     x = tf.constant(np.linspace(-1.5, 2.5, 1001, dtype=np.float32))
     with tf.GradientTape() as tape:

@@ -8,20 +8,22 @@ import pytest
 
 pytest.importorskip("ai_edge_litert")
 
-from shardkit.export.config import CalibrationConfig, ConvertConfig  # noqa: E402
-from shardkit.export.convert import convert  # noqa: E402
-from shardkit.export.evaluate import evaluate  # noqa: E402
+from shardkit.export.config import CalibrationConfig, ConvertConfig
+from shardkit.export.convert import convert
+from shardkit.export.evaluate import evaluate
 
 
 def test_convert_and_evaluate_on_s3(trained, export_shards, s3_env):
-    import s3fs  # noqa: PLC0415
+    import s3fs
 
     fs = s3fs.S3FileSystem()
     bucket = s3_env
     fs.put(str(export_shards), f"{bucket}/shards", recursive=True)
     for name in ("tiny.keras", "tiny_model_config.json"):
         fs.put_file(str(trained.parent / name), f"{bucket}/models/{name}")
-    result = convert(f"s3://{bucket}/models/tiny.keras", f"s3://{bucket}/shards", config=ConvertConfig(gate_samples=20, calibration=CalibrationConfig(samples=40)))
+    result = convert(
+        f"s3://{bucket}/models/tiny.keras", f"s3://{bucket}/shards", config=ConvertConfig(gate_samples=20, calibration=CalibrationConfig(samples=40))
+    )
     assert result.passed and result.tflite_path == f"s3://{bucket}/models/tiny_int8.tflite"
     assert fs.exists(f"{bucket}/models/tiny_int8.tflite") and fs.exists(f"{bucket}/models/tiny_int8_report.json")
     config = json.loads(fs.cat_file(f"{bucket}/models/tiny_int8_model_config.json"))

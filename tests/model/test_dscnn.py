@@ -13,16 +13,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from shardkit.audio.frontends import FrontendConfig, mel_filters  # noqa: E402
-from shardkit.audio.frontends_tf import tf_frontend  # noqa: E402
-from shardkit.errors import ConfigError  # noqa: E402
-from shardkit.model.config import ARCHITECTURES, ModelConfig, round_channels  # noqa: E402
-from shardkit.model.dscnn import EMBEDDINGS_LAYER, HEAD_LAYER, MEL_MIXER_LAYER, build_model, with_frontend  # noqa: E402
-from shardkit.model.n6 import N6Violation, check_layer, check_n6  # noqa: E402
-from shardkit.model.scaling import PWL_BREAKPOINTS, PWL_LOG_EPS, SCALINGS, DecibelScaling, piecewise_linear  # noqa: E402
+from shardkit.audio.frontends import FrontendConfig, mel_filters
+from shardkit.audio.frontends_tf import tf_frontend
+from shardkit.errors import ConfigError
+from shardkit.model.config import ARCHITECTURES, ModelConfig, round_channels
+from shardkit.model.dscnn import EMBEDDINGS_LAYER, HEAD_LAYER, MEL_MIXER_LAYER, build_model, with_frontend
+from shardkit.model.n6 import N6Violation, check_layer, check_n6
+from shardkit.model.scaling import PWL_BREAKPOINTS, PWL_LOG_EPS, SCALINGS, DecibelScaling, piecewise_linear
 
 #: 1 s chunks at 24 kHz: a 64 x 32 linear spectrogram, 16 mel bands, 8 MFCCs
 SMALL = FrontendConfig(chunk_s=1.0, n_fft=128, n_frames=32, n_mels=16, n_mfcc=8)
@@ -204,7 +204,9 @@ def test_piecewise_linear_starts_increasing_concave_and_zero_at_zero():
     assert np.all(np.diff(slopes) <= 1e-3), "concave: slopes never grow"
     # at the knots, the initial curve is the log curve it stands in for (0 at 0, 1 at 1)
     knots = np.array([*PWL_BREAKPOINTS, 1.0], dtype=np.float32)
-    at_knots = keras.ops.convert_to_numpy(keras.Model(inputs, piecewise_linear(inputs, name="pwl_knots"))(np.pad(knots, (0, n - len(knots))).reshape(1, 1, n, 1))).reshape(n)[: len(knots)]
+    at_knots = keras.ops.convert_to_numpy(
+        keras.Model(inputs, piecewise_linear(inputs, name="pwl_knots"))(np.pad(knots, (0, n - len(knots))).reshape(1, 1, n, 1))
+    ).reshape(n)[: len(knots)]
     np.testing.assert_allclose(at_knots, np.log1p(knots / PWL_LOG_EPS) / np.log1p(1 / PWL_LOG_EPS), atol=1e-5)
 
 
@@ -238,7 +240,16 @@ def test_build_model_refuses_zero_classes():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("alpha", 0), ("depth_multiplier", 0), ("pooling", "median"), ("mag_scale", "log"), ("architecture", "resnet"), ("dropout", 1.0), ("embeddings_size", 4), ("l2", -0.1)],
+    [
+        ("alpha", 0),
+        ("depth_multiplier", 0),
+        ("pooling", "median"),
+        ("mag_scale", "log"),
+        ("architecture", "resnet"),
+        ("dropout", 1.0),
+        ("embeddings_size", 4),
+        ("l2", -0.1),
+    ],
 )
 def test_model_config_names_bad_field_and_value(field: str, value):
     with pytest.raises(ConfigError, match=rf"model {field} must be .*; got {re.escape(repr(value))}$"):

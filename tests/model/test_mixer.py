@@ -21,12 +21,12 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 keras = pytest.importorskip("keras")
 
-from shardkit.audio.frontends import FRONTENDS, FrontendConfig  # noqa: E402
-from shardkit.export.quantize import deployable_model, fake_quant_model  # noqa: E402
-from shardkit.model.config import ARCHITECTURES, ModelConfig  # noqa: E402
-from shardkit.model.dscnn import build_model, with_frontend  # noqa: E402
-from shardkit.model.mixer import MEL_MIXER_LAYER, MelMixer, as_tflite_layers, mixers_to_matmul  # noqa: E402
-from shardkit.train.artifacts import load_model  # noqa: E402
+from shardkit.audio.frontends import FRONTENDS, FrontendConfig
+from shardkit.export.quantize import deployable_model, fake_quant_model
+from shardkit.model.config import ARCHITECTURES, ModelConfig
+from shardkit.model.dscnn import build_model, with_frontend
+from shardkit.model.mixer import MEL_MIXER_LAYER, MelMixer, as_tflite_layers, mixers_to_matmul
+from shardkit.train.artifacts import load_model
 
 #: the longest kernel side a convolution TensorFlow runs may have: the raw frontend's 9-tap
 #: filterbank is the longest legitimate one; the mixer's old kernel was 256 (n_fft / 2) rows
@@ -155,8 +155,8 @@ def test_other_frontends_train_one_step_at_full_shape_with_batch_16(frontend_nam
 @pytest.mark.parametrize("frontend_name", sorted(FRONTENDS))
 def test_every_default_model_converts_to_an_n6_clean_int8_model(frontend_name: str, architecture: str, tmp_path: Path):
     """Full default shapes through the real converter child process; the hybrid mixer is one CONV_2D op."""
-    from shardkit.export.converter import convert_in_subprocess  # noqa: PLC0415
-    from shardkit.export.n6_report import n6_report  # noqa: PLC0415
+    from shardkit.export.converter import convert_in_subprocess
+    from shardkit.export.n6_report import n6_report
 
     frontend = FrontendConfig(name=frontend_name)
     model = build_model(frontend, 4, ModelConfig(architecture=architecture))

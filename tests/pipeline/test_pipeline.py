@@ -62,7 +62,7 @@ def _write(tmp_path: Path, corpus: Path, qat_epochs: int = 1) -> Path:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[pipeline]\nname='x'\ninput='in'\n", "needs work = \"...\""),
+        ("[pipeline]\nname='x'\ninput='in'\n", 'needs work = "..."'),
         ("[pipeline]\nname='x'\ninput='in'\nwork='w'\n[deploy]\n", "unknown tables ['deploy']"),
         ("[pipeline]\nname='x'\ninput='in'\nwork='w'\nworkers=3\n", "unknown keys ['workers']"),
         ("[pipeline]\nname='x'\ninput='in'\nwork='w'\n[train]\nenabled=false\n", "only [qat] takes enabled, as true or false; got enabled = False"),
@@ -90,7 +90,7 @@ def test_bad_stage_settings_fail_before_any_stage_runs(tmp_path: Path, small_cor
 
 @pytest.mark.parametrize("name", ["demo.toml", "birdnet-n6.toml"])
 def test_shipped_pipelines_are_valid(name: str):
-    from shardkit.pipeline.runner import check_pipeline  # noqa: PLC0415
+    from shardkit.pipeline.runner import check_pipeline
 
     config = load_pipeline(str(ROOT / "pipelines" / name))
     check_pipeline(config)
@@ -104,12 +104,12 @@ def test_birdnet_recipe_has_birdnet_stm32_defaults():
 
 @pytest.mark.slow
 def test_pipeline_runs_skips_and_reruns_downstream_of_a_change(tmp_path: Path):
-    import sys  # noqa: PLC0415
+    import sys
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from factories import make_class_corpus  # noqa: PLC0415
+    from factories import make_class_corpus
 
-    from shardkit.pipeline.runner import run_pipeline  # noqa: PLC0415
+    from shardkit.pipeline.runner import run_pipeline
 
     corpus = make_class_corpus(tmp_path / "corpus")
     path = _write(tmp_path, corpus)
@@ -118,7 +118,14 @@ def test_pipeline_runs_skips_and_reruns_downstream_of_a_change(tmp_path: Path):
     first = run_pipeline(load_pipeline(str(path)))
     assert status(first) == dict.fromkeys(STAGES, "ran")
     work = tmp_path / "work"
-    for relative in ("shards/manifest.json", "model/tiny.keras", "qat/tiny_qat.keras", "int8/tiny_qat_int8.tflite", "eval/tiny_qat_int8_eval_val.json", "_pipeline/evaluate.json"):
+    for relative in (
+        "shards/manifest.json",
+        "model/tiny.keras",
+        "qat/tiny_qat.keras",
+        "int8/tiny_qat_int8.tflite",
+        "eval/tiny_qat_int8_eval_val.json",
+        "_pipeline/evaluate.json",
+    ):
         assert (work / relative).is_file(), relative
     tflite_mtime = (work / "int8" / "tiny_qat_int8.tflite").stat().st_mtime_ns
 
@@ -146,14 +153,14 @@ def test_pipeline_runs_skips_and_reruns_downstream_of_a_change(tmp_path: Path):
 
 @pytest.mark.slow
 def test_pipeline_with_its_work_on_s3(tmp_path: Path, s3_env: str):
-    import sys  # noqa: PLC0415
+    import sys
 
-    import s3fs  # noqa: PLC0415
+    import s3fs
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from factories import make_class_corpus  # noqa: PLC0415
+    from factories import make_class_corpus
 
-    from shardkit.pipeline.runner import run_pipeline  # noqa: PLC0415
+    from shardkit.pipeline.runner import run_pipeline
 
     corpus = make_class_corpus(tmp_path / "corpus")
     text = TINY.format(input=corpus, work=f"s3://{s3_env}/work", qat_epochs=1).replace("[qat]\n", "[qat]\nenabled = false\n")

@@ -17,19 +17,27 @@ ROOT = Path(__file__).resolve().parents[2]
 
 CONVERT_REPORT = {
     "passed": False,
-    "gates": {"cosine_mean": {"value": 0.9612, "min": 0.95, "passed": True}, "cosine_p5": {"value": 0.8731, "min": 0.9, "passed": False}, "n6": {"value": True, "passed": True}},
+    "gates": {
+        "cosine_mean": {"value": 0.9612, "min": 0.95, "passed": True},
+        "cosine_p5": {"value": 0.8731, "min": 0.9, "passed": False},
+        "n6": {"value": True, "passed": True},
+    },
     "metrics": {"float": {"roc_auc": 0.9, "cmap": 0.8}, "int8": {"roc_auc": 0.85, "cmap": 0.75}},
     "gate_samples": {"split": "val", "samples": 20},
     "tflite": {"name": "tiny_int8.tflite"},
 }
-EVAL_REPORT = {"split": "val", "samples": 100, "models": [{"kind": "tflite", "roc_auc": 0.8121, "cmap": 0.7012}, {"kind": "keras", "roc_auc": 0.8134, "cmap": 0.7101}]}
+EVAL_REPORT = {
+    "split": "val",
+    "samples": 100,
+    "models": [{"kind": "tflite", "roc_auc": 0.8121, "cmap": 0.7012}, {"kind": "keras", "roc_auc": 0.8134, "cmap": 0.7101}],
+}
 
 
 def test_stage_progress_forwards_shardkit_records_while_it_runs():
     lines: list[str] = []
     with stage_progress(lines.append):
         logging.getLogger("shardkit.train.runner").info("epoch %d/%d: loss %.4f", 1, 2, 0.5)
-        logging.getLogger("shardkit.build.runner").warning("two\nlines")
+        logging.getLogger("shardkit.ingest.runner").warning("two\nlines")
         logging.getLogger("elsewhere").info("not ours")
     logging.getLogger("shardkit.train.runner").info("after the run")
     assert lines == ["  epoch 1/2: loss 0.5000", "  WARNING: two\n  WARNING: lines"]
@@ -56,7 +64,10 @@ def test_summary_lists_stages_metrics_and_gates(tmp_path: Path):
 
 def test_summary_without_evaluation_uses_the_gate_samples(tmp_path: Path):
     (tmp_path / "convert.json").write_text(json.dumps(CONVERT_REPORT))
-    results = [StageResult("convert", "ran", outputs={"report": str(tmp_path / "convert.json")}), StageResult("evaluate", "ran", outputs={"report": str(tmp_path / "gone.json")})]
+    results = [
+        StageResult("convert", "ran", outputs={"report": str(tmp_path / "convert.json")}),
+        StageResult("evaluate", "ran", outputs={"report": str(tmp_path / "gone.json")}),
+    ]
     text = format_pipeline_summary(results, read_reports(results))
     assert "metric (val gate samples, 20)" in text and "0.9000   0.8500   0.0500" in text
 
@@ -64,8 +75,8 @@ def test_summary_without_evaluation_uses_the_gate_samples(tmp_path: Path):
 @pytest.mark.slow
 def test_pipeline_run_prints_progress_and_a_final_table(tmp_path: Path):
     sys.path.insert(0, str(ROOT / "tests"))
-    from factories import make_class_corpus  # noqa: PLC0415
-    from pipeline.test_pipeline import TINY  # noqa: PLC0415
+    from factories import make_class_corpus
+    from pipeline.test_pipeline import TINY
 
     corpus = make_class_corpus(tmp_path / "corpus")
     path = tmp_path / "tiny.toml"

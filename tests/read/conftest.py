@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
-
 from factories import make_class_corpus as make_corpus
-from shardkit.build.config import BuildConfig
-from shardkit.build.runner import build
+
+from shardkit.ingest.config import BuildConfig
+from shardkit.ingest.runner import build
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

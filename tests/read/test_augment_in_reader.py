@@ -7,10 +7,10 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from shardkit.audio.frontends import FrontendConfig  # noqa: E402
-from shardkit.augment import MixupConfig, SpecAugmentConfig, WaveAugmentConfig  # noqa: E402
-from shardkit.read.config import ReaderConfig  # noqa: E402
-from shardkit.read.dataset import ShardReader  # noqa: E402
+from shardkit.audio.frontends import FrontendConfig
+from shardkit.augment import MixupConfig, SpecAugmentConfig, WaveAugmentConfig
+from shardkit.read.config import ReaderConfig
+from shardkit.read.dataset import ShardReader
 
 RAW = FrontendConfig(name="raw")
 NOTHING = dict(gain_prob=0.0, noise_prob=0.0, shift_prob=0.0, background_prob=0.0)
@@ -25,19 +25,19 @@ def test_background_mixing_fires_and_is_seeded(shard_sets):
     plain = read(shard_sets["pcm16"])
     mixed = read(shard_sets["pcm16"], augment=WaveAugmentConfig(**{**NOTHING, "background_prob": 1.0, "background_snr_db": (0.0, 0.0)}))
     assert len(plain) == len(mixed)
-    for (x, y), (xm, ym) in zip(plain, mixed):
+    for (x, y), (xm, ym) in zip(plain, mixed, strict=True):
         np.testing.assert_array_equal(y, ym)
         added = xm - x
         snr = 10 * np.log10(np.mean(x**2, axis=1) / np.mean(added**2, axis=1))
         assert np.all(np.abs(snr) < 1.0), f"every row got background at 0 dB SNR: {snr}"
     again = read(shard_sets["pcm16"], augment=WaveAugmentConfig(**{**NOTHING, "background_prob": 1.0, "background_snr_db": (0.0, 0.0)}))
-    assert all(np.array_equal(a[0], b[0]) for a, b in zip(mixed, again))
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(mixed, again, strict=True))
 
 
 def test_mixup_labels_are_the_max_of_the_sources(shard_sets):
     plain = read(shard_sets["pcm16"])
     mixed = read(shard_sets["pcm16"], mixup=MixupConfig(prob=1.0, max_sources=2))
-    for (x, y), (xm, ym) in zip(plain, mixed):
+    for (x, y), (xm, ym) in zip(plain, mixed, strict=True):
         assert np.all(ym >= y), "a mixed row keeps its own labels"
         assert not np.array_equal(x, xm)
         for row in range(len(y)):
@@ -54,4 +54,4 @@ def test_spec_augment_masks_and_evaluation_untouched(shard_sets):
     assert changed.any() and np.all(x[..., 0][changed] == 0), "only masked cells change, to the mask value"
     evaluation = dict(training=False, augment=WaveAugmentConfig(), mixup=MixupConfig(prob=1.0), spec_augment=spec, frontend=frontend)
     untouched = dict(training=False, frontend=frontend)
-    assert all(np.array_equal(a[0], b[0]) for a, b in zip(read(shard_sets["pcm16"], **evaluation), read(shard_sets["pcm16"], **untouched)))
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(read(shard_sets["pcm16"], **evaluation), read(shard_sets["pcm16"], **untouched), strict=True))

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shardkit.build.encode import CODECS
-from shardkit.build.extract import Sample
-from shardkit.build.shards import sample_summary, write_tar
+from shardkit.ingest.encode import CODECS
+from shardkit.ingest.extract import Sample
+from shardkit.ingest.shards import sample_summary, write_tar
 from shardkit.manifest import build_manifest, write_manifest
 from shardkit.read.bucketing import plan_buckets
 from shardkit.storage import Store
@@ -31,8 +31,18 @@ def write_variable_shards(folder: Path, n: int = 600, seed: int = 0) -> list[int
             samples.append(Sample(f"k{i:05d}", "pcm16", CODECS["pcm16"].encode(audio, SR), meta))
         name = f"train-{shard:06d}.tar"
         sha, size = write_tar(samples, str(folder / name))
-        records.append({"shard": name, "split": "train", "index": shard, "sha256": sha, "bytes": size,
-                        "samples": [sample_summary(s.meta, s.key) for s in samples], "sources": [], "failures": []})
+        records.append(
+            {
+                "shard": name,
+                "split": "train",
+                "index": shard,
+                "sha256": sha,
+                "bytes": size,
+                "samples": [sample_summary(s.meta, s.key) for s in samples],
+                "sources": [],
+                "failures": [],
+            }
+        )
     settings = {"sample_rate_hz": SR, "codec": "pcm16"}
     manifest = build_manifest(records, settings=settings, negative_classes=[], skipped=[], ignored={}, longest_segment_s=10.0)
     write_manifest(Store(str(folder)), manifest, [])
@@ -48,7 +58,7 @@ def test_plan_meets_padding_with_few_buckets():
     buckets = plan_buckets(histogram, max_padding_ratio=0.05, max_buckets=32, seconds_per_batch=60.0)
     assert len(buckets.upper_s) <= 32 and list(buckets.upper_s) == sorted(buckets.upper_s)
     assert buckets.expected_padding(histogram) <= 0.05
-    assert all(b * u <= 60.0 for b, u in zip(buckets.batch_sizes, buckets.upper_s))
+    assert all(b * u <= 60.0 for b, u in zip(buckets.batch_sizes, buckets.upper_s, strict=True))
     tight = plan_buckets(histogram, max_padding_ratio=0.05, max_buckets=4, seconds_per_batch=60.0)
     assert len(tight.upper_s) <= 4, "the shape bound wins over the padding target"
 
@@ -67,7 +77,7 @@ def test_bucketed_batches_pad_under_5_percent(tmp_path: Path):
         features, lengths = x["features"], x["lengths"]
         shapes.add(features.shape[1])
         assert features.shape[0] * features.shape[1] <= 60.0 * SR, "batch within the seconds budget"
-        for row, length in zip(features, lengths):
+        for row, length in zip(features, lengths, strict=True):
             assert np.all(row[length:] == 0) and length <= features.shape[1]
         real += int(lengths.sum())
         padded += features.size
@@ -89,7 +99,7 @@ def test_bucketed_spectrograms_carry_frame_lengths(tmp_path: Path):
     frontend = FrontendConfig(name="mel", sample_rate_hz=SR, chunk_s=1.0, n_fft=256, n_frames=100, n_mels=32)
     config = ReaderConfig(batching="bucketed", training=False, frontend=frontend, bucket=BucketConfig(seconds_per_batch=30.0, max_buckets=8))
     widths = set()
-    for x, y in ShardReader(str(tmp_path / "shards"), config).dataset().as_numpy_iterator():
+    for x, _ in ShardReader(str(tmp_path / "shards"), config).dataset().as_numpy_iterator():
         features, lengths = x["features"], x["lengths"]
         assert features.ndim == 4 and features.shape[1] == 32 and features.shape[3] == 1
         assert np.all(lengths >= 1) and np.all(lengths <= features.shape[2])

@@ -9,7 +9,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from factories import tar_bytes
 
 from shardkit.errors import ConfigError
@@ -18,8 +17,7 @@ from shardkit.read.stream import ReadStats, ShardReadError, group_samples, label
 
 pytest.importorskip("tensorflow")
 
-from shardkit.read.dataset import ShardReader  # noqa: E402
-
+from shardkit.read.dataset import ShardReader
 
 make_tar = tar_bytes
 

@@ -11,10 +11,10 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from shardkit.audio.frontends import FrontendConfig, reference_frontend  # noqa: E402
-from shardkit.errors import ConfigError  # noqa: E402
-from shardkit.read.config import ReaderConfig  # noqa: E402
-from shardkit.read.dataset import ReaderPosition, ShardReader  # noqa: E402
+from shardkit.audio.frontends import FrontendConfig, reference_frontend
+from shardkit.errors import ConfigError
+from shardkit.read.config import ReaderConfig
+from shardkit.read.dataset import ReaderPosition, ShardReader
 
 SMALL = FrontendConfig(name="mel", n_frames=64)
 
@@ -25,7 +25,7 @@ def batches(source, **kwargs) -> list[tuple]:
 
 
 def same(a: list[tuple], b: list[tuple]) -> bool:
-    return len(a) == len(b) and all(all(np.array_equal(x, y) for x, y in zip(p, q)) for p, q in zip(a, b))
+    return len(a) == len(b) and all(all(np.array_equal(x, y) for x, y in zip(p, q, strict=True)) for p, q in zip(a, b, strict=True))
 
 
 @pytest.mark.parametrize("codec", ["flac", "pcm16"])

@@ -63,9 +63,7 @@ def test_script_abandoning_a_reader_exits_cleanly(shard_sets, tmp_path: Path, ep
     script = tmp_path / "read_three.py"
     script.write_text(SCRIPT)
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # TensorFlow's default logging, as a user has it
-    child = subprocess.Popen(
-        [sys.executable, str(script), str(shard_sets["flac"]), epochs], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
+    child = subprocess.Popen([sys.executable, str(script), str(shard_sets["flac"]), epochs], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         line = child.stdout.readline()
         done = time.monotonic()

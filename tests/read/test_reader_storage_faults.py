@@ -11,12 +11,13 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 pytest.importorskip("s3fs")
 
-from faults import FAST_FAIL, StoppableS3, silent_endpoint  # noqa: E402
-from shardkit.audio.frontends import FrontendConfig  # noqa: E402
-from shardkit.errors import StorageUnavailableError  # noqa: E402
-from shardkit.read.config import ReaderConfig  # noqa: E402
-from shardkit.read.dataset import ShardReader  # noqa: E402
-from shardkit.read.stream import UNAVAILABLE_IN_A_ROW, ShardReadError  # noqa: E402
+from faults import FAST_FAIL, StoppableS3, silent_endpoint
+
+from shardkit.audio.frontends import FrontendConfig
+from shardkit.errors import StorageUnavailableError
+from shardkit.read.config import ReaderConfig
+from shardkit.read.dataset import ShardReader
+from shardkit.read.stream import UNAVAILABLE_IN_A_ROW, ShardReadError
 
 SMALL = FrontendConfig(name="mel", n_frames=64)
 
@@ -103,7 +104,9 @@ def test_server_stopped_mid_epoch_raises_naming_the_endpoint_under_raise_policy(
 
 def test_a_tf_epoch_after_the_server_stopped_ends_without_a_tf_error(s3_shards):
     server, url, manifest = s3_shards
-    reader = ShardReader(_first_shards(url, manifest, UNAVAILABLE_IN_A_ROW - 1), _config(server, batch_size=4, classes=tuple(manifest["classes"]), codec="pcm16"))
+    reader = ShardReader(
+        _first_shards(url, manifest, UNAVAILABLE_IN_A_ROW - 1), _config(server, batch_size=4, classes=tuple(manifest["classes"]), codec="pcm16")
+    )
     server.stop()
     assert list(reader.dataset()) == []
     assert reader.stats.counts["shards_failed"] == UNAVAILABLE_IN_A_ROW - 1

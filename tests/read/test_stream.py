@@ -9,10 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from factories import tar_bytes
 from hypothesis import given
 from hypothesis import strategies as st
-
-from factories import tar_bytes
 
 from shardkit.errors import ConfigError
 from shardkit.read.shardlist import epoch_order, host_shards, resolve_shards
@@ -50,9 +49,7 @@ def sample_members(key: str, label: str = "a") -> list[tuple[str, bytes]]:
 
 def test_pickles_and_unknown_members_are_never_decoded(tmp_path: Path):
     target = tmp_path / "pwned"
-    data = make_tar(
-        sample_members("k1") + [("k1.pyd", pickle.dumps(Boom(str(target)))), ("k1.pickle", pickle.dumps(Boom(str(target))))] + sample_members("k2")
-    )
+    data = make_tar(sample_members("k1") + [("k1.pyd", pickle.dumps(Boom(str(target)))), ("k1.pickle", pickle.dumps(Boom(str(target))))] + sample_members("k2"))
     stats = ReadStats()
     samples = list(group_samples(tar_members(data), "s.tar", stats))
     assert [s.key for s in samples] == ["k1", "k2"]

@@ -10,7 +10,6 @@ import tarfile
 from pathlib import Path
 
 from click.testing import CliRunner
-
 from factories import tar_bytes
 
 from shardkit.cli import cli

@@ -12,10 +12,8 @@ from types import ModuleType
 
 import numpy as np
 import pytest
-
 from factories import tone_in_noise, write_audio
 from tool_loader import loaded_tool
-
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +36,10 @@ def test_quick_run_reports_positive_consistent_figures(bench: ModuleType, tmp_pa
         assert ratios[key] > 0, key
         assert ratios[key] == pytest.approx(rates[numerator] / rates[denominator]), key
     for key, check in report["checks"].items():
-        assert check["passed"] == {">=": check["value"] >= check["target"], "<=": check["value"] <= check["target"],
-                                   "<": check["value"] < check["target"]}[check["op"]], key
+        assert (
+            check["passed"]
+            == {">=": check["value"] >= check["target"], "<=": check["value"] <= check["target"], "<": check["value"] < check["target"]}[check["op"]]
+        ), key
     memory, bucketing = report["memory"], report["bucketing"]
     assert len(memory["rss_mb"]) == len(memory["samples_per_s"]) == bench.PRESETS["quick"]["memory_epochs"]
     assert all(v > 0 for v in memory["rss_mb"] + memory["samples_per_s"])
@@ -149,6 +149,7 @@ def test_steady_rate_tracks_a_real_clock(bench: ModuleType) -> None:
             for _ in range(3):
                 time.sleep(0.3 if epoch == 0 else 0.01)
                 yield epoch, 4
+
     rate = bench.steady_rate(batches())
     assert rate <= 24 / 0.06 * 1.01
     assert rate > 100, "the slow warm-up epoch (36 samples in >= 0.96 s with it) is not timed"

@@ -20,15 +20,22 @@ def test_train_run_summarises_the_epochs_after_the_first(bench: ModuleType, tmp_
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
+    from factories import make_class_corpus
     from train_helpers import tiny_config
 
-    from factories import make_class_corpus
-    from shardkit.build.config import BuildConfig
-    from shardkit.build.runner import build
+    from shardkit.ingest.config import BuildConfig
+    from shardkit.ingest.runner import build
 
-    build(str(make_class_corpus(tmp_path / "corpus", n_per_class=4)), str(tmp_path / "shards"), BuildConfig(workers=1, codec="pcm16", val_fraction=0.25), progress=False)
+    build(
+        str(make_class_corpus(tmp_path / "corpus", n_per_class=4)),
+        str(tmp_path / "shards"),
+        BuildConfig(workers=1, codec="pcm16", val_fraction=0.25),
+        progress=False,
+    )
     monkeypatch.setattr(bench, "BATCH_SIZE", 4)
-    monkeypatch.setattr(bench, "run_config", lambda placement, epochs, steps: tiny_config(batch_size=4, epochs=epochs, max_steps_per_epoch=steps, placement=placement))
+    monkeypatch.setattr(
+        bench, "run_config", lambda placement, epochs, steps: tiny_config(batch_size=4, epochs=epochs, max_steps_per_epoch=steps, placement=placement)
+    )
     run = bench.train_run(tmp_path / "shards", "pipeline", epochs=3, steps=2)
     later = run["epochs"][1:]
     assert len(run["epochs"]) == 3 and all(row["steps"] == 2 for row in later)

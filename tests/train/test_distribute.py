@@ -56,5 +56,5 @@ def test_two_replicas_split_each_batch_and_train_like_one(train_shards: Path, tm
     assert [row["steps"] for row in report["history"]] == [row["steps"] for row in single.history]
     # same data and initial weights; BatchNorm statistics are per replica (half batches of 4
     # here), so the losses differ from the single-replica run's but stay finite and close to it
-    for row, one in zip(report["history"], single.history):
+    for row, one in zip(report["history"], single.history, strict=True):
         assert 0 < row["loss"] < 2 * one["loss"] and 0 <= row["val_roc_auc"] <= 1

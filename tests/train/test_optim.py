@@ -10,8 +10,8 @@ import pytest
 pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
-from shardkit.train.config import TrainConfig  # noqa: E402
-from shardkit.train.optim import WarmupCosine, make_loss, make_optimizer, make_schedule  # noqa: E402
+from shardkit.train.config import TrainConfig
+from shardkit.train.optim import WarmupCosine, make_loss, make_optimizer, make_schedule
 
 PEAK, WARMUP, TOTAL, RATIO = 2e-3, 10, 110, 0.05
 FLOOR = PEAK * RATIO
@@ -91,9 +91,7 @@ def test_schedule_follows_the_config(warmup_epochs: float, steps: int, expected_
     assert schedule.peak == 3e-3 and schedule.final_ratio == 0.1
 
 
-@pytest.mark.parametrize(
-    ("name", "kind"), [("adam", keras.optimizers.Adam), ("adamw", keras.optimizers.AdamW), ("sgd", keras.optimizers.SGD)]
-)
+@pytest.mark.parametrize(("name", "kind"), [("adam", keras.optimizers.Adam), ("adamw", keras.optimizers.AdamW), ("sgd", keras.optimizers.SGD)])
 def test_optimizer_types(name: str, kind: type):
     optimizer = make_optimizer(TrainConfig(optimizer=name), steps_per_epoch=10)
     assert type(optimizer) is kind

@@ -9,11 +9,11 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from shardkit.audio.frontends import FrontendConfig  # noqa: E402
-from shardkit.augment import MixupConfig, SpecAugmentConfig, WaveAugmentConfig  # noqa: E402
-from shardkit.errors import ConfigError  # noqa: E402
-from shardkit.model.config import ModelConfig  # noqa: E402
-from shardkit.train.config import TrainConfig, config_from_options  # noqa: E402
+from shardkit.audio.frontends import FrontendConfig
+from shardkit.augment import MixupConfig, SpecAugmentConfig, WaveAugmentConfig
+from shardkit.errors import ConfigError
+from shardkit.model.config import ModelConfig
+from shardkit.train.config import TrainConfig, config_from_options
 
 
 def full_config() -> TrainConfig:

@@ -153,7 +153,7 @@ def test_linear_probe_freezes_the_backbone_and_fits_a_new_head(trained, probe_sh
     assert backbone.trainable_weights == []
     for layer in backbone.layers:
         if layer.weights:
-            for mine, theirs in zip(layer.get_weights(), base.get_layer(layer.name).get_weights()):
+            for mine, theirs in zip(layer.get_weights(), base.get_layer(layer.name).get_weights(), strict=True):
                 np.testing.assert_array_equal(mine, theirs, err_msg=layer.name)
     probe_config = json.loads((tmp_path / "probe_model_config.json").read_text())
     assert probe_config["probe_from"] == str(base_path)

@@ -23,7 +23,9 @@ def good_then_divergent(trial) -> dict:
 @pytest.mark.slow
 def test_bad_trials_are_pruned_after_their_first_epoch(train_shards: Path, tmp_path: Path) -> None:
     base = tiny_config(epochs=3, monitor="val_loss", optimizer="sgd", momentum=0.0)
-    summary = tune(str(train_shards), str(tmp_path), base, trials=3, space=good_then_divergent, pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0))
+    summary = tune(
+        str(train_shards), str(tmp_path), base, trials=3, space=good_then_divergent, pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0)
+    )
 
     trials = {t["number"]: t for t in summary["trials"]}
     assert trials[0]["state"] == "COMPLETE" and trials[0]["epochs_run"] == 3

@@ -1,0 +1,118 @@
+"""Turn one recording into samples: stream-decode, score, pick segments, resample, encode.
+
+Two passes over the file keep memory bounded: the first streams the whole recording at its
+native rate into band-power features (never the audio itself); the second seeks to the chosen
+segments and resamples only those.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from shardkit.audio.decode import iter_mono_blocks, open_audio, read_resampled
+from shardkit.errors import InputFileError
+from shardkit.ingest.config import BuildConfig
+from shardkit.ingest.encode import CODECS, clipping_ratio
+from shardkit.ingest.inputs import SourceFile
+from shardkit.ingest.salience import (
+    BandPowerAccumulator,
+    FrameLayout,
+    Segment,
+    frame_scores,
+    segment_snr_db,
+    select_segments,
+)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One segment ready for a shard: its key, its encoded audio and its metadata."""
+
+    key: str
+    extension: str
+    audio: bytes
+    meta: dict
+
+
+def sample_key(source: str, offset_s: float) -> str:
+    """Stable key from the source path and the offset (ms); no dots, safe for webdataset."""
+    digest = hashlib.sha1(source.encode("utf-8")).hexdigest()[:16]
+    return f"{digest}_{int(round(offset_s * 1000)):010d}"
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """What one recording produced."""
+
+    samples: list[Sample]
+    duration_s: float
+
+
+def extract_file(source: SourceFile, config: BuildConfig) -> Extraction:
+    """Decode ``source`` and return its salient segments as encoded samples.
+
+    Raises:
+        InputFileError: the file cannot become samples (the reason says why).
+    """
+    with open_audio(source.path) as handle:
+        native_hz = handle.samplerate
+        duration_s = handle.frames / native_hz
+        if duration_s < config.min_file_s:
+            raise InputFileError("too_short", f"{duration_s:.3f} s is shorter than min_file_s={config.min_file_s} s")
+        layout = FrameLayout.for_rate(native_hz, config.sample_rate_hz / 2, config.salience)
+        features = BandPowerAccumulator(layout)
+        for block in iter_mono_blocks(handle):
+            features.add(block)
+        powers = features.result()
+        frame_s = layout.n_fft / native_hz
+        scores = frame_scores(powers, frame_s, config.salience.smooth_s)
+        segments = select_segments(
+            scores,
+            frame_s,
+            duration_s,
+            max_segments=config.max_chunks_per_file,
+            threshold_db=config.salience.threshold_db,
+            chunk_s=None if config.variable_length else config.chunk_s,
+            min_segment_s=config.min_segment_s if config.variable_length else None,
+            max_segment_s=config.max_segment_s if config.variable_length else None,
+            context_s=config.salience.context_s,
+        )
+        samples = []
+        for segment in segments:
+            n_out = max(1, int(round(segment.duration_s * config.sample_rate_hz)))
+            audio = read_resampled(handle, segment.start_s, n_out, config.sample_rate_hz)
+            snr_db = segment_snr_db(powers, frame_s, segment)
+            provenance = {
+                "snr_db": None if snr_db is None else round(snr_db, 2),
+                "source_sample_rate": native_hz,
+                "source_channels": handle.channels,
+                "source_duration_s": round(duration_s, 3),
+            }
+            samples.append(_make_sample(source, config, segment, audio, provenance))
+    return Extraction(samples, duration_s)
+
+
+def _make_sample(source: SourceFile, config: BuildConfig, segment: Segment, audio: np.ndarray, provenance: dict) -> Sample:
+    """Encode a segment and describe it (the ``KEY.json`` member)."""
+    codec = CODECS[config.codec]
+    peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
+    meta = {
+        "labels": [] if source.negative else [source.label],
+        "class": source.label,
+        "source": source.source,
+        "offset_s": segment.start_s,
+        "duration_s": round(len(audio) / config.sample_rate_hz, 6),
+        "sample_rate": config.sample_rate_hz,
+        "score": round(segment.score_db, 3),
+        "split": source.split,
+        "rank": segment.rank,
+        "picked_by": segment.picked_by,
+        "peak_s": round(segment.peak_s, 3),
+        "peak_dbfs": round(20.0 * np.log10(peak), 2) if peak > 0 else None,
+        "clipping_ratio": clipping_ratio(audio),
+        **provenance,
+    }
+    return Sample(sample_key(source.source, segment.start_s), codec.extension, codec.encode(audio, config.sample_rate_hz), meta)

@@ -1,0 +1,116 @@
+"""The dask executor: the same shards as the in-process build, on a local cluster or a given scheduler, to S3."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("distributed")
+
+from shardkit.cli import cli
+from shardkit.errors import ConfigError
+from shardkit.ingest.config import BuildConfig
+from shardkit.ingest.runner import build
+
+CONFIG = BuildConfig(workers=2, val_fraction=0.3, shard_max_samples=3)
+
+
+@pytest.mark.slow
+def test_dask_build_on_a_local_cluster_to_s3_writes_the_inline_builds_shards(small_corpus: Path, tmp_path: Path, s3_env: str):
+    import s3fs
+
+    reference = build(
+        str(small_corpus), str(tmp_path / "inline"), BuildConfig(workers=0, val_fraction=0.3, shard_max_samples=3), executor="inline", progress=False
+    )
+    summary = build(str(small_corpus), f"s3://{s3_env}/dask", CONFIG, executor="dask", progress=False)
+    assert summary.samples_written == reference.samples_written > 0
+    ours = {s["name"]: s["sha256"] for split in summary.manifest["splits"].values() for s in split["shards"]}
+    theirs = {s["name"]: s["sha256"] for split in reference.manifest["splits"].values() for s in split["shards"]}
+    assert ours == theirs  # same shards, byte for byte: tasks are pure functions of their recordings
+    fs = s3fs.S3FileSystem()
+    assert all(fs.exists(f"{s3_env}/dask/{name}") for name in ours)
+    assert build(str(small_corpus), f"s3://{s3_env}/dask", CONFIG, executor="dask", progress=False).up_to_date
+
+
+@pytest.mark.slow
+def test_dask_build_on_a_given_scheduler(small_corpus: Path, tmp_path: Path):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        result = CliRunner().invoke(
+            cli,
+            [
+                "build",
+                str(small_corpus),
+                str(tmp_path / "out"),
+                "--executor",
+                "dask",
+                "--scheduler",
+                cluster.scheduler_address,
+                "--no-progress",
+                "--shard-max-samples",
+                "3",
+            ],
+        )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_scheduler_needs_the_dask_executor(small_corpus: Path, tmp_path: Path):
+    with pytest.raises(ConfigError, match=r"--scheduler needs an executor that uses one \(\['dask'\]\); got executor 'local'"):
+        build(str(small_corpus), str(tmp_path / "out"), CONFIG, scheduler="tcp://127.0.0.1:8786", progress=False)
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_unreachable_scheduler_is_a_clear_error(small_corpus: Path, tmp_path: Path):
+    result = CliRunner().invoke(
+        cli, ["build", str(small_corpus), str(tmp_path / "out"), "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9", "--no-progress"]
+    )
+    assert result.exit_code == 2 and "cannot reach the Dask scheduler 'tcp://127.0.0.1:9'" in result.output
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+@pytest.mark.slow
+def test_a_worker_lost_mid_build_loses_and_duplicates_nothing(small_corpus: Path, tmp_path: Path):
+    """SIGKILL one Dask worker once the first shard is committed: Dask reruns its task, and the shards hold every sample once."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from distributed import Client, LocalCluster
+    from test_runner import read_samples
+
+    config = BuildConfig(workers=2, val_fraction=0.3, shard_max_samples=1)
+    reference = build(
+        str(small_corpus), str(tmp_path / "inline"), BuildConfig(workers=0, val_fraction=0.3, shard_max_samples=1), executor="inline", progress=False
+    )
+    out = tmp_path / "dask"
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["summary"] = build(str(small_corpus), str(out), config, executor="dask", scheduler=scheduler, progress=False)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            outcome["error"] = exc
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+        scheduler = cluster.scheduler_address
+        victim = next(iter(client.run(os.getpid).values()))
+        thread = threading.Thread(target=run)
+        thread.start()
+        deadline = time.monotonic() + 120
+        while not list((out / "_shardkit" / "done").glob("*.json")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        killed_mid_build = thread.is_alive()
+        os.kill(victim, signal.SIGKILL)
+        thread.join(300)
+    assert "error" not in outcome, outcome.get("error")
+    assert killed_mid_build, "the build finished before a worker could be killed; make the corpus larger"
+    manifest = outcome["summary"].manifest
+    keys = [sample["key"] for sample in read_samples(out, manifest)]
+    expected = [sample["key"] for sample in read_samples(tmp_path / "inline", reference.manifest)]
+    assert len(keys) == len(set(keys)), "duplicated samples"
+    assert sorted(keys) == sorted(expected), "lost or extra samples"
