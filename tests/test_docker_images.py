@@ -47,14 +47,14 @@ def test_pinned_base_non_root_user_and_known_extras(dockerfile: Path):
     assert tag and tag != "latest" and re.search(r"\d+\.\d+", tag), f"{dockerfile.name}: unpinned base {base!r}"
     users = re.findall(r"^USER\s+(\S+)", text, flags=re.MULTILINE)
     assert users and users[-1] not in ("root", "0"), f"{dockerfile.name} must end as a non-root user"
-    assert "COPY pyproject.toml" in text and "COPY shardkit ./shardkit" in text
-    extras = re.findall(r'pip install --no-cache-dir "\./\[([a-z0-9,]+)\]"', text)
+    assert "COPY pyproject.toml" in text and "COPY shardkit ./shardkit" in text and "constraints.txt" in text
+    extras = re.findall(r'pip install --no-cache-dir -c constraints\.txt "\./\[([a-z0-9,]+)\]"', text)
     assert extras, f"{dockerfile.name} must install shardkit from the repository"
     known = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert set(extras[0].split(",")) <= set(known)
 
 
 def test_gpu_base_matches_the_pinned_tensorflow():
-    pins = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["tf"]
+    pins = (ROOT / "constraints.txt").read_text().splitlines()
     tensorflow = next(pin.split("==")[1] for pin in pins if pin.startswith("tensorflow=="))
     assert f"FROM tensorflow/tensorflow:{tensorflow}-gpu" in (ROOT / "docker" / "Dockerfile.gpu").read_text()
