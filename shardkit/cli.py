@@ -109,7 +109,7 @@ def build(
         )
     except StorageUnavailableError as exc:  # an environment failure: exit status 1, one line
         raise click.ClickException(f"{exc}; committed shards are kept: rerun the same command to resume") from exc
-    from shardkit.read.summary import format_build_summary
+    from shardkit.ingest.summary import format_build_summary
 
     click.echo(format_build_summary(summary))
 
@@ -121,7 +121,7 @@ def build(
 @click.option("--verify", is_flag=True, help="Read every shard: checksums, undecodable members, sample counts (exit 1 on any problem).")
 def inspect(url: str, as_json: bool, storage_option: tuple[str, ...], verify: bool) -> None:
     """Summarise a shard set: classes, samples and hours per split, durations, skipped inputs."""
-    from shardkit.read.summary import format_summary, summarize
+    from shardkit.read.inspect import format_summary, summarize
 
     summary = summarize(url, _storage_options(storage_option), verify=verify, progress=True)
     click.echo(dumps(summary, indent=2) if as_json else format_summary(summary))

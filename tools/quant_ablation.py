@@ -24,12 +24,12 @@ FRONTEND_STAGE = ("mel_mixer", "mag_")
 
 def ablation(model_path: str, shards: str, gate_samples: int = 500) -> list[dict]:
     """Rows of ``{"row", "roc_auc", "cosine_mean", "cosine_p5"}``."""
-    from shardkit.export.checkpoint import load_checkpoint
     from shardkit.export.config import ConvertConfig
     from shardkit.export.convert import draw_samples
     from shardkit.export.quantize import calibrate, deployable_model, fake_quant_model, quantizers
     from shardkit.export.runtime import KerasPredictor, agreement
-    from shardkit.train.metrics import classification_metrics
+    from shardkit.export.trained_model import load_checkpoint
+    from shardkit.scoring import classification_metrics
 
     checkpoint = load_checkpoint(model_path)
     gate, calibration = draw_samples(shards, checkpoint, ConvertConfig(gate_samples=gate_samples), None)

@@ -1,12 +1,4 @@
-"""Training-time augmentation as seeded TensorFlow ops on batches.
-
-Waveform augmentation (`waveform`: time shift, gain, coloured noise and background mixing at
-a target SNR) and batch / spectrogram augmentation (`spectral`: multi-source mixup with
-max-combined labels, SpecAugment masks). Every function is a pure TF op on a batch, works
-eagerly and inside ``tf.data.Dataset.map`` (graph mode), and is deterministic given a
-stateless seed: an int32/int64 tensor of shape ``[2]``. Same seed, same output. Training only:
-never apply these to validation, calibration or test data.
-"""
+"""Training-time augmentation only: seeded, stateless TensorFlow ops on batches (waveform, mixup, SpecAugment)."""
 
 try:
     import tensorflow  # noqa: F401

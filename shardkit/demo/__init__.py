@@ -1,0 +1,1 @@
+"""`shardkit demo`: a synthetic bird-call corpus taken through build, inspect, train, QAT, convert and evaluate."""

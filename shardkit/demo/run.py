@@ -8,7 +8,8 @@ from collections.abc import Callable
 from shardkit.demo.corpus import DemoCorpusConfig, make_demo_corpus
 from shardkit.ingest.config import BuildConfig
 from shardkit.ingest.runner import build
-from shardkit.read.summary import format_build_summary, format_summary, summarize
+from shardkit.ingest.summary import format_build_summary
+from shardkit.read.inspect import format_summary, summarize
 
 #: demo shards are small so that the demo shows several of them
 DEMO_SHARD_MAX_SAMPLES = 32

@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from shardkit.errors import ConfigError, ShardkitError
-from shardkit.export.checkpoint import Checkpoint, load_checkpoint
 from shardkit.export.config import ConvertConfig
 from shardkit.export.runtime import KerasPredictor, TFLitePredictor, agreement
 from shardkit.export.samples import SampleSet, pick_samples
+from shardkit.export.trained_model import Checkpoint, load_checkpoint
 from shardkit.jsonio import dumps
 from shardkit.storage import Store
 
@@ -112,7 +112,7 @@ def _gates(measured: dict, n6_ok: bool, config: ConvertConfig) -> dict[str, dict
 
 
 def _metrics(labels: np.ndarray, scores: np.ndarray) -> dict:
-    from shardkit.train.metrics import classification_metrics
+    from shardkit.scoring import classification_metrics
 
     return classification_metrics(labels, scores)
 
@@ -137,7 +137,7 @@ def convert(
         GateFailed: a gate failed; the report is written, the model is not promoted.
         ConverterError: the converter itself failed.
     """
-    from shardkit.export.converter import convert_in_subprocess
+    from shardkit.export.converter_process import convert_in_subprocess
     from shardkit.export.n6_report import format_n6_report, n6_report
     from shardkit.export.quantize import deployable_model
     from shardkit.train import artifacts

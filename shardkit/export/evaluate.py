@@ -47,7 +47,7 @@ def load_any(path: str, storage_options: dict[str, Any] | None = None) -> Loaded
     if not path.endswith(MODEL_SUFFIXES):
         raise ConfigError(f"MODEL must end in {' or '.join(MODEL_SUFFIXES)}; got {path!r}")
     if path.endswith(".keras"):
-        from shardkit.export.checkpoint import load_checkpoint
+        from shardkit.export.trained_model import load_checkpoint
 
         checkpoint = load_checkpoint(path, storage_options)
         return LoadedModel(path, KerasPredictor(checkpoint.model), checkpoint.config)
@@ -66,7 +66,7 @@ def load_any(path: str, storage_options: dict[str, Any] | None = None) -> Loaded
 
 
 def _scores(labels: np.ndarray, scores: np.ndarray, classes: list[str]) -> dict:
-    from shardkit.train.metrics import average_precision_per_class, classification_metrics, roc_auc_per_class
+    from shardkit.scoring import average_precision_per_class, classification_metrics, roc_auc_per_class
 
     metrics = classification_metrics(labels, scores)
     ap, auc = average_precision_per_class(labels, scores), roc_auc_per_class(labels, scores)

@@ -22,9 +22,8 @@ a conv+ReLU), else the first layer that is not a fused activation; `OpInfo.layer
 every layer fused into the op. Outputs renamed to the model's signature (the last LOGISTIC,
 DEQUANTIZE) take the layer of their weights or, failing that, of the op feeding them.
 
-Dependencies: this module imports no TensorFlow itself, only ``ai_edge_litert``; but
-`N6Violation` and the rule constants come from `shardkit.model.n6`, the one definition of
-the rules, and that module imports Keras, so importing this one loads Keras and TensorFlow.
+Dependencies: only ``ai_edge_litert``'s flatbuffer schema, no TensorFlow or Keras; `N6Violation`
+and the rule constants come from `shardkit.n6_rules`, the one definition of the rules.
 Only the main subgraph is read; the project's models have one input and one output.
 """
 
@@ -41,32 +40,8 @@ from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.tools.flatbuffer_utils import convert_bytearray_to_object
 
 from shardkit.errors import ConfigError
-from shardkit.model.n6 import CHANNEL_MULTIPLE, MAX_STRIDE, N6Violation
+from shardkit.n6_rules import ALLOWED_FUSED_ACTIVATIONS, ALLOWED_OPS, CHANNEL_MULTIPLE, MAX_STRIDE, N6Violation
 
-#: TFLite builtin ops the N6 NPU runs in INT8 (float QUANTIZE / DEQUANTIZE only at the model's edges)
-ALLOWED_OPS = frozenset(
-    {
-        "CONV_2D",
-        "DEPTHWISE_CONV_2D",
-        "FULLY_CONNECTED",
-        "ADD",
-        "SUB",
-        "MUL",
-        "AVERAGE_POOL_2D",
-        "MAX_POOL_2D",
-        "MEAN",
-        "RESHAPE",
-        "SQUEEZE",
-        "RELU",
-        "LOGISTIC",
-        "CONCATENATION",
-        "PAD",
-        "QUANTIZE",
-        "DEQUANTIZE",
-    }
-)
-#: fused activations the NPU applies in the op (RELU6 and RELU_N1_TO_1 clips fall back to the MCU)
-ALLOWED_FUSED_ACTIVATIONS = frozenset({"NONE", "RELU"})
 #: ops whose output channel count must be a multiple of CHANNEL_MULTIPLE
 CHANNEL_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"})
 #: ops allowed between the classifier head's FULLY_CONNECTED and the model output

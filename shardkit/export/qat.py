@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 
 from shardkit.errors import ConfigError
-from shardkit.export.checkpoint import load_checkpoint, require_trained
 from shardkit.export.config import ConvertConfig, QATConfig
 from shardkit.export.convert import draw_samples
 from shardkit.export.runtime import KerasPredictor
+from shardkit.export.trained_model import load_checkpoint, require_trained
 from shardkit.storage import Store
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class QATResult:
 
 
 def _scores(predict, samples) -> dict:
-    from shardkit.train.metrics import classification_metrics
+    from shardkit.scoring import classification_metrics
 
     metrics = classification_metrics(samples.labels, predict(samples.features))
     return {"roc_auc": metrics["roc_auc"], "cmap": metrics["cmap"]}
@@ -92,8 +92,8 @@ def qat(checkpoint_path: str, shards: str, out: str | None = None, config: QATCo
     from shardkit.model.n6 import check_n6
     from shardkit.read.config import ReaderConfig
     from shardkit.read.dataset import ReaderPosition, ShardReader
+    from shardkit.scoring import is_better
     from shardkit.train import artifacts
-    from shardkit.train.data import is_better
 
     checkpoint = load_checkpoint(checkpoint_path, storage_options)
     require_trained(checkpoint)

@@ -21,7 +21,7 @@ class KerasPredictor:
     kind = "keras"
 
     def __init__(self, model) -> None:
-        from shardkit.train.data import inference_function
+        from shardkit.model.inference import inference_function
 
         self.model = model
         self._predict = inference_function(model)

@@ -72,7 +72,7 @@ class BuildConfig:
     lease_ttl_s: float = 60.0
 
     def __post_init__(self) -> None:
-        from shardkit.ingest.encode import CODECS
+        from shardkit.codecs import CODECS
 
         _require(8000 <= self.sample_rate_hz <= 192000, "sample_rate_hz", self.sample_rate_hz, "an integer in [8000, 192000]")
         _require(_positive(self.chunk_s) and self.chunk_s <= 600, "chunk_s", self.chunk_s, "a number of seconds in (0, 600]")

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from shardkit.audio.decode import iter_mono_blocks, open_audio, read_resampled
+from shardkit.codecs import CODECS, clipping_ratio
 from shardkit.errors import InputFileError
 from shardkit.ingest.config import BuildConfig
-from shardkit.ingest.encode import CODECS, clipping_ratio
 from shardkit.ingest.inputs import SourceFile
 from shardkit.ingest.salience import (
     BandPowerAccumulator,

@@ -1,4 +1,1 @@
-"""The model family (DS-CNN for the STM32N6): settings, registry, scaling layers, N6 rules.
-
-`config` needs no TensorFlow; `dscnn`, `scaling` and `n6` need Keras (``pip install 'shardkit[tf]'``).
-"""
+"""The DS-CNN model family for the STM32N6: settings and registry (`config`, no TensorFlow), layers, N6 check, inference."""

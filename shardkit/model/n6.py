@@ -1,4 +1,4 @@
-"""STM32N6 construction rules, checked on a Keras model, layer by layer.
+"""STM32N6 construction rules (`shardkit.n6_rules`), checked on a Keras model, layer by layer.
 
 The rules (DESIGN.md, model and deployment): channel counts that a layer chooses are
 multiples of 8 (the classifier head's width is the class count and is exempt), no
@@ -10,56 +10,10 @@ is what the model builder guarantees.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import keras
 
 from shardkit.model.dscnn import HEAD_LAYER
-
-#: Keras layer classes whose TFLite ops the N6 NPU runs in INT8
-ALLOWED_LAYERS = frozenset(
-    {
-        "InputLayer",
-        "Conv2D",
-        "MelMixer",  # converted as its (F x 1) CONV_2D form (shardkit.model.mixer)
-        "DepthwiseConv2D",
-        "BatchNormalization",
-        "ReLU",
-        "Activation",
-        "Add",
-        "Subtract",
-        "Multiply",
-        "GlobalAveragePooling2D",
-        "AveragePooling2D",
-        "MaxPooling2D",
-        "Dropout",
-        "SpatialDropout2D",
-        "Dense",
-        "Reshape",
-        "Flatten",
-        "Identity",
-        "Concatenate",
-        "ZeroPadding2D",
-    }
-)
-#: activations the NPU runs (a clipped ReLU such as relu6 falls back to the MCU)
-ALLOWED_ACTIVATIONS = frozenset({"relu", "sigmoid", "linear"})
-#: largest allowed stride along any axis
-MAX_STRIDE = 2
-#: channel counts must be multiples of this
-CHANNEL_MULTIPLE = 8
-
-
-@dataclass(frozen=True)
-class N6Violation:
-    """One broken rule: which layer, which rule, what was found."""
-
-    layer: str
-    rule: str
-    detail: str
-
-    def __str__(self) -> str:
-        return f"layer {self.layer!r}: {self.rule}: {self.detail}"
+from shardkit.n6_rules import ALLOWED_ACTIVATIONS, ALLOWED_LAYERS, CHANNEL_MULTIPLE, MAX_STRIDE, N6Violation
 
 
 def _layers(model: keras.Model):

@@ -128,7 +128,7 @@ def _run_build(config: PipelineConfig, settings: dict, storage: dict) -> dict[st
     from shardkit.ingest.runner import build
 
     build_config, executor, scheduler = _build_config(config, settings)
-    from shardkit.read.summary import format_build_summary
+    from shardkit.ingest.summary import format_build_summary
 
     summary = build(config.input, config.url("shards"), build_config, storage_options=storage, executor=executor, scheduler=scheduler, progress=False)
     log.info("%s", format_build_summary(summary))

@@ -1,1 +1,1 @@
-"""Reading shard sets: summaries now, the streaming tf.data reader later."""
+"""Reading shard sets: shard lists, the sample stream, the tf.data reader, `shardkit inspect` and its `--verify`."""

@@ -23,8 +23,8 @@ import numpy as np
 import tensorflow as tf
 
 from shardkit.audio.frontends_tf import tf_frontend
+from shardkit.codecs import CODECS
 from shardkit.errors import ConfigError
-from shardkit.ingest.encode import CODECS
 from shardkit.manifest import class_list_problem
 from shardkit.read.bucketing import Buckets, plan_buckets
 from shardkit.read.chunks import decode_int16, fit_into

@@ -26,8 +26,8 @@ from functools import partial
 
 import numpy as np
 
+from shardkit.codecs import CODECS
 from shardkit.errors import StorageUnavailableError
-from shardkit.ingest.encode import CODECS
 
 log = logging.getLogger(__name__)
 

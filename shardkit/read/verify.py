@@ -15,7 +15,7 @@ import tarfile
 from collections import Counter
 from typing import Any
 
-from shardkit.ingest.encode import CODECS
+from shardkit.codecs import CODECS
 from shardkit.manifest import MANIFEST_NAME, class_list_problem, read_manifest
 from shardkit.read.chunks import decode_int16
 from shardkit.read.stream import ReadStats, group_samples, tar_members, unknown_labels

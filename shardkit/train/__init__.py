@@ -1,4 +1,1 @@
-"""`shardkit train`: the float model from shards (settings, optimizer, loop, artifacts, search).
-
-`config` and `metrics` need no TensorFlow; the rest does (``pip install 'shardkit[tf]'``).
-"""
+"""`shardkit train`: the float model from shards (settings, readers, optimizer, loop, validation, artifacts, search)."""

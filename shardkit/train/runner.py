@@ -22,13 +22,16 @@ import tensorflow as tf
 from shardkit.console import keras_verbosity
 from shardkit.errors import ConfigError
 from shardkit.model.dscnn import EMBEDDINGS_LAYER, HEAD_LAYER, build_model, with_frontend
+from shardkit.model.inference import inference_function
 from shardkit.model.n6 import check_n6
 from shardkit.read.dataset import ReaderPosition
+from shardkit.scoring import is_better
 from shardkit.storage import Store
 from shardkit.train import artifacts
 from shardkit.train.config import TrainConfig
-from shardkit.train.data import inference_function, is_better, make_readers, steps_per_epoch, validate
 from shardkit.train.optim import make_loss, make_optimizer
+from shardkit.train.readers import make_readers, steps_per_epoch
+from shardkit.train.validation import validate
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ pytest.importorskip("ai_edge_litert")
 
 from shardkit.cli import cli
 from shardkit.errors import ConfigError
-from shardkit.export.checkpoint import load_checkpoint
 from shardkit.export.config import CalibrationConfig, ConvertConfig
 from shardkit.export.convert import GateFailed, convert, draw_samples
 from shardkit.export.runtime import TFLitePredictor
 from shardkit.export.samples import stratified_pick
+from shardkit.export.trained_model import load_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from shardkit.cli import cli
 from shardkit.export.config import CalibrationConfig, ConvertConfig
 from shardkit.export.convert import convert
 from shardkit.export.evaluate import evaluate
-from shardkit.train.metrics import classification_metrics
+from shardkit.scoring import classification_metrics
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -44,8 +44,8 @@ def test_evaluate_keras_against_tflite(trained, int8_model, export_shards, tmp_p
 
 
 def test_evaluate_metrics_match_a_direct_computation(trained, export_shards, tmp_path):
-    from shardkit.export.checkpoint import load_checkpoint
     from shardkit.export.samples import iter_split
+    from shardkit.export.trained_model import load_checkpoint
 
     checkpoint = load_checkpoint(str(trained))
     batches = list(iter_split(str(export_shards), "val", checkpoint.frontend))

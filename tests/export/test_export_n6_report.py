@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -10,7 +12,8 @@ import pytest
 import tensorflow as tf
 
 from shardkit.errors import ConfigError
-from shardkit.export.n6_report import ALLOWED_OPS, N6Report, format_n6_report, n6_report
+from shardkit.export.n6_report import N6Report, format_n6_report, n6_report
+from shardkit.n6_rules import ALLOWED_OPS
 
 INPUT_SHAPE = (16, 12, 1)
 L = keras.layers
@@ -224,3 +227,14 @@ def test_a_depthwise_conv_keeping_its_input_channels_is_not_flagged() -> None:
     x = L.GlobalAveragePooling2D(name="gap")(x)
     report = n6_report(_convert(keras.Model(inputs, L.Dense(3, activation="sigmoid", name="head")(x))))
     assert _found(report) == {("multiplied", "channels not a multiple of 8")}
+
+
+def test_importing_the_report_loads_no_keras_or_tensorflow():
+    """The report reads flatbuffers only: its rules come from a module without TensorFlow."""
+    code = (
+        "import sys\nimport shardkit.export.n6_report\n"
+        "loaded = sorted(m for m in ('tensorflow', 'keras') if m in sys.modules)\n"
+        "assert not loaded, f'importing shardkit.export.n6_report loaded {loaded}'"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

@@ -13,7 +13,7 @@ from test_runner import read_samples
 
 from shardkit.ingest.config import BuildConfig
 from shardkit.ingest.runner import build
-from shardkit.read.summary import summarize
+from shardkit.read.inspect import summarize
 
 
 def test_build_to_s3_from_the_aws_environment(small_corpus: Path, tmp_path: Path, s3_env: str):

@@ -21,8 +21,9 @@ from shardkit.audio.frontends_tf import tf_frontend
 from shardkit.errors import ConfigError
 from shardkit.model.config import ARCHITECTURES, ModelConfig, round_channels
 from shardkit.model.dscnn import EMBEDDINGS_LAYER, HEAD_LAYER, MEL_MIXER_LAYER, build_model, with_frontend
-from shardkit.model.n6 import N6Violation, check_layer, check_n6
+from shardkit.model.n6 import check_layer, check_n6
 from shardkit.model.scaling import PWL_BREAKPOINTS, PWL_LOG_EPS, SCALINGS, DecibelScaling, piecewise_linear
+from shardkit.n6_rules import N6Violation
 
 #: 1 s chunks at 24 kHz: a 64 x 32 linear spectrogram, 16 mel bands, 8 MFCCs
 SMALL = FrontendConfig(chunk_s=1.0, n_fft=128, n_frames=32, n_mels=16, n_mfcc=8)

@@ -155,7 +155,7 @@ def test_other_frontends_train_one_step_at_full_shape_with_batch_16(frontend_nam
 @pytest.mark.parametrize("frontend_name", sorted(FRONTENDS))
 def test_every_default_model_converts_to_an_n6_clean_int8_model(frontend_name: str, architecture: str, tmp_path: Path):
     """Full default shapes through the real converter child process; the hybrid mixer is one CONV_2D op."""
-    from shardkit.export.converter import convert_in_subprocess
+    from shardkit.export.converter_process import convert_in_subprocess
     from shardkit.export.n6_report import n6_report
 
     frontend = FrontendConfig(name=frontend_name)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shardkit.ingest.encode import CODECS
+from shardkit.codecs import CODECS
 from shardkit.ingest.extract import Sample
 from shardkit.ingest.shards import sample_summary, write_tar
 from shardkit.manifest import build_manifest, write_manifest

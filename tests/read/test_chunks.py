@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shardkit.ingest.encode import CODECS
+from shardkit.codecs import CODECS
 from shardkit.read.chunks import decode_int16, fit_into
 
 

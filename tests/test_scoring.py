@@ -1,4 +1,4 @@
-"""Multi-label ROC AUC and cmAP: hand-computed cases, brute-force definitions, NaN policy, errors."""
+"""Multi-label ROC AUC and cmAP: hand-computed cases, brute-force definitions, NaN policy, errors; is_better."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from shardkit.train.metrics import average_precision_per_class, classification_metrics, macro, roc_auc_per_class
+from shardkit.scoring import average_precision_per_class, classification_metrics, is_better, macro, roc_auc_per_class
 
 
 def brute_roc_auc(positive: np.ndarray, score: np.ndarray) -> float:
@@ -153,3 +153,21 @@ def test_rejects_non_finite_labels():
     labels[2, 1] = math.nan
     with pytest.raises(ValueError, match="labels must be finite; got 1 NaN/inf values"):
         roc_auc_per_class(labels, np.zeros((3, 2)))
+
+
+@pytest.mark.parametrize(
+    ("value", "best", "mode", "expected"),
+    [
+        (0.5, None, "max", True),
+        (math.nan, None, "max", True),
+        (0.6, 0.5, "max", True),
+        (0.5, 0.5, "max", False),
+        (0.4, 0.5, "min", True),
+        (0.6, 0.5, "min", False),
+        (0.1, math.nan, "min", True),
+        (math.nan, 0.5, "max", False),
+        (math.nan, math.nan, "max", False),
+    ],
+)
+def test_is_better_prefers_the_monitor_direction_and_never_nan(value, best, mode, expected):
+    assert is_better(value, best, mode) is expected

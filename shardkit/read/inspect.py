@@ -1,14 +1,10 @@
-"""Human and JSON summaries of a shard set (`shardkit inspect`) and of a build run."""
+"""What `shardkit inspect` shows of a shard set: a JSON-ready summary and its human-readable text."""
 
 from __future__ import annotations
 
-from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shardkit.manifest import read_failed_report, read_manifest
-
-if TYPE_CHECKING:
-    from shardkit.ingest.runner import BuildSummary
 
 
 def summarize(url: str, storage_options: dict[str, Any] | None = None, *, verify: bool = False, progress: bool = False) -> dict:
@@ -106,26 +102,4 @@ def format_summary(summary: dict) -> str:
         from shardkit.read.verify import format_verify
 
         lines.append(format_verify(summary["verify"]))
-    return "\n".join(lines)
-
-
-def format_build_summary(summary: BuildSummary) -> str:
-    """The few lines `shardkit build` prints when it ends."""
-    if summary.up_to_date:
-        return f"{summary.output} is up to date: nothing to do."
-    manifest = summary.manifest or {}
-    per_split = ", ".join(f"{name} {split['samples']}" for name, split in manifest.get("splits", {}).items())
-    failures: Counter = summary.failures
-    lines = [
-        f"built {summary.samples_written} samples from {summary.recordings_processed} recordings "
-        f"({summary.decoded_s / 3600:.2f} h of audio) in {summary.wall_s:.1f} s ({summary.x_real_time:.0f}x real time)",
-        f"  {summary.output}: {per_split or 'no samples'}; classes: {', '.join(manifest.get('classes', [])) or '-'}",
-    ]
-    skipped = manifest.get("inputs", {}).get("skipped_by_reason", {})
-    if skipped:
-        lines.append(
-            f"  skipped {sum(skipped.values())} inputs ({', '.join(f'{k}: {v}' for k, v in skipped.items())}); see {summary.output.rstrip('/')}/failed.jsonl"
-        )
-    elif failures:
-        lines.append(f"  failures: {dict(failures)}")
     return "\n".join(lines)

@@ -1,6 +1,6 @@
 """The TFLite converter, run alone in a child process (it leaks memory on every call).
 
-``python -m shardkit.export.converter MODEL.keras CALIBRATION.npy OUT.tflite [--int8-io]``
+``python -m shardkit.export.converter_process MODEL.keras CALIBRATION.npy OUT.tflite [--int8-io]``
 loads a batch-1 deployable model, quantizes it to full INT8 with the calibration array as
 representative data (one sample per step, in order), and writes the flatbuffer to OUT.
 `convert_in_subprocess` is the parent's side.
@@ -52,7 +52,7 @@ def convert_in_subprocess(model_path: str, calibration_path: str, out_path: str,
     Raises:
         ConverterError: non-zero exit (with the tail of its output) or timeout.
     """
-    command = [sys.executable, "-m", "shardkit.export.converter", model_path, calibration_path, out_path, *(["--int8-io"] if int8_io else [])]
+    command = [sys.executable, "-m", "shardkit.export.converter_process", model_path, calibration_path, out_path, *(["--int8-io"] if int8_io else [])]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, env=env, check=False)
@@ -67,7 +67,7 @@ def main(argv: list[str]) -> int:
     """Command-line entry of the child process."""
     args = [a for a in argv if a != "--int8-io"]
     if len(args) != 3:
-        print("usage: python -m shardkit.export.converter MODEL.keras CALIBRATION.npy OUT.tflite [--int8-io]", file=sys.stderr)
+        print("usage: python -m shardkit.export.converter_process MODEL.keras CALIBRATION.npy OUT.tflite [--int8-io]", file=sys.stderr)
         return 2
     convert_model(*args, int8_io="--int8-io" in argv)
     return 0

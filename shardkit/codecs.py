@@ -1,4 +1,7 @@
-"""Codecs that store a segment in a shard: a plain dict registry of encoder/decoder pairs.
+"""Codecs of the audio members in a shard: a plain dict registry of encoder/decoder pairs.
+
+The build encodes with them and the reader decodes with them: the one definition of each
+member format, shared by both stages.
 
 Segments are stored as 16-bit PCM (FLAC, WAV or raw little-endian ``pcm16``). Float samples
 are clipped before the integer conversion, so a loud sample never wraps around.

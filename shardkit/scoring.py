@@ -1,4 +1,4 @@
-"""Multi-label validation metrics of a sigmoid classifier (ROC AUC and cmAP), in pure numpy.
+"""Scoring a sigmoid classifier in pure numpy: multi-label ROC AUC and cmAP, and which score is better.
 
 Labels are ``[N, C]`` with a value ``>= 0.5`` meaning positive, so smoothed or mixup labels
 work; a row of all zeros (a negative-class sample) is a negative for every class. A class
@@ -7,6 +7,7 @@ without positives (or, for ROC AUC, without negatives) gets NaN, and `macro` ski
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -128,3 +129,12 @@ def classification_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, 
         "cmap": macro(_per_class(_average_precision, positive, scores)),
         "classes_present": int(np.count_nonzero(positive.any(axis=0))),
     }
+
+
+def is_better(value: float, best: float | None, mode: str) -> bool:
+    """Whether ``value`` improves on ``best`` (NaN never improves; anything beats no best)."""
+    if best is None or (math.isnan(best) and not math.isnan(value)):
+        return True
+    if math.isnan(value):
+        return False
+    return value > best if mode == "max" else value < best
