@@ -20,9 +20,11 @@ from shardkit.storage import Store
 LEASE_DIR = "_shardkit/lease"
 
 
-def write_foreign_lease(store: Store, owner: str, *, ttl_s: float, generation: int = 1, pid_scope: str = "build-vm pid:[4026531836]") -> None:
-    """Put a lease of another build into ``store``, as that build would have written it."""
-    beat = time.time()
+def write_foreign_lease(
+    store: Store, owner: str, *, ttl_s: float, generation: int = 1, pid_scope: str = "build-vm pid:[4026531836]", beat_age_s: float = 0.0
+) -> None:
+    """Put a lease of another build into ``store``, as that build would have written it ``beat_age_s`` ago."""
+    beat = time.time() - beat_age_s
     state = {"owner": owner, "generation": generation, "created": beat, "heartbeat": beat, "ttl_s": ttl_s, "expires": beat + ttl_s, "pid_scope": pid_scope}
     store.write_json(f"{LEASE_DIR}/{generation:012d}.json", state)
 
@@ -84,10 +86,10 @@ def test_a_lease_left_by_an_ended_build_of_this_process_is_taken_over_at_once(tm
 def test_an_expired_lease_is_taken_over(store: Store):
     from shardkit.ingest.lease import LeaseHeld, acquire, current_lease
 
-    write_foreign_lease(store, "crashed-host:4242:deadbeef", ttl_s=1.0)
+    write_foreign_lease(store, "crashed-host:4242:deadbeef", ttl_s=60.0)
     with pytest.raises(LeaseHeld, match="crashed-host:4242:deadbeef"):
         acquire(store, ttl_s=30)
-    time.sleep(1.0)
+    write_foreign_lease(store, "crashed-host:4242:deadbeef", ttl_s=60.0, beat_age_s=61.0)  # its last heartbeat, 1 s past expiry
     lease = acquire(store, ttl_s=30)
     try:
         state = current_lease(store)
