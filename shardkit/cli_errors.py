@@ -94,25 +94,3 @@ class ShardkitGroup(click.Group):
                 traceback.print_exception(exc)
                 sys.stderr.flush()
             raise UserError(*described) from exc
-
-
-def require_path(location: str, what: str, storage_options: dict | None = None, suffixes: tuple[str, ...] = ()) -> None:
-    """Refuse a path or URL that does not exist, before any heavy import (TensorFlow).
-
-    Args:
-        location: a local path or a URL; shard patterns (``{a..b}``) and lists are left to the reader.
-        what: how the command line calls it (``CHECKPOINT``, ``--shards``).
-        storage_options: fsspec options for URLs.
-        suffixes: check only a location with one of these endings (the library refuses other
-            names with its own message).
-
-    Raises:
-        ConfigError: ``location`` does not exist.
-    """
-    if "{" in location or "," in location or (suffixes and not location.endswith(suffixes)):
-        return
-    from shardkit.storage import filesystem
-
-    fs, path = filesystem(location, storage_options)
-    if not fs.exists(path):
-        raise ConfigError(f"{what} {location!r} does not exist")

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import click
 
-from shardkit.train.command import add_options
+from shardkit.cli_options import add_options, require_path, storage_option, tensorflow_required
 
 _SHARDS = click.option("--shards", required=True, help="Shard folder or manifest (local or s3://) the samples come from.")
 _OUT = click.option("--out", default=None, help="Output folder [default: the model's].")
-_STORAGE = click.option(
-    "--storage-option", "storage_option", multiple=True, metavar="KEY=VALUE", help="fsspec option for the model, the shards and --out (repeatable)."
-)
+_STORAGE = storage_option("fsspec option for the model, the shards and --out (repeatable).")
 _CALIBRATION = [
     click.option("--calibration-split", default="train", show_default=True, help="Split the calibration samples are drawn from."),
     click.option("--calibration-samples", type=int, default=200, show_default=True, help="Calibration samples, stratified by class."),
@@ -33,19 +31,15 @@ def _calibration(split: str, samples: int, seed: int):
 _MODELS = (".keras", ".tflite")
 
 
-def _checked_storage(storage_option: tuple[str, ...], *paths: tuple[str, str]) -> dict:
-    """The storage options, after checking that every ``(name, path)`` exists (before TensorFlow is imported)."""
-    from shardkit.cli import _storage_options
-    from shardkit.cli_errors import require_path
-
-    storage = _storage_options(storage_option)
+def _check_paths(storage_options: dict, *paths: tuple[str, str]) -> None:
+    """Check that every ``(name, path)`` exists (before TensorFlow is imported)."""
     for what, location in paths:
-        require_path(location, what, storage, suffixes=() if what == "--shards" else _MODELS)
-    return storage
+        require_path(location, what, storage_options, suffixes=() if what == "--shards" else _MODELS)
 
 
-def _needs_tf(command: str) -> None:
-    raise click.ClickException(f"shardkit {command} needs TensorFlow and ai-edge-litert; run: pip install 'shardkit[tf]'")
+def _needs_tf(command: str):
+    """A missing TensorFlow or ai-edge-litert while ``command`` runs → the ``pip install`` line (exit 1)."""
+    return tensorflow_required(f"shardkit {command} needs TensorFlow and ai-edge-litert; run: pip install 'shardkit[tf]'")
 
 
 @click.command("qat")
@@ -60,18 +54,17 @@ def _needs_tf(command: str) -> None:
 @add_options(_CALIBRATION)
 @_STORAGE
 def qat_command(
-    checkpoint: str, shards: str, out: str | None, calibration_split: str, calibration_samples: int, seed: int, storage_option: tuple[str, ...], **settings
+    checkpoint: str, shards: str, out: str | None, calibration_split: str, calibration_samples: int, seed: int, storage_options: dict, **settings
 ) -> None:
     """Fine-tune a trained CHECKPOINT (.keras) with fake INT8 quantization; writes <name>_qat.keras."""
-    storage = _checked_storage(storage_option, ("CHECKPOINT", checkpoint), ("--shards", shards))
-    try:
-        from shardkit.export.qat import format_qat_result, qat
-    except ImportError:
-        _needs_tf("qat")
+    _check_paths(storage_options, ("CHECKPOINT", checkpoint), ("--shards", shards))
     from shardkit.export.config import QATConfig
 
     config = QATConfig(**settings, seed=seed, calibration=_calibration(calibration_split, calibration_samples, seed))
-    click.echo(format_qat_result(qat(checkpoint, shards, out, config, storage_options=storage)))
+    with _needs_tf("qat"):
+        from shardkit.export.qat import format_qat_result, qat
+
+        click.echo(format_qat_result(qat(checkpoint, shards, out, config, storage_options=storage_options)))
 
 
 @click.command("convert")
@@ -94,23 +87,22 @@ def convert_command(
     calibration_samples: int,
     seed: int,
     allow_n6_violations: bool,
-    storage_option: tuple[str, ...],
+    storage_options: dict,
     **settings,
 ) -> None:
     """Convert CHECKPOINT (.keras) to a gated full-INT8 <name>_int8.tflite for the STM32N6."""
-    storage = _checked_storage(storage_option, ("CHECKPOINT", checkpoint), ("--shards", shards))
-    try:
-        from shardkit.export.convert import GateFailed, convert, format_convert_report
-    except ImportError:
-        _needs_tf("convert")
+    _check_paths(storage_options, ("CHECKPOINT", checkpoint), ("--shards", shards))
     from shardkit.export.config import ConvertConfig
 
     config = ConvertConfig(calibration=_calibration(calibration_split, calibration_samples, seed), require_n6=not allow_n6_violations, **settings)
-    try:
-        result = convert(checkpoint, shards, out, config, storage_options=storage)
-    except GateFailed as exc:
-        click.echo(format_convert_report(exc.result.report), err=True)
-        raise click.ClickException(str(exc)) from exc
+    with _needs_tf("convert"):
+        from shardkit.export.convert import GateFailed, convert, format_convert_report
+
+        try:
+            result = convert(checkpoint, shards, out, config, storage_options=storage_options)
+        except GateFailed as exc:
+            click.echo(format_convert_report(exc.result.report), err=True)
+            raise click.ClickException(str(exc)) from exc
     click.echo(format_convert_report(result.report))
     click.echo(f"INT8 model: {result.tflite_path}")
 
@@ -123,12 +115,11 @@ def convert_command(
 @_OUT
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @_STORAGE
-def evaluate_command(model: str, shards: str, split: str, compare: str | None, out: str | None, as_json: bool, storage_option: tuple[str, ...]) -> None:
+def evaluate_command(model: str, shards: str, split: str, compare: str | None, out: str | None, as_json: bool, storage_options: dict) -> None:
     """Evaluate MODEL (.keras or .tflite) on a split: ROC-AUC, cmAP, per-class AP; JSON, text and PNG reports."""
-    storage = _checked_storage(storage_option, ("MODEL", model), ("--shards", shards), *([("--compare", compare)] if compare else []))
-    try:
+    _check_paths(storage_options, ("MODEL", model), ("--shards", shards), *([("--compare", compare)] if compare else []))
+    with _needs_tf("evaluate"):
         from shardkit.export.evaluate import evaluate, format_eval_report, report_json
-    except ImportError:
-        _needs_tf("evaluate")
-    report = evaluate(model, shards, split, compare, out, storage_options=storage)
+
+        report = evaluate(model, shards, split, compare, out, storage_options=storage_options)
     click.echo(report_json(report) if as_json else format_eval_report(report))

@@ -6,8 +6,11 @@ each stage's line; at the end, a table of the stages, float vs INT8 metrics and 
 
 from __future__ import annotations
 
+import sys
+
 import click
 
+from shardkit.cli_options import storage_option, tensorflow_required
 from shardkit.pipeline.config import STAGES
 
 
@@ -19,26 +22,26 @@ def pipeline_group() -> None:
 @pipeline_group.command("run")
 @click.argument("file")
 @click.option("--from", "from_stage", type=click.Choice(STAGES), default=None, help="Rerun this stage and every stage after it.")
-@click.option("--storage-option", "storage_option", multiple=True, metavar="KEY=VALUE", help="fsspec option for the work URL (repeatable).")
-def run_command(file: str, from_stage: str | None, storage_option: tuple[str, ...]) -> None:
+@storage_option("fsspec option for the work URL (repeatable).")
+def run_command(file: str, from_stage: str | None, storage_options: dict) -> None:
     """Run pipeline FILE: build → train → qat → convert → evaluate, skipping stages that are up to date."""
-    from shardkit.cli import _storage_options
     from shardkit.pipeline.config import load_pipeline
     from shardkit.pipeline.runner import run_pipeline
     from shardkit.pipeline.summary import format_pipeline_summary, read_reports, stage_progress
 
     config = load_pipeline(file)
-    storage = _storage_options(storage_option)
     try:
-        with stage_progress(click.echo):
-            results = run_pipeline(config, from_stage, storage, echo=click.echo)
-    except ImportError as exc:
-        raise click.ClickException(f"this pipeline needs TensorFlow ({exc}); run: pip install 'shardkit[tf]'") from exc
+        with tensorflow_required("this pipeline needs TensorFlow ({exc}); run: pip install 'shardkit[tf]'"), stage_progress(click.echo):
+            results = run_pipeline(config, from_stage, storage_options, echo=click.echo)
     except Exception as exc:
-        from shardkit.export.convert import GateFailed, format_convert_report
-
-        if isinstance(exc, GateFailed):  # the gates' table, then the error boundary's one line
-            click.echo(format_convert_report(exc.result.report), err=True)
+        _echo_gates(exc)  # the gates' table, then the error boundary's one line
         raise
     click.echo("")
-    click.echo(format_pipeline_summary(results, read_reports(results, storage)))
+    click.echo(format_pipeline_summary(results, read_reports(results, storage_options)))
+
+
+def _echo_gates(exc: Exception) -> None:
+    """The gates' table of a failed conversion, on stderr (a GateFailed exists only once its module is loaded)."""
+    convert = sys.modules.get("shardkit.export.convert")
+    if convert is not None and isinstance(exc, convert.GateFailed):
+        click.echo(convert.format_convert_report(exc.result.report), err=True)

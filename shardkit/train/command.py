@@ -8,11 +8,15 @@ from __future__ import annotations
 import click
 
 from shardkit.audio.frontends import FRONTENDS, FrontendConfig
+from shardkit.cli_options import add_options, require_path, storage_option, tensorflow_required
 from shardkit.errors import ConfigError
 from shardkit.jsonio import dumps
 from shardkit.model.config import ARCHITECTURES, MAG_SCALES, POOLINGS, ModelConfig
 from shardkit.read.config import BALANCE_MODES, PLACEMENTS
 from shardkit.train.config import DISTRIBUTIONS, LOSSES, MONITORS, OPTIMIZERS, TrainConfig
+
+#: what a person without the ``tf`` extra is told
+NEEDS_TF = "shardkit train needs TensorFlow; run: pip install 'shardkit[tf]'"
 
 _TRAIN, _MODEL, _FRONTEND = TrainConfig.__dataclass_fields__, ModelConfig.__dataclass_fields__, FrontendConfig.__dataclass_fields__
 
@@ -83,21 +87,6 @@ TRAIN_OPTIONS = [
 ]
 
 
-def add_options(options):
-    """Decorator applying a list of click options in order."""
-
-    def apply(function):
-        for option in reversed(options):
-            function = option(function)
-        return function
-
-    return apply
-
-
-def _needs_tf(extra: str = "tf"):
-    raise click.ClickException(f"shardkit train needs TensorFlow; run: pip install 'shardkit[{extra}]'")
-
-
 @click.command("train")
 @click.argument("shards")
 @click.option("--out", "out", required=True, help="Output folder (local or s3://).")
@@ -106,24 +95,15 @@ def _needs_tf(extra: str = "tf"):
 @click.option("--probe-from", "probe_from", default=None, help="Linear probe: freeze this trained .keras up to its embeddings and train a new head.")
 @click.option("--tune", is_flag=True, help="Hyperparameter search with Optuna (pip install 'shardkit[tune]').")
 @click.option("--trials", type=int, default=20, show_default=True, help="Trials of --tune.")
-@click.option("--storage-option", "storage_option", multiple=True, metavar="KEY=VALUE", help="fsspec option for SHARDS and --out (repeatable).")
+@storage_option("fsspec option for SHARDS and --out (repeatable).")
 @click.option("--quiet", is_flag=True, help="No per-step progress bar.")
-def train_command(
-    shards: str, out: str, resume: bool, probe_from: str | None, tune: bool, trials: int, storage_option: tuple[str, ...], quiet: bool, **options
-) -> None:
+def train_command(shards: str, out: str, resume: bool, probe_from: str | None, tune: bool, trials: int, storage_options: dict, quiet: bool, **options) -> None:
     """Train the DS-CNN on SHARDS (a shard folder or manifest, local or s3://) into --out."""
-    from shardkit.cli import _storage_options
-    from shardkit.cli_errors import require_path
-    from shardkit.train.config import config_from_options
-
-    storage = _storage_options(storage_option)
-    require_path(shards, "SHARDS", storage)  # before TensorFlow's import: a typo costs no 8 s
+    require_path(shards, "SHARDS", storage_options)  # before TensorFlow's import: a typo costs no 8 s
     if probe_from:
-        require_path(probe_from, "--probe-from", storage)
-    try:
+        require_path(probe_from, "--probe-from", storage_options)
+    with tensorflow_required(NEEDS_TF):
         from shardkit.train.runner import train
-    except ImportError:
-        _needs_tf()
     from shardkit.train.report import format_result
 
     verbose = 0 if quiet else 1
@@ -133,34 +113,15 @@ def train_command(
             raise ConfigError(
                 f"--resume continues the saved run with its saved settings; pass only --out (and --name), not {others or ['--probe-from/--tune']}"
             )
-        click.echo(format_result(train(shards, out, None, resume=True, name=options["name"], storage_options=storage, verbose=verbose)))
+        click.echo(format_result(train(shards, out, None, resume=True, name=options["name"], storage_options=storage_options, verbose=verbose)))
         return
     if tune and probe_from:
         raise ConfigError("--tune searches fresh models; it does not combine with --probe-from")
-    if not options["sample_rate_hz"]:
-        options["sample_rate_hz"] = _shards_sample_rate(shards, storage)
-    if probe_from:
-        options.update(_probe_frontend(probe_from, storage, options))
-    config = config_from_options(options)
     if tune:
+        from shardkit.train.settings import config_for_run
         from shardkit.train.tune import tune as run_tune
 
-        click.echo(dumps(run_tune(shards, out, config, trials=trials, storage_options=storage), indent=2))
+        config = config_for_run(options, shards, storage_options=storage_options)
+        click.echo(dumps(run_tune(shards, out, config, trials=trials, storage_options=storage_options), indent=2))
         return
-    click.echo(format_result(train(shards, out, config, base_model=probe_from, storage_options=storage, verbose=verbose)))
-
-
-def _shards_sample_rate(shards: str, storage: dict) -> int | None:
-    from shardkit.read.shardlist import resolve_shards
-
-    manifest = resolve_shards(shards, "train", storage).manifest or {}
-    return manifest.get("sample_rate")
-
-
-def _probe_frontend(probe_from: str, storage: dict, options: dict) -> dict:
-    """Frontend options not given, from the base model (a probe feeds the backbone what it was trained on)."""
-    from shardkit.train.artifacts import read_model_config
-
-    frontend = read_model_config(probe_from, storage)["frontend"]
-    flat = {("frontend" if k == "name" else k): v for k, v in frontend.items()}
-    return {k: v for k, v in flat.items() if options.get(k) is None or k == "sample_rate_hz"}
+    click.echo(format_result(train(shards, out, options, base_model=probe_from, storage_options=storage_options, verbose=verbose)))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,7 @@ from shardkit.train import artifacts
 from shardkit.train.config import TrainConfig
 from shardkit.train.optim import make_loss, make_optimizer
 from shardkit.train.readers import make_readers, steps_per_epoch
+from shardkit.train.settings import config_for_run
 from shardkit.train.validation import validate
 
 log = logging.getLogger(__name__)
@@ -219,7 +220,7 @@ def _write_model_config(store: Store, files: dict, core: keras.Model, config: Tr
 def train(
     shards: str,
     out: str,
-    config: TrainConfig | None = None,
+    config: TrainConfig | Mapping[str, Any] | None = None,
     *,
     resume: bool = False,
     name: str | None = None,
@@ -234,7 +235,12 @@ def train(
     Args:
         shards: a shard folder or manifest (local or ``s3://``).
         out: output folder (local or ``s3://``).
-        config: the run's settings; with ``resume`` it may be None (the saved settings are used).
+        config: the run's settings: a `TrainConfig`, used as given, or flat options (as
+            `shardkit.train.config.config_from_options` takes them; None for a fresh run: all
+            defaults) completed from the data: the frontend's sample rate is the shards' unless
+            given, and with ``base_model`` the frontend options not given are the base model's
+            (its sample rate always); see `shardkit.train.settings.config_for_run`. With
+            ``resume`` it may be None (the saved settings are used).
         resume: continue the run saved in ``out`` (same settings) from its last finished epoch.
         name: with ``resume`` and no config, which run in ``out`` (default: the only one).
         base_model: path of a trained ``.keras`` to linear-probe (frozen up to its embeddings).
@@ -247,6 +253,10 @@ def train(
     Raises:
         ConfigError: bad settings, shards or output, before any training step.
     """
+    if config is None and not resume:
+        config = {}
+    if isinstance(config, Mapping):
+        config = config_for_run(config, shards, base_model=base_model, storage_options=storage_options)
     store = Store(out, storage_options or {})
     store.check_writable()
     config, state = _start_state(store, config, resume, name)

@@ -1,0 +1,52 @@
+"""A run's `TrainConfig` from flat options; what they leave out comes from the shards and the base model.
+
+``shardkit train`` and Python callers of `shardkit.train.runner.train` alike: the frontend's
+sample rate is the shards' (from their manifest) unless given, and a linear probe's frontend
+is its base model's (a probe feeds the backbone what it was trained on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from shardkit.train.config import TrainConfig, config_from_options
+
+
+def config_for_run(options: Mapping[str, Any], shards: str, *, base_model: str | None = None, storage_options: dict | None = None) -> TrainConfig:
+    """The `TrainConfig` of flat ``options`` (as `config_from_options` takes them), completed from the data.
+
+    Args:
+        options: flat settings (CLI names without dashes); None values take defaults.
+        shards: the shard folder or manifest the run trains on; its manifest's sample rate is
+            the frontend's when ``sample_rate_hz`` is not given.
+        base_model: a trained ``.keras`` to linear-probe: frontend options not given are its
+            frontend's, and its sample rate always is.
+        storage_options: fsspec options for the shards and the base model.
+
+    Raises:
+        ConfigError: an unknown option, a bad value, or shards / a base model that cannot be read.
+    """
+    flat = dict(options)
+    if not flat.get("sample_rate_hz"):
+        flat["sample_rate_hz"] = shards_sample_rate(shards, storage_options)
+    if base_model:
+        flat.update(probe_frontend(base_model, flat, storage_options))
+    return config_from_options(flat)
+
+
+def shards_sample_rate(shards: str, storage_options: dict | None = None) -> int | None:
+    """The sample rate (Hz) in the shards' manifest, or None when they have none."""
+    from shardkit.read.shardlist import resolve_shards
+
+    manifest = resolve_shards(shards, "train", storage_options).manifest or {}
+    return manifest.get("sample_rate")
+
+
+def probe_frontend(base_model: str, options: Mapping[str, Any], storage_options: dict | None = None) -> dict[str, Any]:
+    """The base model's frontend as flat options: those not given in ``options``, and always its sample rate."""
+    from shardkit.train.artifacts import read_model_config
+
+    frontend = read_model_config(base_model, storage_options)["frontend"]
+    flat = {("frontend" if k == "name" else k): v for k, v in frontend.items()}
+    return {k: v for k, v in flat.items() if options.get(k) is None or k == "sample_rate_hz"}
