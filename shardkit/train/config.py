@@ -235,7 +235,7 @@ def ignored_options(given: dict[str, Any], config: TrainConfig) -> list[Need]:
     """
     mixup = ("mixup_prob" in given, "mixup_prob > 0", "no mixup_prob")
     masks = ("spec_augment" in given, "spec_augment=True", "no spec_augment")
-    optimizer, loss, frontend = f"optimizer={config.optimizer!r}", f"loss={config.loss!r}", f"frontend={config.frontend.name!r}"
+    optimizer, loss = f"optimizer={config.optimizer!r}", f"loss={config.loss!r}"
     table = {
         "mixup_alpha": mixup,
         "mixup_sources": mixup,
@@ -245,6 +245,5 @@ def ignored_options(given: dict[str, Any], config: TrainConfig) -> list[Need]:
         "focal_gamma": (config.loss == "focal", "loss='focal'", loss),
         "se_reduction": (config.model.se, "se=True", f"se={config.model.se}"),
         "expansion": (config.model.inverted_residual, "inverted_residual=True", f"inverted_residual={config.model.inverted_residual}"),
-        "n_mfcc": (config.frontend.name == "mfcc", "frontend='mfcc'", frontend),
     }
     return ignored_unless(given, table)
