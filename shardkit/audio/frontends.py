@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
-from shardkit.errors import ConfigError
+from shardkit.checks import check, config_from_dict, integer, number, one_of
+from shardkit.errors import is_int
 
 #: added to the min-max range so a silent chunk normalises to zeros, not NaN
 NORM_EPS = 1e-6
@@ -48,18 +50,17 @@ class FrontendConfig:
     n_mfcc: int = 20
 
     def __post_init__(self) -> None:
-        if self.name not in FRONTENDS:
-            raise ConfigError(f"frontend name must be one of {sorted(FRONTENDS)}; got {self.name!r}")
-        if self.n_fft < 16 or self.n_fft & (self.n_fft - 1):
-            raise ConfigError(f"frontend n_fft must be a power of two >= 16; got {self.n_fft!r}")
-        if not 1 <= self.n_frames <= self.chunk_samples:
-            raise ConfigError(f"frontend n_frames must be in [1, chunk samples = {self.chunk_samples}]; got {self.n_frames!r}")
-        if not 0 <= self.fmin_hz < self.sample_rate_hz / 2:
-            raise ConfigError(f"frontend fmin_hz must be in [0, Nyquist = {self.sample_rate_hz / 2}); got {self.fmin_hz!r}")
-        if not 1 <= self.n_mels <= self.n_fft // 2:
-            raise ConfigError(f"frontend n_mels must be in [1, n_fft / 2 = {self.n_fft // 2}]; got {self.n_mels!r}")
-        if not 1 <= self.n_mfcc <= self.n_mels:
-            raise ConfigError(f"frontend n_mfcc must be in [1, n_mels = {self.n_mels}]; got {self.n_mfcc!r}")
+        check("frontend", [("name", self.name, one_of(FRONTENDS), f"one of {sorted(FRONTENDS)}")])
+        check("frontend", [("n_fft", self.n_fft, lambda v: is_int(v) and v >= 16 and not v & (v - 1), "a power of two >= 16")])
+        check(
+            "frontend",
+            [
+                ("n_frames", self.n_frames, integer(1, self.chunk_samples), f"in [1, chunk samples = {self.chunk_samples}]"),
+                ("fmin_hz", self.fmin_hz, number(0, self.sample_rate_hz / 2, open_high=True), f"in [0, Nyquist = {self.sample_rate_hz / 2})"),
+                ("n_mels", self.n_mels, integer(1, self.n_fft // 2), f"in [1, n_fft / 2 = {self.n_fft // 2}]"),
+                ("n_mfcc", self.n_mfcc, integer(1, self.n_mels), f"in [1, n_mels = {self.n_mels}]"),
+            ],
+        )
 
     @property
     def chunk_samples(self) -> int:
@@ -80,6 +81,11 @@ class FrontendConfig:
     def to_dict(self) -> dict:
         """Plain dict for JSON (saved next to every model)."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FrontendConfig:
+        """Inverse of `to_dict` (unknown keys are an error)."""
+        return config_from_dict(cls, data, "frontend config")
 
 
 def periodic_hann(n: int) -> np.ndarray:

@@ -7,80 +7,15 @@ spectrograms ``[B, F, T]`` (frequency rows, time frames). Both are stateless-see
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import tensorflow as tf
 
-from shardkit.augment.waveform import check_probability, row_mask, split_seed
-from shardkit.errors import ConfigError
+from shardkit.augment.config import MixupConfig, SpecAugmentConfig
+from shardkit.augment.waveform import row_mask, split_seed
 
 #: gammas are floored here so Dirichlet weights stay > 0 and their sum never reaches 0
 _GAMMA_FLOOR = 1e-30
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-@dataclass(frozen=True)
-class MixupConfig:
-    """Settings of `mixup`.
-
-    Attributes:
-        prob: fraction of rows that are mixed.
-        max_sources: most sources in one mixed row (the row itself plus 1 or 2 others); each
-            mixed row draws its count uniformly in ``[2, max_sources]``.
-        alpha: Dirichlet concentration of the mixing weights (1 = uniform on the simplex).
-    """
-
-    prob: float = 0.5
-    max_sources: int = 3
-    alpha: float = 1.0
-
-    def __post_init__(self) -> None:
-        check_probability("mixup", "prob", self.prob)
-        if not _is_int(self.max_sources) or not 2 <= self.max_sources <= 3:
-            raise ConfigError(f"mixup max_sources must be an integer in [2, 3]; got {self.max_sources!r}")
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not 0.0 < self.alpha < math.inf:
-            raise ConfigError(f"mixup alpha must be a finite number > 0; got {self.alpha!r}")
-
-    def to_dict(self) -> dict:
-        """Plain dict for JSON (saved next to every model)."""
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class SpecAugmentConfig:
-    """Settings of `spec_augment`.
-
-    Attributes:
-        freq_masks: frequency masks per spectrogram (full-width stripes of rows).
-        freq_mask_max: widest frequency mask, in rows (width uniform in ``[0, max]``).
-        time_masks: time masks per spectrogram (full-height stripes of frames).
-        time_mask_max: widest time mask, in frames.
-        mask_value: value written into masked cells.
-    """
-
-    freq_masks: int = 2
-    freq_mask_max: int = 16
-    time_masks: int = 2
-    time_mask_max: int = 24
-    mask_value: float = 0.0
-
-    def __post_init__(self) -> None:
-        for name in ("freq_masks", "freq_mask_max", "time_masks", "time_mask_max"):
-            value = getattr(self, name)
-            if not _is_int(value) or value < 0:
-                raise ConfigError(f"spec augment {name} must be an integer >= 0; got {value!r}")
-        value = self.mask_value
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ConfigError(f"spec augment mask_value must be a finite number; got {value!r}")
-
-    def to_dict(self) -> dict:
-        """Plain dict for JSON (saved next to every model)."""
-        return asdict(self)
 
 
 def _per_row(values: tf.Tensor, rank: int) -> tf.Tensor:

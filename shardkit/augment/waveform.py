@@ -10,35 +10,16 @@ probability (a per-row Bernoulli mask and ``tf.where``), and the result is clipp
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import tensorflow as tf
 
+from shardkit.augment.config import NOISE_SLOPES_DB_PER_OCTAVE, RANGE, WaveAugmentConfig
+from shardkit.checks import check, ordered_pair
 from shardkit.errors import ConfigError
-
-#: slope of the power spectral density of each noise colour, in dB per octave
-NOISE_SLOPES_DB_PER_OCTAVE: dict[str, float] = {"white": 0.0, "pink": -3.0, "brown": -6.0, "blue": 3.0, "violet": 6.0}
 
 #: sub-seed slots of `augment_waveforms`; fixed so switching one step off leaves the others' draws alone
 _SHIFT_MASK, _SHIFT, _GAIN_MASK, _GAIN, _NOISE_MASK, _NOISE, _BACKGROUND_MASK, _BACKGROUND = range(8)
-
-
-def check_probability(stage: str, name: str, value: Any) -> None:
-    """Raise `ConfigError` unless ``value`` is a real number in [0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ConfigError(f"{stage} {name} must be a probability in [0, 1]; got {value!r}")
-
-
-def check_range(stage: str, name: str, value: Any, *, low: float = -math.inf) -> tuple[float, float]:
-    """Return ``value`` as a ``(lo, hi)`` tuple of finite numbers with ``low <= lo <= hi``, else raise `ConfigError`."""
-    ok = isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2
-    ok = ok and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
-    if not ok or not low <= value[0] <= value[1]:
-        bound = "" if low == -math.inf else f" >= {low}"
-        raise ConfigError(f"{stage} {name} must be a pair (lo, hi) of finite numbers{bound} with lo <= hi; got {value!r}")
-    return float(value[0]), float(value[1])
 
 
 def as_seed(seed: Any) -> tf.Tensor:
@@ -63,59 +44,6 @@ def row_mask(batch_size: tf.Tensor, prob: float, seed: Any) -> tf.Tensor:
 
 def _where_rows(mask: tf.Tensor, changed: tf.Tensor, unchanged: tf.Tensor) -> tf.Tensor:
     return tf.where(mask[:, tf.newaxis], changed, unchanged)
-
-
-@dataclass(frozen=True)
-class WaveAugmentConfig:
-    """Settings of `augment_waveforms`; each ``*_prob`` is the fraction of rows the step touches.
-
-    Attributes:
-        gain_prob: probability of a random gain.
-        gain_db: gain range in dB, drawn uniformly.
-        noise_prob: probability of adding coloured noise.
-        noise_colours: colours to pick from (uniformly per row); keys of `NOISE_SLOPES_DB_PER_OCTAVE`.
-        noise_snr_db: SNR range of the added noise in dB (signal power over noise power).
-        shift_prob: probability of a time shift.
-        shift_max_s: largest shift either way, in seconds (vacated samples become zeros).
-        background_prob: probability of mixing in the row of the background batch.
-        background_snr_db: SNR range of the background in dB.
-        sample_rate_hz: sample rate of the waveforms (turns ``shift_max_s`` into samples).
-    """
-
-    gain_prob: float = 0.5
-    gain_db: tuple[float, float] = (-6.0, 6.0)
-    noise_prob: float = 0.3
-    noise_colours: tuple[str, ...] = ("white", "pink", "brown", "blue", "violet")
-    noise_snr_db: tuple[float, float] = (10.0, 30.0)
-    shift_prob: float = 0.5
-    shift_max_s: float = 0.5
-    background_prob: float = 0.3
-    background_snr_db: tuple[float, float] = (0.0, 20.0)
-    sample_rate_hz: int = 24000
-
-    def __post_init__(self) -> None:
-        for name in ("gain_prob", "noise_prob", "shift_prob", "background_prob"):
-            check_probability("wave augment", name, getattr(self, name))
-        for name in ("gain_db", "noise_snr_db", "background_snr_db"):
-            object.__setattr__(self, name, check_range("wave augment", name, getattr(self, name)))
-        colours = self.noise_colours
-        known = not isinstance(colours, str) and isinstance(colours, Sequence) and all(c in NOISE_SLOPES_DB_PER_OCTAVE for c in colours)
-        if not known or not colours:
-            raise ConfigError(f"wave augment noise_colours must be a non-empty list of {sorted(NOISE_SLOPES_DB_PER_OCTAVE)}; got {colours!r}")
-        object.__setattr__(self, "noise_colours", tuple(colours))
-        if isinstance(self.shift_max_s, bool) or not isinstance(self.shift_max_s, (int, float)) or not 0.0 <= self.shift_max_s < math.inf:
-            raise ConfigError(f"wave augment shift_max_s must be a finite number of seconds >= 0; got {self.shift_max_s!r}")
-        if isinstance(self.sample_rate_hz, bool) or not isinstance(self.sample_rate_hz, int) or self.sample_rate_hz <= 0:
-            raise ConfigError(f"wave augment sample_rate_hz must be a positive integer; got {self.sample_rate_hz!r}")
-
-    @property
-    def shift_max_samples(self) -> int:
-        """Largest shift either way, in samples."""
-        return int(round(self.shift_max_s * self.sample_rate_hz))
-
-    def to_dict(self) -> dict:
-        """Plain dict for JSON (saved next to every model)."""
-        return asdict(self)
 
 
 def _psd_exponent(colour: str) -> float:
@@ -190,7 +118,8 @@ def mix_at_snr(signal: tf.Tensor, noise: tf.Tensor, snr_db: Any) -> tf.Tensor:
 
 def random_gain(x: tf.Tensor, gain_db: tuple[float, float], seed: Any) -> tf.Tensor:
     """Multiply each row by a gain drawn uniformly in dB from ``gain_db = (lo, hi)`` (no clipping here)."""
-    lo, hi = check_range("random_gain", "gain_db", gain_db)
+    check("random_gain", [("gain_db", gain_db, ordered_pair(), RANGE)])
+    lo, hi = float(gain_db[0]), float(gain_db[1])
     x = tf.convert_to_tensor(x, tf.float32)
     db = tf.random.stateless_uniform(tf.shape(x)[:1], seed=as_seed(seed), minval=lo, maxval=hi)
     return x * tf.pow(10.0, db / 20.0)[:, tf.newaxis]

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
 
-from shardkit.errors import ConfigError, is_int, is_number
-
-
-def _check(checks: list[tuple[bool, str, object, str]], stage: str) -> None:
-    for ok, name, value, allowed in checks:
-        if not ok:
-            raise ConfigError(f"{stage} {name} must be {allowed}; got {value!r}")
+from shardkit.checks import check, config_from_dict, integer, number, optional, positive
+from shardkit.errors import is_int
 
 
 @dataclass(frozen=True)
@@ -28,13 +24,16 @@ class CalibrationConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _check(
-            [
-                (is_int(self.samples) and self.samples >= 1, "calibration samples", self.samples, "an integer >= 1"),
-                (is_int(self.seed), "calibration seed", self.seed, "an integer"),
-            ],
-            "calibration",
-        )
+        check("calibration", [("samples", self.samples, integer(1), "an integer >= 1"), ("seed", self.seed, is_int, "an integer")])
+
+    def to_dict(self) -> dict:
+        """Settings as a JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CalibrationConfig:
+        """Inverse of `to_dict` (unknown keys are an error)."""
+        return config_from_dict(cls, data, "calibration config")
 
 
 @dataclass(frozen=True)
@@ -65,26 +64,28 @@ class QATConfig:
     teacher_weight: float = 1.0
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
 
+    NESTED: ClassVar[dict[str, type]] = {"calibration": CalibrationConfig}
+
     def __post_init__(self) -> None:
-        _check(
-            [
-                (is_int(self.epochs) and self.epochs >= 1, "epochs", self.epochs, "an integer >= 1"),
-                (is_number(self.teacher_weight) and 0 <= self.teacher_weight <= 1, "teacher_weight", self.teacher_weight, "a number in [0, 1]"),
-                (is_number(self.learning_rate) and 0 < self.learning_rate < 1, "learning_rate", self.learning_rate, "a number in (0, 1)"),
-                (is_int(self.batch_size) and self.batch_size >= 1, "batch_size", self.batch_size, "an integer >= 1"),
-                (
-                    self.max_steps_per_epoch is None or (is_int(self.max_steps_per_epoch) and self.max_steps_per_epoch >= 1),
-                    "max_steps_per_epoch",
-                    self.max_steps_per_epoch,
-                    "None or an integer >= 1",
-                ),
-            ],
+        check(
             "qat",
+            [
+                ("epochs", self.epochs, integer(1), "an integer >= 1"),
+                ("teacher_weight", self.teacher_weight, number(0, 1), "a number in [0, 1]"),
+                ("learning_rate", self.learning_rate, number(0, 1, open_low=True, open_high=True), "a number in (0, 1)"),
+                ("batch_size", self.batch_size, integer(1), "an integer >= 1"),
+                ("max_steps_per_epoch", self.max_steps_per_epoch, optional(integer(1)), "None or an integer >= 1"),
+            ],
         )
 
     def to_dict(self) -> dict:
         """Settings as a JSON-ready dict."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> QATConfig:
+        """Inverse of `to_dict` (unknown keys are an error)."""
+        return config_from_dict(cls, data, "qat config", cls.NESTED)
 
 
 @dataclass(frozen=True)
@@ -111,17 +112,24 @@ class ConvertConfig:
     require_n6: bool = True
     timeout_s: float = 1800.0
 
+    NESTED: ClassVar[dict[str, type]] = {"calibration": CalibrationConfig}
+
     def __post_init__(self) -> None:
-        _check(
-            [
-                (is_int(self.gate_samples) and self.gate_samples >= 1, "gate_samples", self.gate_samples, "an integer >= 1"),
-                (is_number(self.min_cosine_mean) and -1 <= self.min_cosine_mean <= 1, "min_cosine_mean", self.min_cosine_mean, "a cosine in [-1, 1]"),
-                (is_number(self.min_cosine_p5) and -1 <= self.min_cosine_p5 <= 1, "min_cosine_p5", self.min_cosine_p5, "a cosine in [-1, 1]"),
-                (is_number(self.timeout_s) and self.timeout_s > 0, "timeout_s", self.timeout_s, "a positive number of seconds"),
-            ],
+        check(
             "convert",
+            [
+                ("gate_samples", self.gate_samples, integer(1), "an integer >= 1"),
+                ("min_cosine_mean", self.min_cosine_mean, number(-1, 1), "a cosine in [-1, 1]"),
+                ("min_cosine_p5", self.min_cosine_p5, number(-1, 1), "a cosine in [-1, 1]"),
+                ("timeout_s", self.timeout_s, positive, "a positive number of seconds"),
+            ],
         )
 
     def to_dict(self) -> dict:
         """Settings as a JSON-ready dict."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ConvertConfig:
+        """Inverse of `to_dict` (unknown keys are an error)."""
+        return config_from_dict(cls, data, "convert config", cls.NESTED)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
 
-from shardkit.errors import ConfigError
+from shardkit.checks import check, check_needs, config_from_dict, ignored_unless, integer, number, one_of, positive
 from shardkit.ingest.salience import SalienceConfig
 
 #: folder names (case-insensitive) whose recordings are negatives: all-zero label vector
 NEGATIVE_CLASS_NAMES = frozenset({"noise", "silence", "background", "other"})
+
+#: settings of one segment mode only: set off their defaults in the other mode, they are refused
+MODE_SETTINGS = ("min_segment_s", "max_segment_s", "chunk_s")
 
 #: settings that change what the samples are; an existing OUTPUT must match them to resume
 CONTENT_FIELDS = (
@@ -71,34 +74,55 @@ class BuildConfig:
     salience: SalienceConfig = field(default_factory=SalienceConfig)
     lease_ttl_s: float = 60.0
 
+    NESTED: ClassVar[dict[str, type]] = {"salience": SalienceConfig}
+
     def __post_init__(self) -> None:
         from shardkit.codecs import CODECS
 
-        _require(8000 <= self.sample_rate_hz <= 192000, "sample_rate_hz", self.sample_rate_hz, "an integer in [8000, 192000]")
-        _require(_positive(self.chunk_s) and self.chunk_s <= 600, "chunk_s", self.chunk_s, "a number of seconds in (0, 600]")
-        _require(self.max_chunks_per_file >= 1, "max_chunks_per_file", self.max_chunks_per_file, "an integer >= 1")
-        _require(_positive(self.min_segment_s), "min_segment_s", self.min_segment_s, "a positive number of seconds")
-        _require(
-            _positive(self.max_segment_s) and self.max_segment_s >= self.min_segment_s,
-            "max_segment_s",
-            self.max_segment_s,
-            f"a number of seconds >= min_segment_s ({self.min_segment_s})",
+        seconds = "a positive number of seconds"
+        check(
+            "",
+            [
+                ("sample_rate_hz", self.sample_rate_hz, integer(8000, 192000), "an integer in [8000, 192000]"),
+                ("chunk_s", self.chunk_s, number(0, 600, open_low=True), "a number of seconds in (0, 600]"),
+                ("max_chunks_per_file", self.max_chunks_per_file, integer(1), "an integer >= 1"),
+                ("min_segment_s", self.min_segment_s, positive, seconds),
+                (
+                    "max_segment_s",
+                    self.max_segment_s,
+                    lambda v: positive(v) and v >= self.min_segment_s,
+                    f"a number of seconds >= min_segment_s ({self.min_segment_s})",
+                ),
+                ("min_file_s", self.min_file_s, positive, seconds),
+                ("val_fraction", self.val_fraction, number(0, 1, open_high=True), "a fraction in [0, 1)"),
+                ("test_fraction", self.test_fraction, number(0, 1, open_high=True), "a fraction in [0, 1)"),
+                (
+                    "val_fraction + test_fraction",
+                    self.val_fraction + self.test_fraction,
+                    number(high=1, open_high=True),
+                    "a sum below 1 (train must keep some recordings)",
+                ),
+                ("codec", self.codec, one_of(CODECS), f"one of {sorted(CODECS)}"),
+                ("shard_max_samples", self.shard_max_samples, integer(1), "an integer >= 1"),
+                ("shard_max_seconds", self.shard_max_seconds, positive, seconds),
+                ("workers", self.workers, integer(0, 1024), "an integer in [0, 1024]"),
+                ("lease_ttl_s", self.lease_ttl_s, number(1, 86400), "a number of seconds in [1, 86400]"),
+                ("salience", self.salience, lambda v: isinstance(v, SalienceConfig), "a SalienceConfig"),
+            ],
         )
-        _require(_positive(self.min_file_s), "min_file_s", self.min_file_s, "a positive number of seconds")
-        for name in ("val_fraction", "test_fraction"):
-            value = getattr(self, name)
-            _require(math.isfinite(value) and 0.0 <= value < 1.0, name, value, "a fraction in [0, 1)")
-        _require(
-            self.val_fraction + self.test_fraction < 1.0,
-            "val_fraction + test_fraction",
-            self.val_fraction + self.test_fraction,
-            "a sum below 1 (train must keep some recordings)",
+        changed = [f.name for f in fields(self) if f.name in MODE_SETTINGS and getattr(self, f.name) != f.default]
+        mode = f"variable_length={self.variable_length}"
+        check_needs(
+            "",
+            ignored_unless(
+                changed,
+                {
+                    "min_segment_s": (self.variable_length, "variable_length=True", mode),
+                    "max_segment_s": (self.variable_length, "variable_length=True", mode),
+                    "chunk_s": (not self.variable_length, "variable_length=False", mode),
+                },
+            ),
         )
-        _require(self.codec in CODECS, "codec", self.codec, f"one of {sorted(CODECS)}")
-        _require(self.shard_max_samples >= 1, "shard_max_samples", self.shard_max_samples, "an integer >= 1")
-        _require(_positive(self.shard_max_seconds), "shard_max_seconds", self.shard_max_seconds, "a positive number of seconds")
-        _require(0 <= self.workers <= 1024, "workers", self.workers, "an integer in [0, 1024]")
-        _require(_positive(self.lease_ttl_s) and 1 <= self.lease_ttl_s <= 86400, "lease_ttl_s", self.lease_ttl_s, "a number of seconds in [1, 86400]")
 
     @property
     def longest_segment_s(self) -> float:
@@ -115,23 +139,6 @@ class BuildConfig:
         return {name: full[name] for name in CONTENT_FIELDS}
 
     @classmethod
-    def from_dict(cls, data: dict) -> BuildConfig:
+    def from_dict(cls, data: dict[str, Any]) -> BuildConfig:
         """Inverse of `to_dict` (unknown keys are an error)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown build settings {unknown}; allowed: {sorted(known)}")
-        data = dict(data)
-        if isinstance(data.get("salience"), dict):
-            data["salience"] = SalienceConfig(**data["salience"])
-        return cls(**data)
-
-
-def _positive(value: float) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
-
-
-def _require(ok: bool, name: str, value: object, allowed: str) -> None:
-    """Raise a `ConfigError` naming the setting, the value received and what is allowed."""
-    if not ok:
-        raise ConfigError(f"{name} must be {allowed}; got {value!r}")
+        return config_from_dict(cls, data, "build", cls.NESTED, unknown_message="unknown build settings {unknown}; allowed: {allowed}")

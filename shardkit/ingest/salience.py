@@ -14,9 +14,11 @@ Segments are peak-centred, non-overlapping and ranked by score. Frames below
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
+from shardkit.checks import check, config_from_dict, number, positive
 from shardkit.errors import ConfigError
 
 #: upper bound on the number of analysis bands (keeps features at ~45 MB per hour of audio)
@@ -42,16 +44,23 @@ class SalienceConfig:
     context_s: float = 0.25
 
     def __post_init__(self) -> None:
-        for name in ("threshold_db", "fmin_hz", "frame_s", "smooth_s"):
-            value = getattr(self, name)
-            if not np.isfinite(value) or value <= 0:
-                raise ConfigError(f"salience {name} must be a positive number, got {value!r}")
-        if self.context_s < 0:
-            raise ConfigError(f"salience context_s must be >= 0, got {self.context_s!r}")
+        check(
+            "salience",
+            [
+                *((name, getattr(self, name), positive, "a positive number") for name in ("threshold_db", "fmin_hz", "frame_s", "smooth_s")),
+                ("context_s", self.context_s, number(0.0), ">= 0"),
+            ],
+            separator=", ",
+        )
 
     def to_dict(self) -> dict:
         """Plain dict for JSON."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SalienceConfig:
+        """Inverse of `to_dict` (unknown keys are an error)."""
+        return config_from_dict(cls, data, "salience config")
 
 
 @dataclass(frozen=True)

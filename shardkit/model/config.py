@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
-from shardkit.errors import ConfigError, is_int, is_number
+from shardkit.checks import check, config_from_dict, integer, number, one_of
+from shardkit.errors import is_int, is_number
 
 
 @dataclass(frozen=True)
@@ -80,31 +82,32 @@ class ModelConfig:
     l2: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("depth_multiplier", "embeddings_size", "se_reduction", "expansion"):
-            if not is_int(getattr(self, name)):
-                raise ConfigError(f"model {name} must be an integer; got {getattr(self, name)!r}")
-        for name in ("alpha", "dropout", "l2"):
-            if not is_number(getattr(self, name)):
-                raise ConfigError(f"model {name} must be a number; got {getattr(self, name)!r}")
-        checks = [
-            (self.architecture in ARCHITECTURES, "architecture", self.architecture, f"one of {sorted(ARCHITECTURES)}"),
-            (0.1 <= self.alpha <= 4.0, "alpha", self.alpha, "a width multiplier in [0.1, 4]"),
-            (1 <= self.depth_multiplier <= 8, "depth_multiplier", self.depth_multiplier, "an integer in [1, 8]"),
-            (8 <= self.embeddings_size <= 4096, "embeddings_size", self.embeddings_size, "an integer in [8, 4096]"),
-            (1 <= self.se_reduction <= 64, "se_reduction", self.se_reduction, "an integer in [1, 64]"),
-            (1 <= self.expansion <= 8, "expansion", self.expansion, "an integer in [1, 8]"),
-            (self.pooling in POOLINGS, "pooling", self.pooling, f"one of {list(POOLINGS)}"),
-            (0.0 <= self.dropout < 1.0, "dropout", self.dropout, "a rate in [0, 1)"),
-            (self.mag_scale in MAG_SCALES, "mag_scale", self.mag_scale, f"one of {list(MAG_SCALES)}"),
-            (self.l2 >= 0.0, "l2", self.l2, "a penalty >= 0"),
-        ]
-        for ok, name, value, allowed in checks:
-            if not ok:
-                raise ConfigError(f"model {name} must be {allowed}; got {value!r}")
+        check(
+            "model",
+            [
+                *((name, getattr(self, name), is_int, "an integer") for name in ("depth_multiplier", "embeddings_size", "se_reduction", "expansion")),
+                *((name, getattr(self, name), is_number, "a number") for name in ("alpha", "dropout", "l2")),
+                ("architecture", self.architecture, one_of(ARCHITECTURES), f"one of {sorted(ARCHITECTURES)}"),
+                ("alpha", self.alpha, number(0.1, 4.0), "a width multiplier in [0.1, 4]"),
+                ("depth_multiplier", self.depth_multiplier, integer(1, 8), "an integer in [1, 8]"),
+                ("embeddings_size", self.embeddings_size, integer(8, 4096), "an integer in [8, 4096]"),
+                ("se_reduction", self.se_reduction, integer(1, 64), "an integer in [1, 64]"),
+                ("expansion", self.expansion, integer(1, 8), "an integer in [1, 8]"),
+                ("pooling", self.pooling, one_of(POOLINGS), f"one of {list(POOLINGS)}"),
+                ("dropout", self.dropout, number(0.0, 1.0, open_high=True), "a rate in [0, 1)"),
+                ("mag_scale", self.mag_scale, one_of(MAG_SCALES), f"one of {list(MAG_SCALES)}"),
+                ("l2", self.l2, number(0.0), "a penalty >= 0"),
+            ],
+        )
 
     def to_dict(self) -> dict:
         """Plain dict for JSON."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Inverse of `to_dict` (unknown keys are an error)."""
+        return config_from_dict(cls, data, "model config")
 
 
 def round_channels(channels: float, divisor: int = 8) -> int:

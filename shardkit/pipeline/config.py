@@ -20,9 +20,10 @@ Parsing checks names only; each stage's own config checks the values before it r
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from shardkit.checks import check, check_needs, config_from_dict
 from shardkit.errors import ConfigError
 
 #: stages in the order they run
@@ -40,6 +41,26 @@ class PipelineConfig:
     demo_corpus: bool = False
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str = ""
+
+    def __post_init__(self) -> None:
+        where = f"of {self.source!r}"
+        check_needs("[pipeline]", [(where, isinstance(value, str) and bool(value), f'{key} = "..."', repr(value)) for key, value in self._places()])
+        check("", [("stages", self.stages, lambda v: set(v) <= set(STAGES), f"tables among {list(STAGES)}")])
+        for name, table in self.stages.items():
+            if "enabled" in table and (name != "qat" or not isinstance(table["enabled"], bool)):
+                raise ConfigError(f"[{name}] {where}: only [qat] takes enabled, as true or false; got enabled = {table['enabled']!r}")
+
+    def _places(self) -> list[tuple[str, Any]]:
+        return [("name", self.name), ("input", self.input), ("work", self.work)]
+
+    def to_dict(self) -> dict:
+        """The parsed file as a JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PipelineConfig:
+        """Inverse of `to_dict` (unknown keys are an error)."""
+        return config_from_dict(cls, data, "pipeline config")
 
     def settings(self, stage: str) -> dict[str, Any]:
         """The stage's table (empty when the file has none)."""
@@ -72,15 +93,9 @@ def parse_pipeline(text: str, source: str = "<pipeline>") -> PipelineConfig:
     extra = sorted(set(head) - PIPELINE_KEYS)
     if extra:
         raise ConfigError(f"[pipeline] of {source!r} has unknown keys {extra}; allowed: {sorted(PIPELINE_KEYS)}")
-    for key in ("name", "input", "work"):
-        if not isinstance(head.get(key), str) or not head[key]:
-            raise ConfigError(f'[pipeline] of {source!r} needs {key} = "..."; got {head.get(key)!r}')
     stages = {name: dict(data.get(name, {})) for name in STAGES}
-    for name, table in stages.items():
-        if "enabled" in table and (name != "qat" or not isinstance(table["enabled"], bool)):
-            raise ConfigError(f"[{name}] of {source!r}: only [qat] takes enabled, as true or false; got enabled = {table['enabled']!r}")
     return PipelineConfig(
-        name=head["name"], input=head["input"], work=head["work"], demo_corpus=bool(head.get("demo_corpus", False)), stages=stages, source=source
+        name=head.get("name"), input=head.get("input"), work=head.get("work"), demo_corpus=bool(head.get("demo_corpus", False)), stages=stages, source=source
     )
 
 

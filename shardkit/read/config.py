@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from shardkit.audio.frontends import FrontendConfig
-from shardkit.errors import ConfigError
+from shardkit.augment.config import MixupConfig, SpecAugmentConfig, WaveAugmentConfig
+from shardkit.checks import check, check_needs, config_from_dict, ignored_unless, integer, number, one_of, optional, positive
+from shardkit.errors import is_int
 from shardkit.read.stream import ERROR_POLICIES
 
 BATCHING_MODES = ("fixed", "bucketed")
@@ -27,6 +29,25 @@ class BucketConfig:
     max_padding_ratio: float = 0.05
     max_buckets: int = 32
     seconds_per_batch: float = 192.0
+
+    def __post_init__(self) -> None:
+        check(
+            "reader",
+            [
+                ("bucket.max_padding_ratio", self.max_padding_ratio, number(0, 1, open_low=True, open_high=True), "a ratio in (0, 1)"),
+                ("bucket.max_buckets", self.max_buckets, integer(1), "an integer >= 1"),
+                ("bucket.seconds_per_batch", self.seconds_per_batch, positive, "a positive number of seconds"),
+            ],
+        )
+
+    def to_dict(self) -> dict:
+        """Plain dict for JSON."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BucketConfig:
+        """Inverse of `to_dict` (unknown keys are an error)."""
+        return config_from_dict(cls, data, "bucket config")
 
 
 @dataclass(frozen=True)
@@ -93,30 +114,55 @@ class ReaderConfig:
     mixup: Any = None
     spec_augment: Any = None
 
+    NESTED: ClassVar[dict[str, type]] = {
+        "frontend": FrontendConfig,
+        "bucket": BucketConfig,
+        "augment": WaveAugmentConfig,
+        "mixup": MixupConfig,
+        "spec_augment": SpecAugmentConfig,
+    }
+
     def __post_init__(self) -> None:
-        checks = [
-            (self.batch_size >= 1, "batch_size", self.batch_size, "an integer >= 1"),
-            (self.batching in BATCHING_MODES, "batching", self.batching, f"one of {list(BATCHING_MODES)}"),
-            (self.placement in PLACEMENTS, "placement", self.placement, f"one of {list(PLACEMENTS)}"),
-            (self.balance in BALANCE_MODES, "balance", self.balance, f"one of {list(BALANCE_MODES)}"),
-            (self.on_error in ERROR_POLICIES, "on_error", self.on_error, f"one of {list(ERROR_POLICIES)}"),
-            (self.epochs is None or self.epochs >= 1, "epochs", self.epochs, "None (repeat) or an integer >= 1"),
-            (self.shuffle_buffer >= 0, "shuffle_buffer", self.shuffle_buffer, "an integer >= 0"),
-            (self.retries >= 0, "retries", self.retries, "an integer >= 0"),
-            (self.prefetch_shards >= 0, "prefetch_shards", self.prefetch_shards, "an integer >= 0"),
-            (self.balance_cap is None or self.balance_cap >= 1, "balance_cap", self.balance_cap, "None or an integer >= 1"),
-            (0 < self.bucket.max_padding_ratio < 1, "bucket.max_padding_ratio", self.bucket.max_padding_ratio, "a ratio in (0, 1)"),
-            (self.bucket.max_buckets >= 1, "bucket.max_buckets", self.bucket.max_buckets, "an integer >= 1"),
-            (self.bucket.seconds_per_batch > 0, "bucket.seconds_per_batch", self.bucket.seconds_per_batch, "a positive number of seconds"),
-        ]
-        for ok, name, value, allowed in checks:
-            if not ok:
-                raise ConfigError(f"reader {name} must be {allowed}; got {value!r}")
-        if self.num_shards < 1 or not 0 <= self.shard_index < self.num_shards:
-            raise ConfigError(f"reader shard_index must be in [0, num_shards={self.num_shards}); got {self.shard_index!r}")
+        check(
+            "reader",
+            [
+                ("batch_size", self.batch_size, integer(1), "an integer >= 1"),
+                ("batching", self.batching, one_of(BATCHING_MODES), f"one of {list(BATCHING_MODES)}"),
+                ("placement", self.placement, one_of(PLACEMENTS), f"one of {list(PLACEMENTS)}"),
+                ("balance", self.balance, one_of(BALANCE_MODES), f"one of {list(BALANCE_MODES)}"),
+                ("on_error", self.on_error, one_of(ERROR_POLICIES), f"one of {list(ERROR_POLICIES)}"),
+                ("epochs", self.epochs, optional(integer(1)), "None (repeat) or an integer >= 1"),
+                ("shuffle_buffer", self.shuffle_buffer, integer(0), "an integer >= 0"),
+                ("retries", self.retries, integer(0), "an integer >= 0"),
+                ("prefetch_shards", self.prefetch_shards, integer(0), "an integer >= 0"),
+                ("balance_cap", self.balance_cap, optional(integer(1)), "None or an integer >= 1"),
+                (
+                    "shard_index",
+                    self.shard_index,
+                    lambda v: is_int(self.num_shards) and self.num_shards >= 1 and 0 <= v < self.num_shards,
+                    f"in [0, num_shards={self.num_shards})",
+                ),
+            ],
+        )
+        changed = [name for name, off_default in (("bucket", self.bucket != BucketConfig()), ("balance_cap", self.balance_cap is not None)) if off_default]
+        check_needs(
+            "reader",
+            ignored_unless(
+                changed,
+                {
+                    "bucket": (self.batching == "bucketed", "batching='bucketed'", f"batching={self.batching!r}"),
+                    "balance_cap": (self.balance == "cap", "balance='cap'", f"balance={self.balance!r}"),
+                },
+            ),
+        )
 
     def to_dict(self) -> dict:
         """Settings as a JSON-ready dict (storage options left out: they may hold secrets)."""
         data = asdict(self)
         data.pop("storage_options")
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReaderConfig:
+        """Inverse of `to_dict` (storage options, left out there, may be given here; unknown keys are an error)."""
+        return config_from_dict(cls, data, "reader config", cls.NESTED)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, ClassVar
 
 from shardkit.audio.frontends import FrontendConfig
+from shardkit.augment.config import MixupConfig, SpecAugmentConfig, WaveAugmentConfig
+from shardkit.checks import Need, check, check_needs, config_from_dict, ignored_unless, integer, number, one_of, optional, positive
 from shardkit.errors import ConfigError, is_int, is_number
 from shardkit.model.config import ModelConfig
 from shardkit.read.config import BALANCE_MODES, PLACEMENTS
@@ -16,6 +17,8 @@ LOSSES = ("bce", "focal")
 #: validation metrics a checkpoint can be chosen by, and whether higher is better
 MONITORS = {"val_roc_auc": "max", "val_cmap": "max", "val_loss": "min"}
 DISTRIBUTIONS = ("none", "mirrored")
+#: settings that must be numbers (ints or floats)
+NUMBERS = ("learning_rate", "warmup_epochs", "final_lr_ratio", "weight_decay", "momentum", "focal_gamma", "label_smoothing")
 
 
 @dataclass(frozen=True)
@@ -90,54 +93,51 @@ class TrainConfig:
     train_split: str = "train"
     val_split: str = "val"
 
+    NESTED: ClassVar[dict[str, type]] = {
+        "frontend": FrontendConfig,
+        "model": ModelConfig,
+        "augment": WaveAugmentConfig,
+        "mixup": MixupConfig,
+        "spec_augment": SpecAugmentConfig,
+    }
+
     def __post_init__(self) -> None:
-        for name in ("batch_size", "epochs", "seed", "shuffle_buffer", "max_steps_per_epoch", "patience"):
-            value = getattr(self, name)
-            if not (is_int(value) or (value is None and name in ("max_steps_per_epoch", "patience"))):
-                raise ConfigError(f"train {name} must be an integer; got {value!r}")
-        for name in ("learning_rate", "warmup_epochs", "final_lr_ratio", "weight_decay", "momentum", "focal_gamma", "label_smoothing", "clip_norm"):
-            value = getattr(self, name)
-            if not (is_number(value) or (value is None and name == "clip_norm")):
-                raise ConfigError(f"train {name} must be a number; got {value!r}")
-        checks = [
-            (
-                isinstance(self.name, str) and bool(self.name) and "/" not in self.name and not self.name.startswith("."),
-                "name",
-                self.name,
-                "a file name prefix without '/'",
-            ),
-            (self.placement in PLACEMENTS, "placement", self.placement, f"one of {list(PLACEMENTS)}"),
-            (self.batch_size >= 1, "batch_size", self.batch_size, "an integer >= 1"),
-            (self.epochs >= 1, "epochs", self.epochs, "an integer >= 1"),
-            (self.max_steps_per_epoch is None or self.max_steps_per_epoch >= 1, "max_steps_per_epoch", self.max_steps_per_epoch, "None or an integer >= 1"),
-            (math.isfinite(self.learning_rate) and self.learning_rate > 0, "learning_rate", self.learning_rate, "a positive number"),
-            (self.warmup_epochs >= 0, "warmup_epochs", self.warmup_epochs, "a number of epochs >= 0"),
-            (0 <= self.final_lr_ratio <= 1, "final_lr_ratio", self.final_lr_ratio, "a ratio in [0, 1]"),
-            (self.optimizer in OPTIMIZERS, "optimizer", self.optimizer, f"one of {list(OPTIMIZERS)}"),
-            (self.weight_decay >= 0, "weight_decay", self.weight_decay, "a number >= 0"),
-            (0 <= self.momentum < 1, "momentum", self.momentum, "a number in [0, 1)"),
-            (self.clip_norm is None or self.clip_norm > 0, "clip_norm", self.clip_norm, "None or a positive norm"),
-            (self.loss in LOSSES, "loss", self.loss, f"one of {list(LOSSES)}"),
-            (self.focal_gamma >= 0, "focal_gamma", self.focal_gamma, "a number >= 0"),
-            (0 <= self.label_smoothing < 1, "label_smoothing", self.label_smoothing, "a number in [0, 1)"),
-            (self.monitor in MONITORS, "monitor", self.monitor, f"one of {list(MONITORS)}"),
-            (self.patience is None or self.patience >= 1, "patience", self.patience, "None or an integer >= 1"),
-            (self.distribute in DISTRIBUTIONS, "distribute", self.distribute, f"one of {list(DISTRIBUTIONS)}"),
-            (self.balance in BALANCE_MODES, "balance", self.balance, f"one of {list(BALANCE_MODES)}"),
-            (self.shuffle_buffer >= 0, "shuffle_buffer", self.shuffle_buffer, "an integer >= 0"),
-            (self.train_split != self.val_split, "val_split", self.val_split, f"a split other than train_split={self.train_split!r}"),
-        ]
-        for ok, name, value, allowed in checks:
-            if not ok:
-                raise ConfigError(f"train {name} must be {allowed}; got {value!r}")
-        if self.frontend.name == "hybrid" and self.frontend.n_mels % 8:
-            raise ConfigError(
-                f"frontend n_mels must be a multiple of 8 with the hybrid frontend (the mel mixer's channels, an N6 rule); got {self.frontend.n_mels!r}"
-            )
-        if self.spec_augment is not None and (self.placement == "deferred" or self.frontend.name == "raw"):
-            raise ConfigError(
-                f"train spec_augment needs placement='pipeline' and a spectrogram frontend; got placement={self.placement!r}, frontend={self.frontend.name!r}"
-            )
+        check(
+            "train",
+            [
+                *((name, getattr(self, name), is_int, "an integer") for name in ("batch_size", "epochs", "seed", "shuffle_buffer")),
+                *((name, getattr(self, name), optional(is_int), "an integer") for name in ("max_steps_per_epoch", "patience")),
+                *((name, getattr(self, name), is_number, "a number") for name in NUMBERS),
+                ("clip_norm", self.clip_norm, optional(is_number), "a number"),
+                ("name", self.name, lambda v: isinstance(v, str) and bool(v) and "/" not in v and not v.startswith("."), "a file name prefix without '/'"),
+                ("placement", self.placement, one_of(PLACEMENTS), f"one of {list(PLACEMENTS)}"),
+                ("batch_size", self.batch_size, integer(1), "an integer >= 1"),
+                ("epochs", self.epochs, integer(1), "an integer >= 1"),
+                ("max_steps_per_epoch", self.max_steps_per_epoch, optional(integer(1)), "None or an integer >= 1"),
+                ("learning_rate", self.learning_rate, positive, "a positive number"),
+                ("warmup_epochs", self.warmup_epochs, number(0), "a number of epochs >= 0"),
+                ("final_lr_ratio", self.final_lr_ratio, number(0, 1), "a ratio in [0, 1]"),
+                ("optimizer", self.optimizer, one_of(OPTIMIZERS), f"one of {list(OPTIMIZERS)}"),
+                ("weight_decay", self.weight_decay, number(0), "a number >= 0"),
+                ("momentum", self.momentum, number(0, 1, open_high=True), "a number in [0, 1)"),
+                ("clip_norm", self.clip_norm, optional(positive), "None or a positive norm"),
+                ("loss", self.loss, one_of(LOSSES), f"one of {list(LOSSES)}"),
+                ("focal_gamma", self.focal_gamma, number(0), "a number >= 0"),
+                ("label_smoothing", self.label_smoothing, number(0, 1, open_high=True), "a number in [0, 1)"),
+                ("monitor", self.monitor, one_of(MONITORS), f"one of {list(MONITORS)}"),
+                ("patience", self.patience, optional(integer(1)), "None or an integer >= 1"),
+                ("distribute", self.distribute, one_of(DISTRIBUTIONS), f"one of {list(DISTRIBUTIONS)}"),
+                ("balance", self.balance, one_of(BALANCE_MODES), f"one of {list(BALANCE_MODES)}"),
+                ("shuffle_buffer", self.shuffle_buffer, integer(0), "an integer >= 0"),
+                ("val_split", self.val_split, lambda v: v != self.train_split, f"a split other than train_split={self.train_split!r}"),
+            ],
+        )
+        hybrid = self.frontend.name == "hybrid"
+        mixer = "a multiple of 8 with the hybrid frontend (the mel mixer's channels, an N6 rule)"
+        check("", [("frontend n_mels", self.frontend.n_mels, lambda v: not hybrid or v % 8 == 0, mixer)])
+        spectrogram = self.placement == "pipeline" and self.frontend.name != "raw"
+        found = f"placement={self.placement!r}, frontend={self.frontend.name!r}"
+        check_needs("train", [("spec_augment", self.spec_augment is None or spectrogram, "placement='pipeline' and a spectrogram frontend", found)])
 
     @property
     def monitor_mode(self) -> str:
@@ -149,24 +149,9 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
-        """Inverse of `to_dict` (as read back from a train state or model config)."""
-        from shardkit.augment import MixupConfig, SpecAugmentConfig, WaveAugmentConfig
-
-        nested = {"frontend": FrontendConfig, "model": ModelConfig, "augment": WaveAugmentConfig, "mixup": MixupConfig, "spec_augment": SpecAugmentConfig}
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"train config has unknown settings {unknown}")
-        values = dict(data)
-        for key, kind in nested.items():
-            if isinstance(values.get(key), dict):
-                allowed = {f.name for f in fields(kind)}
-                stray = sorted(set(values[key]) - allowed)
-                if stray:
-                    raise ConfigError(f"train config {key} has unknown settings {stray}")
-                values[key] = kind(**{k: tuple(v) if isinstance(v, list) else v for k, v in values[key].items()})
-        return cls(**values)
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Inverse of `to_dict` (as read back from a train state or model config; unknown keys are an error)."""
+        return config_from_dict(cls, data, "train config", cls.NESTED)
 
 
 #: flat option name → FrontendConfig field (the CLI and the tuner speak in flat names)
@@ -190,13 +175,12 @@ def config_from_options(options: dict[str, Any]) -> TrainConfig:
 
     Frontend, model, mixup and SpecAugment settings are recognised by name; ``mixup_prob``
     of 0 disables mixup, ``spec_augment`` / ``augment`` (booleans) switch those stages on
-    with their defaults and any of their flat settings given.
+    with their defaults and any of their flat settings given. An option that would be
+    ignored in the combination given is refused (see `ignored_options`).
 
     Raises:
-        ConfigError: an unknown option or a bad value, naming it.
+        ConfigError: an unknown option, a bad value or an option that would be ignored, naming it.
     """
-    from shardkit.augment import MixupConfig, SpecAugmentConfig, WaveAugmentConfig
-
     given = {k: v for k, v in options.items() if v is not None}
     model_fields = {f.name for f in fields(ModelConfig)}
     train_fields = {f.name for f in fields(TrainConfig)} - {"frontend", "model", "augment", "mixup", "spec_augment"}
@@ -210,7 +194,7 @@ def config_from_options(options: dict[str, Any]) -> TrainConfig:
     spec_settings = {SPEC_AUGMENT_OPTIONS[k]: v for k, v in given.items() if k in SPEC_AUGMENT_OPTIONS}
     spec_augment = SpecAugmentConfig(**spec_settings) if given.get("spec_augment") else None
     augment = WaveAugmentConfig(sample_rate_hz=frontend.sample_rate_hz) if given.get("augment") else None
-    return TrainConfig(
+    config = TrainConfig(
         frontend=frontend,
         model=ModelConfig(**{k: v for k, v in given.items() if k in model_fields}),
         augment=augment,
@@ -218,16 +202,17 @@ def config_from_options(options: dict[str, Any]) -> TrainConfig:
         spec_augment=spec_augment,
         **{k: v for k, v in given.items() if k in train_fields},
     )
+    check_needs("train", ignored_options(given, config))
+    return config
 
 
 def with_options(config: TrainConfig, options: dict[str, Any]) -> TrainConfig:
     """``config`` with flat options (as `config_from_options` names them) replaced.
 
     Raises:
-        ConfigError: an option that is not a frontend, model or top-level training setting.
+        ConfigError: an option that is not a frontend, model or top-level training setting,
+            a bad value, or an option that would be ignored in the result.
     """
-    from dataclasses import replace
-
     model_fields = {f.name for f in fields(ModelConfig)}
     top = {f.name for f in fields(TrainConfig)} - {"frontend", "model"}
     unknown = sorted(set(options) - model_fields - top - set(FRONTEND_OPTIONS))
@@ -235,4 +220,30 @@ def with_options(config: TrainConfig, options: dict[str, Any]) -> TrainConfig:
         raise ConfigError(f"unknown train options {unknown}")
     frontend = replace(config.frontend, **{FRONTEND_OPTIONS[k]: v for k, v in options.items() if k in FRONTEND_OPTIONS})
     model = replace(config.model, **{k: v for k, v in options.items() if k in model_fields})
-    return replace(config, frontend=frontend, model=model, **{k: v for k, v in options.items() if k in top})
+    result = replace(config, frontend=frontend, model=model, **{k: v for k, v in options.items() if k in top})
+    check_needs("train", ignored_options(options, result))
+    return result
+
+
+def ignored_options(given: dict[str, Any], config: TrainConfig) -> list[Need]:
+    """`check_needs` rows for the flat options in ``given`` that ``config`` would ignore.
+
+    Mixup and SpecAugment settings need their switch (``mixup_prob``, ``spec_augment``; an
+    explicit ``mixup_prob = 0`` or ``spec_augment = false`` turns the stage off on purpose and
+    keeps its settings quiet); optimizer, loss, block and frontend settings need the choice
+    that uses them.
+    """
+    mixup = ("mixup_prob" in given, "mixup_prob > 0", "no mixup_prob")
+    masks = ("spec_augment" in given, "spec_augment=True", "no spec_augment")
+    optimizer, loss = f"optimizer={config.optimizer!r}", f"loss={config.loss!r}"
+    table = {
+        "mixup_alpha": mixup,
+        "mixup_sources": mixup,
+        **dict.fromkeys(SPEC_AUGMENT_OPTIONS, masks),
+        "momentum": (config.optimizer == "sgd", "optimizer='sgd'", optimizer),
+        "weight_decay": (config.optimizer == "adamw", "optimizer='adamw'", optimizer),
+        "focal_gamma": (config.loss == "focal", "loss='focal'", loss),
+        "se_reduction": (config.model.se, "se=True", f"se={config.model.se}"),
+        "expansion": (config.model.inverted_residual, "inverted_residual=True", f"inverted_residual={config.model.inverted_residual}"),
+    }
+    return ignored_unless(given, table)

@@ -36,3 +36,23 @@ def test_round_trip_and_content_settings():
     assert content["codec"] == "pcm16" and content["salience"]["threshold_db"] == 6.0
     with pytest.raises(ConfigError, match=r"unknown build settings \['colour'\]"):
         BuildConfig.from_dict({"colour": 1})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"min_segment_s": 2.0}, "min_segment_s needs variable_length=True (it is ignored otherwise); got variable_length=False"),
+        ({"max_segment_s": 5.0}, "max_segment_s needs variable_length=True (it is ignored otherwise); got variable_length=False"),
+        ({"variable_length": True, "chunk_s": 2.0}, "chunk_s needs variable_length=False (it is ignored otherwise); got variable_length=True"),
+    ],
+)
+def test_a_setting_of_the_other_segment_mode_is_refused(kwargs, message):
+    with pytest.raises(ConfigError) as info:
+        BuildConfig(**kwargs)
+    assert str(info.value) == message
+
+
+def test_segment_settings_of_the_mode_in_use_are_accepted():
+    assert BuildConfig(variable_length=True, min_segment_s=2.0, max_segment_s=5.0).longest_segment_s == 5.0
+    assert BuildConfig(chunk_s=2.0).longest_segment_s == 2.0
+    assert BuildConfig(min_segment_s=1.0, max_segment_s=10.0) == BuildConfig()  # the defaults are not "set"
