@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from test_lease import LEASE_DIR, lease_files, write_foreign_lease
-from test_runner import read_samples
+from helpers.leases import LEASE_DIR, lease_files, write_foreign_lease
+from helpers.shards import read_samples
 
 from shardkit.errors import ConfigError
 from shardkit.ingest.config import BuildConfig

@@ -81,7 +81,7 @@ def test_a_worker_lost_mid_build_loses_and_duplicates_nothing(small_corpus: Path
     import time
 
     from distributed import Client, LocalCluster
-    from test_runner import read_samples
+    from helpers.shards import read_samples
 
     config = BuildConfig(workers=2, val_fraction=0.3, shard_max_samples=1)
     reference = build(

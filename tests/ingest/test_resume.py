@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from factories import tone_in_noise, write_audio
-from test_runner import read_samples
+from helpers.shards import read_samples
 
 pytestmark = pytest.mark.slow
 
