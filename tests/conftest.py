@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny audio written with soundfile, an S3 endpoint on loopback, slow-test gating."""
+"""Shared fixtures: tiny audio written with soundfile, a tiny shard set and model made once per session, an S3 endpoint on loopback, slow-test gating."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from factories import tone_in_noise, write_audio
+from factories import make_class_corpus, tone_in_noise, write_audio
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -37,6 +37,30 @@ def small_corpus(tmp_path: Path) -> Path:
     (root / "alpha" / "notes.txt").write_text("field notes")
     (root / "README.md").write_text("not in a class folder")
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three tone classes and noise, pcm16 shards with a val split: built once, shared by the train and export tests."""
+    from shardkit.ingest.config import BuildConfig
+    from shardkit.ingest.runner import build
+
+    root = tmp_path_factory.mktemp("tiny_shards")
+    corpus = make_class_corpus(root / "corpus")
+    build(str(corpus), str(root / "shards"), BuildConfig(workers=2, codec="pcm16", shard_max_samples=8, val_fraction=0.25), progress=False)
+    return root / "shards"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_shards: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``tiny.keras`` (its model config beside it) trained once on `tiny_shards` for 6 epochs: the model the export tests deploy."""
+    from helpers.training import tiny_config
+
+    from shardkit.train.runner import train
+
+    out = tmp_path_factory.mktemp("tiny_model")
+    train(str(tiny_shards), str(out), tiny_config(epochs=6), verbose=0)
+    return out / "tiny.keras"
 
 
 @pytest.fixture(scope="session")

@@ -6,13 +6,10 @@ Build to S3, train one short epoch from S3, convert from S3. The server comes fr
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
-from tool_loader import loaded_tool
+from helpers.tools import loaded_tool
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +29,8 @@ def seaweedfs(local_s3, tmp_path_factory: pytest.TempPathFactory):
 @pytest.mark.slow
 def test_build_train_convert_through_seaweedfs(seaweedfs: str, local_s3, tmp_path: Path):
     import s3fs
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent / "train"))
     from factories import make_class_corpus
-    from train_helpers import tiny_config
+    from helpers.training import tiny_config
 
     from shardkit.errors import ConfigError
     from shardkit.export.config import CalibrationConfig, ConvertConfig

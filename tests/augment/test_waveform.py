@@ -22,6 +22,12 @@ SR = 24000
 #: only the step under test fires
 OFF = dict(gain_prob=0.0, noise_prob=0.0, shift_prob=0.0, background_prob=0.0)
 
+#: the textbook PSD slopes of the noise colours (PSD ∝ f**a with a = 0, -1, -2, +1, +2), in dB per decade;
+#: written here, not read from the code's table, so a wrong entry there fails the tests below
+TEXTBOOK_SLOPES_DB_PER_DECADE = {"white": 0.0, "pink": -10.0, "brown": -20.0, "blue": 10.0, "violet": 20.0}
+#: the same in dB per octave (an octave is log10(2) of a decade): 0, -3.01, -6.02, +3.01, +6.02
+TEXTBOOK_SLOPES_DB_PER_OCTAVE = {colour: slope * np.log10(2.0) for colour, slope in TEXTBOOK_SLOPES_DB_PER_DECADE.items()}
+
 
 def psd_slope_db_per_octave(rows: np.ndarray, sample_rate_hz: int = SR, lo_hz: float = 100.0, hi_hz: float = 10000.0) -> float:
     """Slope of 10 log10(PSD) against log2(f), fitted over log-spaced bands between lo_hz and hi_hz."""
@@ -54,12 +60,16 @@ def sines(batch: int, n: int, amplitude: float = 0.1, seed: int = 0) -> np.ndarr
 # --- coloured noise -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("colour", sorted(NOISE_SLOPES_DB_PER_OCTAVE))
+def test_the_noise_colours_are_the_textbook_ones() -> None:
+    assert sorted(NOISE_SLOPES_DB_PER_OCTAVE) == sorted(TEXTBOOK_SLOPES_DB_PER_OCTAVE)
+
+
+@pytest.mark.parametrize("colour", sorted(TEXTBOOK_SLOPES_DB_PER_OCTAVE))
 def test_noise_colour_has_documented_psd_slope_and_unit_rms(colour: str) -> None:
     noise = coloured_noise([16, 2**16], colour, seed=[1, 2]).numpy()
     assert noise.shape == (16, 2**16) and noise.dtype == np.float32
     slope = psd_slope_db_per_octave(noise)
-    assert slope == pytest.approx(NOISE_SLOPES_DB_PER_OCTAVE[colour], abs=1.0), f"{colour}: {slope:.2f} dB/octave"
+    assert slope == pytest.approx(TEXTBOOK_SLOPES_DB_PER_OCTAVE[colour], abs=1.0), f"{colour}: {slope:.2f} dB/octave"
     rms = np.sqrt((noise.astype(np.float64) ** 2).mean(axis=1))
     np.testing.assert_allclose(rms, 1.0, rtol=0.05)
     np.testing.assert_allclose(noise.mean(axis=1), 0.0, atol=1e-4)  # DC left at zero
@@ -71,7 +81,7 @@ def test_slope_estimator_catches_the_classic_pink_bug() -> None:
     spectrum = np.fft.rfft(white, axis=1)
     k = np.arange(spectrum.shape[1], dtype=np.float64)
     wrong_pink = np.fft.irfft(spectrum * np.where(k > 0, 1.0 / np.maximum(k, 1.0), 0.0), n=2**16, axis=1)
-    assert abs(psd_slope_db_per_octave(wrong_pink) - NOISE_SLOPES_DB_PER_OCTAVE["pink"]) > 2.0
+    assert abs(psd_slope_db_per_octave(wrong_pink) - TEXTBOOK_SLOPES_DB_PER_OCTAVE["pink"]) > 2.0
     assert abs(psd_slope_db_per_octave(white)) < 0.5
 
 
@@ -211,7 +221,7 @@ def test_noise_branch_adds_noise_within_snr_range_and_uses_every_colour() -> Non
     assert snrs.min() > 10.0 - 0.05 and snrs.max() < 20.0 + 0.05
     assert snrs.min() < 11.0 and snrs.max() > 19.0
     slopes = np.array([psd_slope_db_per_octave(row) for row in added])
-    documented = np.array(sorted(NOISE_SLOPES_DB_PER_OCTAVE.values()))
+    documented = np.array(sorted(TEXTBOOK_SLOPES_DB_PER_OCTAVE.values()))
     nearest = documented[np.abs(slopes[:, None] - documented[None, :]).argmin(axis=1)]
     assert np.abs(slopes - nearest).max() < 1.5
     counts = {value: int((nearest == value).sum()) for value in documented}
@@ -222,7 +232,7 @@ def test_single_colour_config_adds_only_that_colour() -> None:
     x = sines(16, 2**14)
     cfg = WaveAugmentConfig(**{**OFF, "noise_prob": 1.0, "noise_colours": ("brown",), "noise_snr_db": (0.0, 0.0)})
     added = augment_waveforms(x, cfg, [1, 5]).numpy().astype(np.float64) - x
-    assert psd_slope_db_per_octave(added) == pytest.approx(-6.0, abs=1.0)
+    assert psd_slope_db_per_octave(added) == pytest.approx(TEXTBOOK_SLOPES_DB_PER_OCTAVE["brown"], abs=1.0)
 
 
 def test_background_branch_mixes_the_given_rows_at_snr_in_range() -> None:

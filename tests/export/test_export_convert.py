@@ -23,12 +23,12 @@ from shardkit.export.trained_model import load_checkpoint
 
 
 @pytest.fixture(scope="module")
-def converted(trained: Path, export_shards: Path, tmp_path_factory: pytest.TempPathFactory):
+def converted(tiny_model: Path, tiny_shards: Path, tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("converted")
-    return convert(str(trained), str(export_shards), str(out)), out
+    return convert(str(tiny_model), str(tiny_shards), str(out)), out
 
 
-def test_converted_model_runs_with_int8_internals_and_float_io(converted, trained):
+def test_converted_model_runs_with_int8_internals_and_float_io(converted, tiny_model):
     result, out = converted
     assert result.passed and result.tflite_path == str(out / "tiny_int8.tflite")
     content = (out / "tiny_int8.tflite").read_bytes()
@@ -45,11 +45,11 @@ def test_converted_model_runs_with_int8_internals_and_float_io(converted, traine
     weights = [t for t in tensors if t["dtype"] == np.int8 and len(t["quantization_parameters"]["scales"]) > 1]
     assert weights, "per-channel INT8 weights expected"
     scores = predictor(np.random.default_rng(0).random((2, *predictor.input_shape), dtype=np.float32))
-    classes = json.loads((trained.parent / "tiny_model_config.json").read_text())["classes"]
+    classes = json.loads((tiny_model.parent / "tiny_model_config.json").read_text())["classes"]
     assert scores.shape == (2, len(classes)) and np.all((scores >= 0) & (scores <= 1))
 
 
-def test_report_gates_hashes_and_config(converted, trained):
+def test_report_gates_hashes_and_config(converted, tiny_model):
     result, out = converted
     report = json.loads((out / "tiny_int8_report.json").read_text())
     assert report["passed"] and report["tflite"]["promoted"]
@@ -60,24 +60,24 @@ def test_report_gates_hashes_and_config(converted, trained):
     model_config = json.loads((out / "tiny_int8_model_config.json").read_text())
     assert model_config["sha256"] == {"tiny_int8.tflite": digest}
     assert model_config["quantization"]["input"]["dtype"] == "float32"
-    assert model_config["classes"] == json.loads((trained.parent / "tiny_model_config.json").read_text())["classes"]
+    assert model_config["classes"] == json.loads((tiny_model.parent / "tiny_model_config.json").read_text())["classes"]
     assert (out / "tiny_int8_labels.txt").read_text().split() == model_config["classes"]
     text = (out / "tiny_int8_report.txt").read_text()
     assert "PASSED" in text and "cosine mean" in text
     assert not list(out.glob("*.partial"))
 
 
-def test_calibration_and_gate_keys_are_disjoint_stratified_and_deterministic(converted, trained, export_shards):
+def test_calibration_and_gate_keys_are_disjoint_stratified_and_deterministic(converted, tiny_model, tiny_shards):
     result, _ = converted
     calibration, gate = set(result.report["calibration"]["keys"]), set(result.report["gate_samples"]["keys"])
     assert calibration and gate and not calibration & gate
-    checkpoint = load_checkpoint(str(trained))
+    checkpoint = load_checkpoint(str(tiny_model))
     # one split for both: the calibration draw skips the gate keys
     config = ConvertConfig(calibration=CalibrationConfig(split="train", samples=12), gate_split="train", gate_samples=12)
-    gate_set, calibration_set = draw_samples(str(export_shards), checkpoint, config, None)
+    gate_set, calibration_set = draw_samples(str(tiny_shards), checkpoint, config, None)
     assert len(gate_set) == 12 and len(calibration_set) == 12
     assert not set(gate_set.keys) & set(calibration_set.keys)
-    again = draw_samples(str(export_shards), checkpoint, config, None)
+    again = draw_samples(str(tiny_shards), checkpoint, config, None)
     assert again[0].keys == gate_set.keys and again[1].keys == calibration_set.keys
     counts = calibration_set.labels.sum(axis=0)
     assert counts.min() >= 2  # every class drawn, not only the first shards'
@@ -89,20 +89,22 @@ def test_stratified_pick_takes_turns_between_strata():
     assert stratified_pick(candidates, 100) == ["n0", "a0", "b0", "n1", "a1", "a2"]
 
 
-def test_int8_io_on_request(trained, export_shards, tmp_path):
-    result = convert(str(trained), str(export_shards), str(tmp_path), ConvertConfig(int8_io=True, gate_samples=20, calibration=CalibrationConfig(samples=40)))
+def test_int8_io_on_request(tiny_model, tiny_shards, tmp_path):
+    result = convert(str(tiny_model), str(tiny_shards), str(tmp_path), ConvertConfig(int8_io=True, gate_samples=20, calibration=CalibrationConfig(samples=40)))
     predictor = TFLitePredictor((tmp_path / "tiny_int8.tflite").read_bytes())
     assert predictor.input["dtype"] == np.int8 and predictor.output["dtype"] == np.int8
     assert result.report["quantization"]["input"]["dtype"] == "int8"
     assert result.report["agreement"]["cosine_mean"] >= 0.95
 
 
-def test_failing_gate_writes_the_report_and_promotes_nothing(converted, trained, export_shards, tmp_path):
+def test_failing_gate_writes_the_report_and_promotes_nothing(converted, tiny_model, tiny_shards, tmp_path):
     _, promoted = converted
     for name in ("tiny_int8.tflite", "tiny_int8_model_config.json"):  # an earlier run's promoted model
         (tmp_path / name).write_bytes((promoted / name).read_bytes())
     with pytest.raises(GateFailed, match="cosine_mean"):
-        convert(str(trained), str(export_shards), str(tmp_path), ConvertConfig(min_cosine_mean=1.0, gate_samples=20, calibration=CalibrationConfig(samples=40)))
+        convert(
+            str(tiny_model), str(tiny_shards), str(tmp_path), ConvertConfig(min_cosine_mean=1.0, gate_samples=20, calibration=CalibrationConfig(samples=40))
+        )
     assert not (tmp_path / "tiny_int8.tflite").exists()
     assert not (tmp_path / "tiny_int8_model_config.json").exists()
     report = json.loads((tmp_path / "tiny_int8_report.json").read_text())
@@ -110,14 +112,14 @@ def test_failing_gate_writes_the_report_and_promotes_nothing(converted, trained,
     assert any("cosine_mean" in failure for failure in report["failures"])
 
 
-def test_cli_gate_failure_exits_non_zero_with_a_clear_message(trained, export_shards, tmp_path):
+def test_cli_gate_failure_exits_non_zero_with_a_clear_message(tiny_model, tiny_shards, tmp_path):
     result = CliRunner().invoke(
         cli,
         [
             "convert",
-            str(trained),
+            str(tiny_model),
             "--shards",
-            str(export_shards),
+            str(tiny_shards),
             "--out",
             str(tmp_path),
             "--min-cosine-mean",
@@ -141,28 +143,28 @@ def test_cli_gate_failure_exits_non_zero_with_a_clear_message(trained, export_sh
         (["--gate-samples", "-3"], "gate_samples must be an integer >= 1; got -3"),
     ],
 )
-def test_cli_bad_options_exit_2_naming_the_value(trained, export_shards, tmp_path, args, message):
-    result = CliRunner().invoke(cli, ["convert", str(trained), "--shards", str(export_shards), "--out", str(tmp_path), *args])
+def test_cli_bad_options_exit_2_naming_the_value(tiny_model, tiny_shards, tmp_path, args, message):
+    result = CliRunner().invoke(cli, ["convert", str(tiny_model), "--shards", str(tiny_shards), "--out", str(tmp_path), *args])
     assert result.exit_code == 2 and message in result.output
     assert not list(tmp_path.iterdir())
 
 
-def test_not_a_trained_checkpoint_is_refused(export_shards, tmp_path):
+def test_not_a_trained_checkpoint_is_refused(tiny_shards, tmp_path):
     (tmp_path / "model.h5").write_bytes(b"x")
-    result = CliRunner().invoke(cli, ["convert", str(tmp_path / "model.h5"), "--shards", str(export_shards)])
+    result = CliRunner().invoke(cli, ["convert", str(tmp_path / "model.h5"), "--shards", str(tiny_shards)])
     assert result.exit_code == 2 and "must be a .keras file" in result.output
     (tmp_path / "lonely.keras").write_bytes(b"x")
     with pytest.raises(ConfigError, match="no lonely_model_config.json beside it"):
-        convert(str(tmp_path / "lonely.keras"), str(export_shards))
+        convert(str(tmp_path / "lonely.keras"), str(tiny_shards))
 
 
-def test_fake_quant_twin_calibrates_the_ranges_the_converter_chose(converted, trained, export_shards):
+def test_fake_quant_twin_calibrates_the_ranges_the_converter_chose(converted, tiny_model, tiny_shards):
     """QAT trains against the converter's scheme: the twin's per-tensor ranges are the TFLite model's."""
     from shardkit.export.quantize import calibrate, deployable_model, fake_quant_model, quantizers
 
     result, out = converted
-    checkpoint = load_checkpoint(str(trained))
-    _, calibration = draw_samples(str(export_shards), checkpoint, ConvertConfig(), None)
+    checkpoint = load_checkpoint(str(tiny_model))
+    _, calibration = draw_samples(str(tiny_shards), checkpoint, ConvertConfig(), None)
     assert list(calibration.keys) == result.report["calibration"]["keys"]  # the very samples the converter used
     twin = fake_quant_model(deployable_model(checkpoint.model))
     calibrate(twin, calibration.features)

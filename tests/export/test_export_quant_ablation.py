@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-from tool_loader import loaded_tool
+from helpers.tools import loaded_tool
 
 
 @pytest.fixture(scope="module")
@@ -16,8 +11,8 @@ def tool():
     yield from loaded_tool("quant_ablation")
 
 
-def test_ablation_rows(tool, trained, export_shards):
-    rows = {row["row"]: row for row in tool.ablation(str(trained), str(export_shards), gate_samples=20)}
+def test_ablation_rows(tool, tiny_model, tiny_shards):
+    rows = {row["row"]: row for row in tool.ablation(str(tiny_model), str(tiny_shards), gate_samples=20)}
     assert list(rows)[:2] == ["float", "all quantized"]
     assert len(rows) == 6
     weights_only, everything = rows["weights only (no activation quantized)"], rows["all quantized"]

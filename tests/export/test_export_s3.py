@@ -13,14 +13,14 @@ from shardkit.export.convert import convert
 from shardkit.export.evaluate import evaluate
 
 
-def test_convert_and_evaluate_on_s3(trained, export_shards, s3_env):
+def test_convert_and_evaluate_on_s3(tiny_model, tiny_shards, s3_env):
     import s3fs
 
     fs = s3fs.S3FileSystem()
     bucket = s3_env
-    fs.put(str(export_shards), f"{bucket}/shards", recursive=True)
+    fs.put(str(tiny_shards), f"{bucket}/shards", recursive=True)
     for name in ("tiny.keras", "tiny_model_config.json"):
-        fs.put_file(str(trained.parent / name), f"{bucket}/models/{name}")
+        fs.put_file(str(tiny_model.parent / name), f"{bucket}/models/{name}")
     result = convert(
         f"s3://{bucket}/models/tiny.keras", f"s3://{bucket}/shards", config=ConvertConfig(gate_samples=20, calibration=CalibrationConfig(samples=40))
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from factories import tone_in_noise, write_audio
-from test_runner import read_samples
+from helpers.shards import read_samples
 
 from shardkit.ingest.config import BuildConfig
 from shardkit.ingest.runner import build

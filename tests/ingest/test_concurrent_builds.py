@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from test_lease import LEASE_DIR, lease_files, write_foreign_lease
-from test_runner import read_samples
+from helpers.leases import LEASE_DIR, lease_files, write_foreign_lease
+from helpers.shards import read_samples
 
 from shardkit.errors import ConfigError
 from shardkit.ingest.config import BuildConfig
@@ -95,10 +95,21 @@ def test_a_build_whose_lease_was_stolen_mid_build_commits_nothing_more(
 
 
 @pytest.mark.parametrize("executor", ["local", pytest.param("dask", marks=pytest.mark.slow)])
-def test_workers_that_lost_the_lease_commit_nothing(executor: str, small_corpus: Path, tmp_path: Path):
+def test_workers_that_lost_the_lease_commit_nothing(executor: str, small_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from shardkit.ingest import runner
+
     out = tmp_path / "out"
     store = Store(str(out))
     outcome: dict = {}
+    # the build holds its lease and plans its tasks: it waits there until the lease is stolen, so no task starts before
+    planning, stolen, real_plan = threading.Event(), threading.Event(), runner.plan_tasks
+
+    def plan_once_stolen(*args, **kwargs):
+        planning.set()
+        stolen.wait(60)
+        return real_plan(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "plan_tasks", plan_once_stolen)
 
     def run() -> None:
         try:
@@ -109,11 +120,10 @@ def test_workers_that_lost_the_lease_commit_nothing(executor: str, small_corpus:
 
     thread = threading.Thread(target=run)
     thread.start()
-    deadline = time.monotonic() + 60
-    while not lease_files(store) and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.005)
+    assert planning.wait(60), "the build never got to planning its tasks"
     assert lease_files(store), "the build took no lease"
-    _steal(store)  # before any worker could commit: starting workers alone takes longer than this
+    _steal(store)  # before any task started
+    stolen.set()
     thread.join(120)
     assert "thief-vm:1:7h1ef" in str(outcome.get("error")), outcome
     assert _committed(store) == [], "no shard, no record, no manifest"

@@ -78,10 +78,10 @@ def test_a_worker_lost_mid_build_loses_and_duplicates_nothing(small_corpus: Path
     import os
     import signal
     import threading
-    import time
 
     from distributed import Client, LocalCluster
-    from test_runner import read_samples
+    from helpers.events import committed_records, wait_for
+    from helpers.shards import read_samples
 
     config = BuildConfig(workers=2, val_fraction=0.3, shard_max_samples=1)
     reference = build(
@@ -101,9 +101,7 @@ def test_a_worker_lost_mid_build_loses_and_duplicates_nothing(small_corpus: Path
         victim = next(iter(client.run(os.getpid).values()))
         thread = threading.Thread(target=run)
         thread.start()
-        deadline = time.monotonic() + 120
-        while not list((out / "_shardkit" / "done").glob("*.json")) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for(lambda: committed_records(out) or not thread.is_alive(), "the first commit record or the end of the build")
         killed_mid_build = thread.is_alive()
         os.kill(victim, signal.SIGKILL)
         thread.join(300)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_runner import read_samples
+from helpers.shards import read_samples
 
 from shardkit.demo.corpus import DemoCorpusConfig, make_demo_corpus
 from shardkit.ingest.config import BuildConfig

@@ -13,25 +13,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from helpers.leases import LEASE_DIR, lease_files, write_foreign_lease
 
 from shardkit.storage import Store
-
-#: where a lease lives, and what it says (the on-storage contract these tests pin)
-LEASE_DIR = "_shardkit/lease"
-
-
-def write_foreign_lease(
-    store: Store, owner: str, *, ttl_s: float, generation: int = 1, pid_scope: str = "build-vm pid:[4026531836]", beat_age_s: float = 0.0
-) -> None:
-    """Put a lease of another build into ``store``, as that build would have written it ``beat_age_s`` ago."""
-    beat = time.time() - beat_age_s
-    state = {"owner": owner, "generation": generation, "created": beat, "heartbeat": beat, "ttl_s": ttl_s, "expires": beat + ttl_s, "pid_scope": pid_scope}
-    store.write_json(f"{LEASE_DIR}/{generation:012d}.json", state)
-
-
-def lease_files(store: Store) -> list[str]:
-    """Names of the lease files in ``store`` (not the staging file of one being written)."""
-    return [name for name in store.listdir(LEASE_DIR) if name.endswith(".json")]
 
 
 @pytest.fixture(params=["local", "memory", "s3"])
@@ -150,8 +134,7 @@ def test_of_two_builds_acquiring_at_once_exactly_one_wins(backend: str, tmp_path
 @pytest.mark.slow
 def test_exclusive_create_and_the_lease_on_seaweedfs(tmp_path: Path):
     """SeaweedFS answers a lost If-None-Match with a 412 that s3fs does not map to FileExistsError."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-    from tool_loader import loaded_tool
+    from helpers.tools import loaded_tool
 
     for local_s3 in loaded_tool("local_s3"):
         if not local_s3.weed_binary():

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from factories import tone_in_noise, write_audio
+from helpers.events import committed_records, wait_for
 
 #: the longest a worker may outlive its build process
 ORPHAN_LIMIT_S = 2.0
@@ -70,11 +71,12 @@ def test_a_busy_pool_worker_exits_within_2_s_of_its_parents_death(tmp_path: Path
     parent = subprocess.Popen(
         [sys.executable, "main.py"], cwd=tmp_path, env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
     )
-    deadline = time.monotonic() + 60
-    while len([p for p in tmp_path.iterdir() if p.name.isdigit()]) < 2 and time.monotonic() < deadline:
-        assert parent.poll() is None
-        time.sleep(0.02)
-    workers = {int(p.name) for p in tmp_path.iterdir() if p.name.isdigit()}
+
+    def busy_pids() -> set[int]:  # each busy worker writes a file named by its pid
+        return {int(p.name) for p in tmp_path.iterdir() if p.name.isdigit()}
+
+    wait_for(lambda: len(busy_pids()) >= 2, "both workers were busy", running=lambda: parent.poll() is None, timeout_s=60)
+    workers = busy_pids()
     assert len(workers) == 2 and workers <= children(parent.pid)
     assert kill_and_time_orphans(parent, children(parent.pid)) <= ORPHAN_LIMIT_S
 
@@ -90,11 +92,14 @@ def test_a_killed_cli_build_leaves_no_worker_running(tmp_path: Path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 60
-    while len(children(parent.pid)) < 3 and time.monotonic() < deadline:  # two workers and the resource tracker
-        assert parent.poll() is None, "the build ended before it could be killed"
-        time.sleep(0.02)
-    time.sleep(1.0)  # the workers are busy with their first tasks
+
+    def running() -> bool:
+        return parent.poll() is None
+
+    # two workers and the resource tracker
+    wait_for(lambda: len(children(parent.pid)) >= 3, "its workers started (it could not be killed)", running=running, timeout_s=60)
+    # a first shard is committed, so the workers are busy with the next tasks (about 8 tasks for 2 workers)
+    wait_for(lambda: committed_records(out), "its first commit record (it could not be killed)", running=running, timeout_s=60)
     assert parent.poll() is None, "the build ended before it could be killed"
     assert not (out / "manifest.json").exists()
     assert kill_and_time_orphans(parent, children(parent.pid)) <= ORPHAN_LIMIT_S

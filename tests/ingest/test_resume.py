@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from factories import tone_in_noise, write_audio
-from test_runner import read_samples
+from helpers.events import committed_records, wait_for
+from helpers.shards import read_samples
 
 pytestmark = pytest.mark.slow
 
@@ -36,14 +37,13 @@ def _command(corpus: Path, out: Path) -> list[str]:
 
 
 def _kill_after_records(corpus: Path, out: Path, n_records: int) -> None:
-    """Start the build in its own process group and SIGKILL the whole group once n records exist."""
+    """Start the build in its own process group and SIGKILL the whole group once n commit records exist."""
     proc = subprocess.Popen(_command(corpus, out), start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    done = out / "_shardkit" / "done"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and (not done.exists() or len(list(done.iterdir())) < n_records):
-        assert proc.poll() is None, "build ended before it could be killed"
-        time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGKILL)
+    try:
+        wait_for(lambda: len(committed_records(out)) >= n_records, f"{n_records} commit records (it could not be killed)", running=lambda: proc.poll() is None)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # ended by itself: the wait above says so
+            os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "manifest.json").exists(), "killed before the end"
 

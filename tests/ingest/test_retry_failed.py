@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from factories import tone_in_noise, write_audio
-from test_runner import read_samples
+from helpers.shards import read_samples
 
 from shardkit.ingest.attempts import changed_since_failure
 from shardkit.ingest.config import BuildConfig

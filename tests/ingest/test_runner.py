@@ -12,24 +12,14 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-import webdataset as wds
 from factories import tone_in_noise, write_audio
+from helpers.shards import read_samples
 
 from shardkit.errors import ConfigError
 from shardkit.ingest.config import BuildConfig
 from shardkit.ingest.runner import build
 
 CONFIG = BuildConfig(workers=2, val_fraction=0.3, shard_max_samples=6)
-
-
-def read_samples(folder: Path, manifest: dict) -> list[dict]:
-    """Every sample of every listed shard, read with stock webdataset (no decoding of members)."""
-    urls = [str(folder / s["name"]) for split in manifest["splits"].values() for s in split["shards"]]
-    samples = []
-    for sample in wds.WebDataset(urls, shardshuffle=False, empty_check=False):
-        meta = json.loads(sample["json"])
-        samples.append({"key": sample["__key__"], "meta": meta, "audio": sample.get("flac") or sample.get("wav") or sample.get("pcm16")})
-    return samples
 
 
 @pytest.fixture

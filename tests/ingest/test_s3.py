@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import s3fs
-from test_runner import read_samples
+from helpers.shards import read_samples
 
 from shardkit.ingest.config import BuildConfig
 from shardkit.ingest.runner import build

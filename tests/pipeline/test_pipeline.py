@@ -8,49 +8,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers.pipelines import TINY
 
 from shardkit.cli import cli
 from shardkit.errors import ConfigError
 from shardkit.pipeline.config import STAGES, load_pipeline, parse_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
-
-TINY = """
-[pipeline]
-name = "tiny"
-input = "{input}"
-work = "{work}"
-
-[build]
-codec = "pcm16"
-shard_max_samples = 8
-val_fraction = 0.25
-workers = 2
-
-[train]
-chunk_s = 1.0
-n_fft = 128
-n_frames = 32
-n_mels = 16
-n_mfcc = 8
-architecture = "dscnn_lite"
-alpha = 0.25
-embeddings_size = 32
-batch_size = 8
-epochs = 2
-learning_rate = 3e-3
-
-[qat]
-epochs = {qat_epochs}
-batch_size = 8
-calibration_samples = 40
-
-[convert]
-calibration_samples = 40
-gate_samples = 20
-min_cosine_mean = 0.5
-min_cosine_p5 = 0.5
-"""
 
 
 def _write(tmp_path: Path, corpus: Path, qat_epochs: int = 1) -> Path:
@@ -104,9 +68,6 @@ def test_birdnet_recipe_has_birdnet_stm32_defaults():
 
 @pytest.mark.slow
 def test_pipeline_runs_skips_and_reruns_downstream_of_a_change(tmp_path: Path):
-    import sys
-
-    sys.path.insert(0, str(ROOT / "tests"))
     from factories import make_class_corpus
 
     from shardkit.pipeline.runner import run_pipeline
@@ -153,11 +114,7 @@ def test_pipeline_runs_skips_and_reruns_downstream_of_a_change(tmp_path: Path):
 
 @pytest.mark.slow
 def test_pipeline_with_its_work_on_s3(tmp_path: Path, s3_env: str):
-    import sys
-
     import s3fs
-
-    sys.path.insert(0, str(ROOT / "tests"))
     from factories import make_class_corpus
 
     from shardkit.pipeline.runner import run_pipeline

@@ -13,8 +13,6 @@ import pytest
 from shardkit.pipeline.runner import StageResult
 from shardkit.pipeline.summary import format_pipeline_summary, read_reports, stage_progress
 
-ROOT = Path(__file__).resolve().parents[2]
-
 CONVERT_REPORT = {
     "passed": False,
     "gates": {
@@ -74,9 +72,8 @@ def test_summary_without_evaluation_uses_the_gate_samples(tmp_path: Path):
 
 @pytest.mark.slow
 def test_pipeline_run_prints_progress_and_a_final_table(tmp_path: Path):
-    sys.path.insert(0, str(ROOT / "tests"))
     from factories import make_class_corpus
-    from pipeline.test_pipeline import TINY
+    from helpers.pipelines import TINY
 
     corpus = make_class_corpus(tmp_path / "corpus")
     path = tmp_path / "tiny.toml"

@@ -9,7 +9,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 import soundfile as sf
-from tool_loader import loaded_tool
+from helpers.tools import loaded_tool
 
 TINY = ["--files", "3", "--min-minutes", "0.1", "--max-minutes", "0.2", "--repeats", "1"]
 

@@ -13,7 +13,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 from factories import tone_in_noise, write_audio
-from tool_loader import loaded_tool
+from helpers.tools import loaded_tool
 
 
 @pytest.fixture(scope="module")

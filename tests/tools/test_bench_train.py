@@ -7,7 +7,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from tool_loader import loaded_tool
+from helpers.tools import loaded_tool
 
 
 @pytest.fixture(scope="module")
@@ -17,11 +17,8 @@ def bench() -> Iterator[ModuleType]:
 
 def test_train_run_summarises_the_epochs_after_the_first(bench: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A real (tiny) train() run: steps/s and input wait come from its history, first epoch excluded."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
     from factories import make_class_corpus
-    from train_helpers import tiny_config
+    from helpers.training import tiny_config
 
     from shardkit.ingest.config import BuildConfig
     from shardkit.ingest.runner import build

@@ -1,4 +1,4 @@
-"""Tiny shard sets for the training tests (the tiny run settings are in train_helpers.py)."""
+"""Shards of two new classes for the linear probe (the shared `tiny_shards` and `tiny_run` are in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -15,17 +15,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 @pytest.fixture(scope="session")
-def train_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three tone classes and noise, pcm16 shards with a val split."""
-    root = tmp_path_factory.mktemp("train_shards")
-    corpus = make_class_corpus(root / "corpus")
-    build(str(corpus), str(root / "shards"), BuildConfig(workers=2, codec="pcm16", shard_max_samples=8, val_fraction=0.25), progress=False)
-    return root / "shards"
-
-
-@pytest.fixture(scope="session")
 def probe_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two new tone classes (not in `train_shards`) for the linear probe."""
+    """Two new tone classes (not in `tiny_shards`) for the linear probe."""
     root = tmp_path_factory.mktemp("probe_shards")
     corpus = make_class_corpus(root / "corpus", n_per_class=5, classes=(("delta", 1500), ("epsilon", 6000)))
     build(str(corpus), str(root / "shards"), BuildConfig(workers=2, codec="pcm16", shard_max_samples=8, val_fraction=0.25), progress=False)

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from shardkit.cli import cli
 
-#: the tiny run of train_helpers.py, as options
+#: the tiny run of helpers/training.py, as options
 TINY = [
     "--chunk-s", "1.0", "--n-fft", "128", "--n-frames", "32", "--n-mels", "16", "--n-mfcc", "8",
     "--architecture", "dscnn_lite", "--alpha", "0.25", "--embeddings-size", "32",
@@ -37,63 +37,63 @@ def run(*args: str):
         (["--sample-rate", "16000"], "frontend sample_rate_hz 16000 differs from the shards' 24000 Hz"),
     ],
 )
-def test_bad_options_exit_2_naming_the_value_before_training(train_shards: Path, tmp_path: Path, options: list[str], message: str) -> None:
+def test_bad_options_exit_2_naming_the_value_before_training(tiny_shards: Path, tmp_path: Path, options: list[str], message: str) -> None:
     out = tmp_path / "out"
-    result = run(str(train_shards), "--out", str(out), *TINY, *options)
+    result = run(str(tiny_shards), "--out", str(out), *TINY, *options)
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert not list(out.glob("*.keras")) and not list(out.glob("*_train_state.json"))
 
 
-def test_missing_shards_and_nothing_to_resume_exit_2(train_shards: Path, tmp_path: Path) -> None:
+def test_missing_shards_and_nothing_to_resume_exit_2(tiny_shards: Path, tmp_path: Path) -> None:
     missing = run(str(tmp_path / "nope"), "--out", str(tmp_path / "out"), *TINY)
     assert missing.exit_code == 2 and "nope" in missing.output
-    empty = run(str(train_shards), "--out", str(tmp_path / "empty"), "--resume")
+    empty = run(str(tiny_shards), "--out", str(tmp_path / "empty"), "--resume")
     assert empty.exit_code == 2 and "nothing to resume" in empty.output
 
 
-def test_a_cli_run_writes_the_model_and_resume_continues_it(train_shards: Path, tmp_path: Path) -> None:
+def test_a_cli_run_writes_the_model_and_resume_continues_it(tiny_shards: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    first = run(str(train_shards), "--out", str(out), "--name", "cli", "--epochs", "1", *TINY)
+    first = run(str(tiny_shards), "--out", str(out), "--name", "cli", "--epochs", "1", *TINY)
     assert first.exit_code == 0, first.output
     assert "trained 'cli': 1/1 epochs" in first.output
     assert (out / "cli.keras").is_file()
     state = json.loads((out / "cli_train_state.json").read_text())
     assert state["config"]["model"]["alpha"] == 0.25 and state["config"]["frontend"]["n_fft"] == 128
 
-    again = run(str(train_shards), "--out", str(out), "--resume")
+    again = run(str(tiny_shards), "--out", str(out), "--resume")
     assert again.exit_code == 0, again.output
     assert "1/1 epochs" in again.output
 
-    refused = run(str(train_shards), "--out", str(out), "--name", "cli", *TINY)
+    refused = run(str(tiny_shards), "--out", str(out), "--name", "cli", *TINY)
     assert refused.exit_code == 2 and "already holds a run named 'cli'" in refused.output
 
 
-def test_resume_takes_only_the_run_name(train_shards: Path, tmp_path: Path) -> None:
-    refused = run(str(train_shards), "--out", str(tmp_path), "--resume", "--alpha", "0.5")
+def test_resume_takes_only_the_run_name(tiny_shards: Path, tmp_path: Path) -> None:
+    refused = run(str(tiny_shards), "--out", str(tmp_path), "--resume", "--alpha", "0.5")
     assert refused.exit_code == 2 and "pass only --out (and --name), not ['alpha']" in refused.output
 
 
 @pytest.mark.slow
-def test_a_deferred_run_resumes_in_a_new_process_by_name(train_shards: Path, tmp_path: Path) -> None:
+def test_a_deferred_run_resumes_in_a_new_process_by_name(tiny_shards: Path, tmp_path: Path) -> None:
     """The checkpoint holds the frontend layer; a fresh process must be able to load it."""
     import subprocess
     import sys
 
-    from train_helpers import tiny_config
+    from helpers.training import tiny_config
 
     from shardkit.train.runner import train
 
-    train(str(train_shards), str(tmp_path), tiny_config(name="a", epochs=1, placement="deferred"))
-    train(str(train_shards), str(tmp_path), tiny_config(name="b", epochs=1))
+    train(str(tiny_shards), str(tmp_path), tiny_config(name="a", epochs=1, placement="deferred"))
+    train(str(tiny_shards), str(tmp_path), tiny_config(name="b", epochs=1))
     state = json.loads((tmp_path / "a_train_state.json").read_text())
     state["config"]["epochs"], state["finished"] = 2, False  # as if stopped after epoch 1 of 2
     (tmp_path / "a_train_state.json").write_text(json.dumps(state))
 
-    ambiguous = run(str(train_shards), "--out", str(tmp_path), "--resume")
+    ambiguous = run(str(tiny_shards), "--out", str(tmp_path), "--resume")
     assert ambiguous.exit_code == 2 and "holds several runs ['a', 'b']; pass --name" in ambiguous.output
     done = subprocess.run(
-        [sys.executable, "-m", "shardkit", "train", str(train_shards), "--out", str(tmp_path), "--resume", "--name", "a", "--quiet"],
+        [sys.executable, "-m", "shardkit", "train", str(tiny_shards), "--out", str(tmp_path), "--resume", "--name", "a", "--quiet"],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

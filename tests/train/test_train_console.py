@@ -25,8 +25,8 @@ def shardkit(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_redirected_training_shows_epoch_lines_without_noise_or_bar(train_shards: Path, tmp_path: Path):
-    done = shardkit("train", str(train_shards), "--out", str(tmp_path), *TINY, "--epochs", "1", "--max-steps-per-epoch", "2")
+def test_redirected_training_shows_epoch_lines_without_noise_or_bar(tiny_shards: Path, tmp_path: Path):
+    done = shardkit("train", str(tiny_shards), "--out", str(tmp_path), *TINY, "--epochs", "1", "--max-steps-per-epoch", "2")
     assert done.returncode == 0, done.stderr[-3000:]
     assert not TF_NOISE.search(done.stderr), done.stderr[-3000:]
     assert not any(code in done.stdout for code in BAR), repr(done.stdout[:500])
@@ -34,13 +34,13 @@ def test_redirected_training_shows_epoch_lines_without_noise_or_bar(train_shards
 
 
 @pytest.mark.slow
-def test_tensorflow_logs_only_with_verbose(train_shards: Path, tmp_path: Path):
+def test_tensorflow_logs_only_with_verbose(tiny_shards: Path, tmp_path: Path):
     """A model file without its model config fails after TensorFlow is imported: one line, or all of TF's logs with -v."""
     model = tmp_path / "lonely.keras"
     model.write_bytes(b"x")
-    quiet = shardkit("convert", str(model), "--shards", str(train_shards))
+    quiet = shardkit("convert", str(model), "--shards", str(tiny_shards))
     assert quiet.returncode == 2 and not TF_NOISE.search(quiet.stderr), quiet.stderr
     lines = [line for line in quiet.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: ") and "lonely_model_config.json" in lines[0], quiet.stderr
-    verbose = shardkit("-v", "convert", str(model), "--shards", str(train_shards))
+    verbose = shardkit("-v", "convert", str(model), "--shards", str(tiny_shards))
     assert verbose.returncode == 2 and TF_NOISE.search(verbose.stderr) and "Traceback" in verbose.stderr, verbose.stderr

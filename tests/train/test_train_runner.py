@@ -10,7 +10,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from train_helpers import TINY_FRONTEND, tiny_config
+from helpers.training import TINY_FRONTEND, tiny_config
 
 from shardkit.errors import ConfigError
 from shardkit.model.dscnn import HEAD_LAYER
@@ -38,18 +38,18 @@ class InterruptAt(keras.callbacks.Callback):
 
 
 @pytest.fixture(scope="module")
-def trained(train_shards: Path, tmp_path_factory: pytest.TempPathFactory):
+def trained(tiny_shards: Path, tmp_path_factory: pytest.TempPathFactory):
     """One uninterrupted 3-epoch run, shared by the artifact and resume tests."""
     out = tmp_path_factory.mktemp("trained")
-    return out, train(str(train_shards), str(out), tiny_config())
+    return out, train(str(tiny_shards), str(out), tiny_config())
 
 
-def test_a_few_step_run_writes_every_artifact(trained, train_shards: Path) -> None:
+def test_a_few_step_run_writes_every_artifact(trained, tiny_shards: Path) -> None:
     out, result = trained
     files = names("tiny")
     for key in ("model", "model_config", "labels", "history", "curves", "state"):
         assert (out / files[key]).is_file(), key
-    manifest = json.loads((train_shards / "manifest.json").read_text())
+    manifest = json.loads((tiny_shards / "manifest.json").read_text())
     assert (out / files["labels"]).read_text().splitlines() == manifest["classes"]
 
     with open(out / files["history"]) as handle:
@@ -85,14 +85,14 @@ def test_the_best_checkpoint_is_the_best_epoch_by_the_monitor(trained) -> None:
     assert result.best["val_roc_auc"] == max(aucs)
 
 
-def test_an_interrupted_run_resumed_ends_like_the_uninterrupted_one(trained, train_shards: Path, tmp_path: Path) -> None:
+def test_an_interrupted_run_resumed_ends_like_the_uninterrupted_one(trained, tiny_shards: Path, tmp_path: Path) -> None:
     _, full = trained
     with pytest.raises(Interrupt):
-        train(str(train_shards), str(tmp_path), tiny_config(), callbacks=[InterruptAt(epoch=1)])
+        train(str(tiny_shards), str(tmp_path), tiny_config(), callbacks=[InterruptAt(epoch=1)])
     state = json.loads((tmp_path / names("tiny")["state"]).read_text())
     assert state["epochs_done"] == 1
 
-    resumed = train(str(train_shards), str(tmp_path), resume=True)
+    resumed = train(str(tiny_shards), str(tmp_path), resume=True)
     assert resumed.epochs_done == full.epochs_done == 3
     assert [row["epoch"] for row in resumed.history] == [1, 2, 3]
     # the schedule continued from the restored step counter: same steps, same final learning rate
@@ -103,30 +103,30 @@ def test_an_interrupted_run_resumed_ends_like_the_uninterrupted_one(trained, tra
     assert resumed.history[-1]["val_loss"] == pytest.approx(full.history[-1]["val_loss"], rel=1e-3)
 
 
-def test_resuming_a_finished_run_does_nothing(trained, train_shards: Path) -> None:
+def test_resuming_a_finished_run_does_nothing(trained, tiny_shards: Path) -> None:
     out, full = trained
     before = (out / names("tiny")["model"]).stat().st_mtime_ns
-    again = train(str(train_shards), str(out), resume=True)
+    again = train(str(tiny_shards), str(out), resume=True)
     assert again.epochs_done == 3 and len(again.history) == 3
     assert (out / names("tiny")["model"]).stat().st_mtime_ns == before
 
 
-def test_a_second_run_into_the_same_output_is_refused(trained, train_shards: Path) -> None:
+def test_a_second_run_into_the_same_output_is_refused(trained, tiny_shards: Path) -> None:
     out, _ = trained
     with pytest.raises(ConfigError, match="already holds a run named 'tiny'.*--resume"):
-        train(str(train_shards), str(out), tiny_config())
+        train(str(tiny_shards), str(out), tiny_config())
 
 
-def test_resume_refuses_changed_settings_and_missing_runs(trained, train_shards: Path, tmp_path: Path) -> None:
+def test_resume_refuses_changed_settings_and_missing_runs(trained, tiny_shards: Path, tmp_path: Path) -> None:
     out, _ = trained
     with pytest.raises(ConfigError, match=r"settings differ from it: \['batch_size', 'learning_rate'\]"):
-        train(str(train_shards), str(out), tiny_config(batch_size=4, learning_rate=0.1), resume=True)
+        train(str(tiny_shards), str(out), tiny_config(batch_size=4, learning_rate=0.1), resume=True)
     with pytest.raises(ConfigError, match="nothing to resume"):
-        train(str(train_shards), str(tmp_path), tiny_config(), resume=True)
+        train(str(tiny_shards), str(tmp_path), tiny_config(), resume=True)
 
 
-def test_deferred_placement_trains_on_waveforms_and_saves_the_spectrogram_model(train_shards: Path, tmp_path: Path) -> None:
-    result = train(str(train_shards), str(tmp_path), tiny_config(placement="deferred", epochs=1))
+def test_deferred_placement_trains_on_waveforms_and_saves_the_spectrogram_model(tiny_shards: Path, tmp_path: Path) -> None:
+    result = train(str(tiny_shards), str(tmp_path), tiny_config(placement="deferred", epochs=1))
     model = keras.saving.load_model(Path(result.artifacts["model"]))
     assert model.input_shape == (None, 64, 32, 1)
     assert not any(type(layer).__name__ == "SpectrogramFrontend" for layer in model.layers)
@@ -134,9 +134,9 @@ def test_deferred_placement_trains_on_waveforms_and_saves_the_spectrogram_model(
     assert keras.saving.load_model(checkpoint).input_shape == (None, TINY_FRONTEND.chunk_samples)
 
 
-def test_pipeline_and_deferred_placement_train_the_same_model(train_shards: Path, tmp_path: Path) -> None:
-    pipeline = train(str(train_shards), str(tmp_path / "p"), tiny_config(epochs=1))
-    deferred = train(str(train_shards), str(tmp_path / "d"), tiny_config(epochs=1, placement="deferred"))
+def test_pipeline_and_deferred_placement_train_the_same_model(tiny_shards: Path, tmp_path: Path) -> None:
+    pipeline = train(str(tiny_shards), str(tmp_path / "p"), tiny_config(epochs=1))
+    deferred = train(str(tiny_shards), str(tmp_path / "d"), tiny_config(epochs=1, placement="deferred"))
     assert deferred.history[0]["loss"] == pytest.approx(pipeline.history[0]["loss"], rel=1e-3)
     assert deferred.history[0]["val_roc_auc"] == pytest.approx(pipeline.history[0]["val_roc_auc"], abs=0.02)
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from train_helpers import tiny_config
+from helpers.training import tiny_config
 
 from shardkit.errors import ConfigError
 from shardkit.train.tune import RESULTS_FILE, tune
@@ -21,10 +21,10 @@ def good_then_divergent(trial) -> dict:
 
 
 @pytest.mark.slow
-def test_bad_trials_are_pruned_after_their_first_epoch(train_shards: Path, tmp_path: Path) -> None:
+def test_bad_trials_are_pruned_after_their_first_epoch(tiny_shards: Path, tmp_path: Path) -> None:
     base = tiny_config(epochs=3, monitor="val_loss", optimizer="sgd", momentum=0.0)
     summary = tune(
-        str(train_shards), str(tmp_path), base, trials=3, space=good_then_divergent, pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0)
+        str(tiny_shards), str(tmp_path), base, trials=3, space=good_then_divergent, pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0)
     )
 
     trials = {t["number"]: t for t in summary["trials"]}
@@ -39,7 +39,7 @@ def test_bad_trials_are_pruned_after_their_first_epoch(train_shards: Path, tmp_p
     assert json.loads((tmp_path / RESULTS_FILE).read_text()) == json.loads(json.dumps(summary))
 
 
-def test_default_space_settings_are_valid_train_options(train_shards: Path) -> None:
+def test_default_space_settings_are_valid_train_options(tiny_shards: Path) -> None:
     from shardkit.train.config import with_options
     from shardkit.train.tune import default_space
 
@@ -48,8 +48,8 @@ def test_default_space_settings_are_valid_train_options(train_shards: Path) -> N
     assert (config.learning_rate, config.model.alpha, config.model.mag_scale, config.label_smoothing) == (1e-3, 0.5, "pcen", 0.05)
 
 
-def test_zero_trials_and_unknown_options_are_refused(train_shards: Path, tmp_path: Path) -> None:
+def test_zero_trials_and_unknown_options_are_refused(tiny_shards: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="trials must be >= 1; got 0"):
-        tune(str(train_shards), str(tmp_path), tiny_config(), trials=0)
+        tune(str(tiny_shards), str(tmp_path), tiny_config(), trials=0)
     with pytest.raises(ConfigError, match=r"unknown train options \['momentun'\]"):
-        tune(str(train_shards), str(tmp_path), tiny_config(), trials=1, space=lambda trial: {"momentun": 0.5})
+        tune(str(tiny_shards), str(tmp_path), tiny_config(), trials=1, space=lambda trial: {"momentun": 0.5})

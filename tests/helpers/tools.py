@@ -1,4 +1,4 @@
-"""Import a script from tools/ by path (tools/ is not a package)."""
+"""Import a script from tools/ by path (tools/ is not a package); the one place tests load a tool."""
 
 from __future__ import annotations
 

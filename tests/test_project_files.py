@@ -1,0 +1,80 @@
+"""The project's own files hold together: lint, format, the import-layer contract, and pins that satisfy the ranges."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def _tool(name: str) -> str:
+    path = BIN / name
+    if not path.exists():
+        path = shutil.which(name)
+        if path is None:
+            pytest.skip(f"{name} is not installed (the lint extra has it)")
+    return str(path)
+
+
+def _declared() -> list[Requirement]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lines = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        lines += [line for line in extra if not line.startswith("shardkit[")]
+    return [Requirement(line) for line in lines]
+
+
+def _pins(text: str) -> dict[str, str]:
+    pins = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            pins[re.sub(r"[-_.]+", "-", name.lower())] = version
+    return pins
+
+
+def unsatisfied(requirements: list[Requirement], pins: dict[str, str]) -> list[str]:
+    """Each declared requirement that constraints.txt leaves out or pins outside its range."""
+    problems = []
+    for requirement in requirements:
+        version = pins.get(re.sub(r"[-_.]+", "-", requirement.name.lower()))
+        if version is None:
+            problems.append(f"{requirement.name}: not pinned")
+        elif not requirement.specifier.contains(version, prereleases=True):
+            problems.append(f"{requirement.name}: pinned {version}, declared {requirement.specifier}")
+    return problems
+
+
+def test_constraints_pin_every_declared_dependency_inside_its_range():
+    assert unsatisfied(_declared(), _pins((ROOT / "constraints.txt").read_text())) == []
+
+
+def test_the_pin_check_sees_a_pin_outside_its_range():
+    pins = _pins((ROOT / "constraints.txt").read_text())
+    assert unsatisfied([Requirement("numpy~=2.3")], {**pins, "numpy": "1.26.4"}) == ["numpy: pinned 1.26.4, declared ~=2.3"]
+    assert unsatisfied([Requirement("click~=8.5")], {}) == ["click: not pinned"]
+
+
+def test_ruff_check_passes():
+    proc = subprocess.run([_tool("ruff"), "check", "."], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_ruff_format_check_passes():
+    proc = subprocess.run([_tool("ruff"), "format", "--check", "."], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_import_layer_contract_is_kept():
+    proc = subprocess.run([_tool("lint-imports"), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
