@@ -11,13 +11,12 @@ endpoint exits with status 1 and a one-line message.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 import click
 
 from shardkit.cli_errors import ShardkitGroup
-from shardkit.errors import ConfigError
+from shardkit.demo.command import demo_command
 from shardkit.export.command import convert_command, evaluate_command, qat_command
 from shardkit.ingest.command import build_command
 from shardkit.pipeline.command import pipeline_group
@@ -43,25 +42,7 @@ def cli(ctx: click.Context, verbose: int) -> None:
         quiet_tensorflow(native=bool((ctx.obj or {}).get("native_log_filter")))
 
 
-@cli.command()
-@click.option("--out", "out_dir", default="demo-out", show_default=True, help="Folder for the demo corpus, its shards and the model.")
-@click.option("--workers", type=int, default=None, help="Worker processes [default: CPU count].")
-@click.option("--epochs", type=int, default=None, help="Training epochs [default: 60].")
-@click.option("--train/--no-train", default=True, show_default=True, help="Train the model on the shards (needs shardkit[tf]).")
-@click.option("--export/--no-export", default=True, show_default=True, help="After training: QAT, INT8 conversion and evaluation.")
-def demo(out_dir: str, workers: int | None, epochs: int | None, train: bool, export: bool) -> None:
-    """Generate the demo corpus, build shards, inspect them, train, QAT, convert to INT8 and evaluate."""
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise ConfigError(f"--out {out_dir!r} is a file; the demo needs a folder")
-    from shardkit.demo.run import run_demo
-
-    try:
-        run_demo(out_dir, workers=workers, epochs=epochs, train=train, export=export, echo=click.echo)
-    except ImportError as exc:
-        raise click.ClickException(f"the demo's training step needs TensorFlow ({exc}); run: pip install 'shardkit[tf]' (or pass --no-train)") from exc
-
-
-for _command in (build_command, inspect_command, train_command, qat_command, convert_command, evaluate_command, pipeline_group):
+for _command in (build_command, inspect_command, train_command, qat_command, convert_command, evaluate_command, pipeline_group, demo_command):
     cli.add_command(_command)
 
 

@@ -35,12 +35,18 @@ and makes the exit status 1.
 Usage::
 
     python tools/bench_reader.py [--files 12] [--copies 24] [--repeats 1] [--work bench-out/reader]
-                                 [--json r.json] [--quick]
+                                 [--json r.json] [--quick] [--no-tune-malloc]
+
+The readers keep batch-sized buffers on glibc's heap (``ReaderConfig.tune_malloc``, see
+shardkit/read/malloc.py). ``--no-tune-malloc`` runs every figure with glibc's defaults
+instead: the difference between two runs is that choice's effect on this machine (on the
+2-core VM of the README's figures, the tuned reader was about twice as fast).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import logging
@@ -418,23 +424,29 @@ def rss_mb() -> float:
 
 
 def shardkit_batches(
-    source: str, placement: str = "pipeline", epochs: int = 1 + TIMED_EPOCHS, storage_options: dict | None = None
+    source: str, placement: str = "pipeline", epochs: int = 1 + TIMED_EPOCHS, storage_options: dict | None = None, tune_malloc: bool = True
 ) -> Iterator[tuple[int, int]]:
-    """``(epoch, batch size)`` per batch of a training `ShardReader` (shuffling on, batch 64)."""
+    """``(epoch, batch size)`` per batch of a training `ShardReader` (shuffling on, batch 64; ``tune_malloc`` as in `ReaderConfig`)."""
     from shardkit.read.config import ReaderConfig
     from shardkit.read.dataset import ShardReader
 
     config = ReaderConfig(
-        batch_size=BATCH_SIZE, epochs=epochs, training=True, placement=placement, with_position=True, storage_options=dict(storage_options or {})
+        batch_size=BATCH_SIZE,
+        epochs=epochs,
+        training=True,
+        placement=placement,
+        with_position=True,
+        storage_options=dict(storage_options or {}),
+        tune_malloc=tune_malloc,
     )
     for _features, labels, position in ShardReader(source, config).dataset():
         yield int(position[0]), int(labels.shape[0])
 
 
-def memory_over_epochs(source: str, epochs: int) -> dict:
+def memory_over_epochs(source: str, epochs: int, tune_malloc: bool = True) -> dict:
     """RSS after each of ``epochs`` epochs of (1, pcm16) in one dataset, and each epoch's rate."""
     rss: list[float] = []
-    timings = epoch_timings(shardkit_batches(source, epochs=epochs), on_epoch_end=lambda _: rss.append(rss_mb()))
+    timings = epoch_timings(shardkit_batches(source, epochs=epochs, tune_malloc=tune_malloc), on_epoch_end=lambda _: rss.append(rss_mb()))
     growth = rss[-1] - rss[1] if len(rss) > 1 else 0.0
     allowed = max(MEMORY_FLAT_RATIO * rss[1], MEMORY_FLAT_MB) if len(rss) > 1 else MEMORY_FLAT_MB
     return {
@@ -751,18 +763,20 @@ def run_benchmark(args: argparse.Namespace) -> dict:
 
     import tensorflow as tf  # noqa: F401 - imported once here so no figure carries the import
 
-    from shardkit.read.dataset import keep_large_buffers_on_the_heap
+    from shardkit.read.malloc import keep_large_buffers_on_the_heap
 
-    # the reader applies this itself; doing it first puts every in-process figure (baselines too) under the same allocator
-    args.malloc_tuned = keep_large_buffers_on_the_heap()
+    # the readers apply this themselves (ReaderConfig.tune_malloc); doing it first puts every in-process figure
+    # (baselines too) under the same allocator. --no-tune-malloc leaves glibc's defaults everywhere, to measure the choice
+    args.malloc_tuned = keep_large_buffers_on_the_heap() if args.tune_malloc else False
     print(f"allocator: large buffers kept on the heap: {args.malloc_tuned}", flush=True)
+    batches = functools.partial(shardkit_batches, tune_malloc=args.tune_malloc)
 
     repeats, rates = args.repeats, {}
     rates["frontend_only"] = measure("(5) frontend alone", repeats, lambda: steady_rate(frontend_batches(args.frontend_batches)))
-    rates["shardkit_local_pcm16"] = measure("(1) local pcm16", repeats, lambda: steady_rate(shardkit_batches(str(shards["pcm16"]))))
-    rates["shardkit_local_flac"] = measure("(1) local flac", repeats, lambda: steady_rate(shardkit_batches(str(shards["flac"]))))
-    rates["deferred_pcm16"] = measure("(6) deferred pcm16", repeats, lambda: steady_rate(shardkit_batches(str(shards["pcm16"]), "deferred")))
-    rates["deferred_flac"] = measure("(6) deferred flac", repeats, lambda: steady_rate(shardkit_batches(str(shards["flac"]), "deferred")))
+    rates["shardkit_local_pcm16"] = measure("(1) local pcm16", repeats, lambda: steady_rate(batches(str(shards["pcm16"]))))
+    rates["shardkit_local_flac"] = measure("(1) local flac", repeats, lambda: steady_rate(batches(str(shards["flac"]))))
+    rates["deferred_pcm16"] = measure("(6) deferred pcm16", repeats, lambda: steady_rate(batches(str(shards["pcm16"]), "deferred")))
+    rates["deferred_flac"] = measure("(6) deferred flac", repeats, lambda: steady_rate(batches(str(shards["flac"]), "deferred")))
     rates["tfrecord"] = measure_with(
         "(4) TFRecords",
         repeats,
@@ -777,10 +791,10 @@ def run_benchmark(args: argparse.Namespace) -> dict:
         "(2) S3 loopback pcm16",
         repeats,
         lambda: s3_copy(shards["pcm16"], "pcm16"),
-        lambda where: steady_rate(shardkit_batches(where[0], storage_options=where[1])),
+        lambda where: steady_rate(batches(where[0], storage_options=where[1])),
     )
     print(f"  memory: {args.memory_epochs} epochs of (1) local pcm16 ...", flush=True)
-    memory, error = attempt("memory", lambda: memory_over_epochs(str(shards["pcm16"]), args.memory_epochs))
+    memory, error = attempt("memory", lambda: memory_over_epochs(str(shards["pcm16"]), args.memory_epochs, args.tune_malloc))
     memory = memory if error is None else {"error": error}
     print("  bucketed batching on log-uniform 0.5-10 s segments ...", flush=True)
     bucketing, error = attempt("bucketing", lambda: bucketed_padding(args.work, args.bucket_segments))
@@ -919,6 +933,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--work", type=Path, default=Path("bench-out/reader"), help="corpus, shards and scratch (default bench-out/reader)")
     parser.add_argument("--json", type=Path, default=None, help="also write every figure to this JSON file")
     parser.add_argument("--quick", action="store_true", help="tiny corpus and short runs, for a smoke test")
+    parser.add_argument(
+        "--no-tune-malloc",
+        dest="tune_malloc",
+        action="store_false",
+        help="leave glibc's allocator at its defaults (readers get tune_malloc=False): compare with a run without it to measure the choice",
+    )
     args = parser.parse_args(argv)
     for name, value in PRESETS["quick" if args.quick else "full"].items():
         if getattr(args, name) is None:

@@ -1,132 +1,163 @@
-"""`shardkit demo`: generate the demo corpus, build shards, inspect them, train, QAT, convert, evaluate."""
+"""The demo: the packaged demo pipeline file, run in the demo's folder, then its float-vs-INT8 table.
+
+The demo's settings live in one file, ``demo.toml`` beside this module (shipped in the
+package; ``pipelines/demo.toml`` links to it). `run_demo` loads it, points its corpus and
+work folder at ``out_dir``, applies the demo's few options (build workers, training epochs),
+runs it with `run_pipeline` and reads the stages' reports back for its summary: the shards,
+the training run, and one row per model (float and INT8, without and with QAT).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from collections.abc import Callable
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 
-from shardkit.demo.corpus import DemoCorpusConfig, make_demo_corpus
-from shardkit.ingest.config import BuildConfig
-from shardkit.ingest.runner import build
-from shardkit.ingest.summary import format_build_summary
-from shardkit.read.inspect import format_summary, summarize
+from shardkit.pipeline.config import PipelineConfig, parse_pipeline
+from shardkit.pipeline.runner import run_pipeline
+from shardkit.pipeline.summary import format_pipeline_summary, read_reports, stage_progress
+from shardkit.storage import Store, read_url_bytes
 
-#: demo shards are small so that the demo shows several of them
-DEMO_SHARD_MAX_SAMPLES = 32
-#: the demo corpus: enough recordings per class for a held-out split of whole recordings
-DEMO_CORPUS = DemoCorpusConfig(files_per_class=60, noise_files=20)
-#: training settings of the demo (flat `shardkit train` options): a small model for a small
-#: corpus; max pooling, because a call fills a fraction of its 3 s chunk and an average over
-#: the chunk dilutes it (global average pooling over-fitted the 260 chunks: 0.49 val ROC-AUC)
-DEMO_TRAINING = {
-    "name": "demo",
-    "architecture": "dscnn_lite",
-    "alpha": 1.0,
-    "embeddings_size": 64,
-    "pooling": "max",
-    "batch_size": 16,
-    "epochs": 60,
-    "learning_rate": 3e-3,
-}
-#: QAT settings of the demo: a few epochs at a tenth of the training rate
-DEMO_QAT = {"epochs": 3, "batch_size": 16, "learning_rate": 3e-4}
+#: the demo's pipeline file, package data of `shardkit.demo`
+DEMO_PIPELINE = "demo.toml"
+#: what the demo's ``train`` / ``export`` switches leave out: (train, export) → last stage run
+LAST_STAGE = {(False, False): "build", (False, True): "build", (True, False): "train", (True, True): None}
+#: the two conversions of the table: (label, convert stage outputs of its report, of its .tflite)
+CONVERSIONS = (("post-training quantization", "ptq_report", "ptq_tflite"), ("quantization-aware training", "report", "tflite"))
+
+
+def demo_pipeline_file() -> Traversable:
+    """The packaged demo pipeline file (``shardkit pipeline run`` takes its path as well)."""
+    return files(__package__).joinpath(DEMO_PIPELINE)
+
+
+def demo_pipeline(out_dir: str | None = None, *, workers: int | None = None, epochs: int | None = None) -> PipelineConfig:
+    """The packaged demo pipeline, with the demo's options applied.
+
+    Args:
+        out_dir: the demo's folder: the corpus goes to ``out_dir/corpus`` and every stage's
+            output under ``out_dir`` (default: the file's own ``input`` and ``work``).
+        workers: build worker processes (``[build] workers``; default: CPU count).
+        epochs: training epochs (``[train] epochs``; default: the file's).
+
+    Raises:
+        ConfigError: the packaged file is invalid.
+    """
+    resource = demo_pipeline_file()
+    config = parse_pipeline(resource.read_text(encoding="utf-8"), str(resource))
+    stages = {name: dict(table) for name, table in config.stages.items()}
+    if workers is not None:
+        stages["build"]["workers"] = workers
+    if epochs is not None:
+        stages["train"]["epochs"] = epochs
+    where = {} if out_dir is None else {"input": os.path.join(out_dir, "corpus"), "work": out_dir}
+    return dataclasses.replace(config, stages=stages, **where)
 
 
 def run_demo(
     out_dir: str, *, workers: int | None = None, epochs: int | None = None, train: bool = True, export: bool = True, echo: Callable[[str], None] = print
 ) -> dict:
-    """Run the demo end to end in ``out_dir`` (``corpus/``, ``shards/`` and ``model/`` inside it).
+    """Run the demo pipeline in ``out_dir`` (``corpus/``, ``shards/``, ``model/``, ``qat/``, ``int8/``, ``eval/``).
+
+    Stages already up to date in ``out_dir`` are skipped (a finished training run is kept).
 
     Args:
-        out_dir: folder for the generated corpus, the shards and the model; reused if it exists
-            (a finished training run is kept, an unfinished one resumed).
+        out_dir: folder for the generated corpus and every stage's output; reused if it exists.
         workers: build worker processes (default: CPU count).
-        epochs: training epochs (default: `DEMO_TRAINING`'s).
-        train: also train the model (needs TensorFlow).
+        epochs: training epochs (default: the packaged file's).
+        train: also train the model (needs TensorFlow); False stops after the build.
         export: after training, QAT, convert (with and without QAT) and evaluate.
         echo: where progress text goes (the CLI passes ``click.echo``).
 
     Returns:
-        ``{"summary": inspect summary, "training": TrainResult or None, "export": rows of the
-        float-vs-INT8 table or None}``.
+        ``{"summary": inspect summary, "training": TrainResult or None, "export": {"rows": rows
+        of the float-vs-INT8 table, "tflite": the promoted INT8 model} or None, "stages": the
+        pipeline's StageResults}``.
+
+    Raises:
+        ConfigError: a bad option, before any stage runs.
+        GateFailed: the QAT model's conversion gates failed (the pipeline's rule).
     """
-    corpus_dir = os.path.join(out_dir, "corpus")
-    shards_dir = os.path.join(out_dir, "shards")
-    if not os.path.isdir(corpus_dir):
-        echo(f"generating the demo corpus in {corpus_dir}")
-        calls = make_demo_corpus(corpus_dir, DEMO_CORPUS)
-        echo(f"  {len(calls)} calls planted")
-    config = BuildConfig(shard_max_samples=DEMO_SHARD_MAX_SAMPLES, val_fraction=0.25, codec="pcm16", **({} if workers is None else {"workers": workers}))
-    echo(f"building shards in {shards_dir}")
-    echo(format_build_summary(build(corpus_dir, shards_dir, config)))
-    summary = summarize(shards_dir)
+    config = demo_pipeline(out_dir, workers=workers, epochs=epochs)
+    with stage_progress(echo):
+        results = run_pipeline(config, echo=echo, until=LAST_STAGE[train, export])
+    outputs = {result.stage: result.outputs for result in results}
+    summary = _inspect(outputs.get("build", {}), echo)
+    training = _training(config, echo) if outputs.get("train") else None
+    echo("")
+    echo(format_pipeline_summary(results, read_reports(results)))
+    exported = _exported(config, outputs, echo) if outputs.get("convert") else None
+    return {"summary": summary, "training": training, "export": exported, "stages": results}
+
+
+def _inspect(build_outputs: dict[str, str], echo: Callable[[str], None]) -> dict | None:
+    if "shards" not in build_outputs:
+        return None
+    from shardkit.read.inspect import format_summary, summarize
+
+    summary = summarize(build_outputs["shards"])
     echo(format_summary(summary))
-    model_dir = os.path.join(out_dir, "model")
-    result = _train(shards_dir, model_dir, epochs, echo) if train else None
-    exported = _export(shards_dir, model_dir, echo) if train and export else None
-    return {"summary": summary, "training": result, "export": exported}
+    return summary
 
 
-def _train(shards_dir: str, model_dir: str, epochs: int | None, echo: Callable[[str], None]):
-    from shardkit.train.config import config_from_options
+def _training(config: PipelineConfig, echo: Callable[[str], None]):
+    """The training run as its train state records it (the stage may have been skipped as up to date)."""
+    from shardkit.train.artifacts import names
+    from shardkit.train.config import TrainConfig
     from shardkit.train.report import format_result
-    from shardkit.train.runner import train
+    from shardkit.train.runner import TrainResult
 
-    options = {**DEMO_TRAINING, "sample_rate_hz": 24000, **({} if epochs is None else {"epochs": epochs})}
-    config = config_from_options(options)
-    resume = os.path.exists(os.path.join(model_dir, f"{config.name}_train_state.json"))
-    echo(f"{'resuming' if resume else 'training'} {config.model.architecture} (alpha {config.model.alpha}) for {config.epochs} epochs in {model_dir}")
-    result = train(shards_dir, model_dir, config, resume=resume, verbose=0, epoch_hook=lambda epoch, row: echo(_epoch_line(epoch, config.epochs, row)))
+    store = Store(config.url("model"))
+    files_ = names(config.name)
+    state = store.read_json(files_["state"])
+    train_config = TrainConfig.from_dict(state["config"])
+    best_row = next((row for row in state["history"] if row["epoch"] == state["best_epoch"]), {})
+    result = TrainResult(
+        out=store.url,
+        config=train_config,
+        epochs_done=state["epochs_done"],
+        best_epoch=state["best_epoch"],
+        best={key: value for key, value in best_row.items() if key.startswith("val_")},
+        history=state["history"],
+        stopped_early=state["finished"] and state["epochs_done"] < train_config.epochs,
+        artifacts={key: store.location(name) for key, name in files_.items() if key != "checkpoints"},
+    )
     echo(format_result(result))
     return result
 
 
-def _epoch_line(epoch: int, epochs: int, row: dict) -> str:
-    return f"  epoch {epoch + 1:>3}/{epochs}: loss {row['loss']:.4f}  val loss {row['val_loss']:.4f}  val ROC-AUC {row['val_roc_auc']:.4f}  cmAP {row['val_cmap']:.4f}  ({row['seconds']:.1f} s)"
-
-
-def _export(shards_dir: str, model_dir: str, echo: Callable[[str], None]) -> dict:
-    """QAT, INT8 conversion of the trained and the QAT model, evaluation; ends with the comparison table."""
-    from shardkit.export.config import QATConfig
-    from shardkit.export.convert import GateFailed, convert, format_convert_report
-    from shardkit.export.evaluate import evaluate
-    from shardkit.export.qat import format_qat_result, qat
-
-    name = DEMO_TRAINING["name"]
-    float_model = os.path.join(model_dir, f"{name}.keras")
-    echo(f"QAT of {float_model} for {DEMO_QAT['epochs']} epochs")
-    qat_result = qat(float_model, shards_dir, model_dir, QATConfig(**DEMO_QAT))
-    echo(format_qat_result(qat_result))
-    rows, promoted = [], {}
-    for label, keras_path in (("post-training quantization", float_model), ("quantization-aware training", qat_result.model_path)):
-        echo(f"converting {keras_path} to full INT8")
-        try:
-            converted = convert(keras_path, shards_dir, model_dir)
-            promoted[label] = converted.tflite_path
-            report = converted.report
-        except GateFailed as exc:
-            report = exc.result.report
-            echo(str(exc))
-        echo(format_convert_report(report))
-        metrics = report["metrics"]  # on the gate samples: the whole val split of the demo
-        rows.append({"model": f"float ({label.split()[0]})", "roc_auc": metrics["float"]["roc_auc"], "cmap": metrics["float"]["cmap"]})
-        rows.append(
-            {
-                "model": f"INT8 ({label})",
-                "roc_auc": metrics["int8"]["roc_auc"],
-                "cmap": metrics["int8"]["cmap"],
-                "promoted": label in promoted,
-                **report["agreement"],
-            }
-        )
+def _exported(config: PipelineConfig, outputs: dict[str, dict[str, str]], echo: Callable[[str], None]) -> dict:
+    """The float-vs-INT8 rows from the conversion reports, the evaluation report and the promoted model."""
+    converted = outputs["convert"]
+    rows = []
+    for label, report_key, _ in CONVERSIONS:
+        if report_key in converted:
+            report = json.loads(read_url_bytes(converted[report_key]))
+            rows += table_rows(label if config.enabled("qat") else CONVERSIONS[0][0], report)
     echo(format_table(rows))
-    final = promoted.get("quantization-aware training") or promoted.get("post-training quantization")
-    if final:
-        source = qat_result.model_path if final == promoted.get("quantization-aware training") else float_model
-        evaluation = evaluate(final, shards_dir, "val", out=model_dir)
-        echo(f"evaluation report: {os.path.join(model_dir, evaluation['files']['txt'])} (and .json, .png); source {source}")
+    if outputs.get("evaluate"):
+        echo(f"evaluation report: {outputs['evaluate']['report']} (and .txt, .png)")
+    final = converted.get("tflite")
     echo(f"INT8 model for the N6: {final}" if final else "no INT8 model passed its gates")
     return {"rows": rows, "tflite": final}
+
+
+def table_rows(label: str, report: dict) -> list[dict]:
+    """The float and the INT8 row of one conversion report (its metrics are on the gate samples)."""
+    metrics = report["metrics"]
+    return [
+        {"model": f"float ({label.split()[0]})", "roc_auc": metrics["float"]["roc_auc"], "cmap": metrics["float"]["cmap"]},
+        {
+            "model": f"INT8 ({label})",
+            "roc_auc": metrics["int8"]["roc_auc"],
+            "cmap": metrics["int8"]["cmap"],
+            "promoted": report["passed"],
+            **report["agreement"],
+        },
+    ]
 
 
 def format_table(rows: list[dict]) -> str:
@@ -137,3 +168,6 @@ def format_table(rows: list[dict]) -> str:
         gates = {True: "  gates passed", False: "  gates FAILED"}.get(row.get("promoted"), "")
         lines.append(f"{row['model']:<40} {row['roc_auc']:>8.4f} {row['cmap']:>8.4f} {cosine}{gates}")
     return "\n".join(lines)
+
+
+__all__ = ["DEMO_PIPELINE", "demo_pipeline", "demo_pipeline_file", "format_table", "run_demo", "table_rows"]

@@ -100,28 +100,55 @@ def _qat_config(config: PipelineConfig, settings: dict):
 def _convert_config(config: PipelineConfig, settings: dict):
     from shardkit.export.config import ConvertConfig
 
+    compare_ptq = settings.pop("compare_ptq", False)
+    if not isinstance(compare_ptq, bool):
+        raise ConfigError(f"[convert] compare_ptq of {config.source!r} must be true or false; got {compare_ptq!r}")
     calibration = _calibration(settings)
     return _typed("convert", config, lambda: ConvertConfig(**settings, calibration=calibration))
 
 
-def check_pipeline(config: PipelineConfig) -> None:
-    """Build every stage's config from the file, so a bad key or value fails before any stage runs.
-
-    Raises:
-        ConfigError: naming the table and the value.
-    """
+def _check_build(config: PipelineConfig) -> None:
     from shardkit.ingest.executors import EXECUTORS
-    from shardkit.train.config import config_from_options
 
     _, executor, _ = _build_config(config, config.settings("build"))
     if executor not in EXECUTORS:
         raise ConfigError(f"[build] executor must be one of {sorted(EXECUTORS)}; got {executor!r}")
+
+
+def _check_train(config: PipelineConfig) -> None:
+    from shardkit.train.config import config_from_options
+
     config_from_options({**config.settings("train"), "name": config.name})
-    _qat_config(config, config.settings("qat"))
-    _convert_config(config, config.settings("convert"))
+
+
+def _check_evaluate(config: PipelineConfig) -> None:
     extra = sorted(set(config.settings("evaluate")) - {"split"})
     if extra:
         raise ConfigError(f"[evaluate] of {config.source!r} has unknown keys {extra}; allowed: ['split']")
+
+
+#: stage name → function(config) that builds the stage's config from its table (raising ConfigError)
+STAGE_CHECKS: dict[str, Callable[[PipelineConfig], Any]] = {
+    "build": _check_build,
+    "train": _check_train,
+    "qat": lambda config: _qat_config(config, config.settings("qat")),
+    "convert": lambda config: _convert_config(config, config.settings("convert")),
+    "evaluate": _check_evaluate,
+}
+
+
+def check_pipeline(config: PipelineConfig, stages: tuple[str, ...] = STAGES) -> None:
+    """Build every stage's config from the file, so a bad key or value fails before any stage runs.
+
+    Args:
+        config: the parsed pipeline file.
+        stages: the stages to check (those that will run).
+
+    Raises:
+        ConfigError: naming the table and the value.
+    """
+    for stage in stages:
+        STAGE_CHECKS[stage](config)
 
 
 def _run_build(config: PipelineConfig, settings: dict, storage: dict) -> dict[str, str]:
@@ -163,13 +190,27 @@ def _run_qat(config: PipelineConfig, settings: dict, storage: dict) -> dict[str,
     return {"model": result.model_path}
 
 
-def _run_convert(config: PipelineConfig, settings: dict, storage: dict) -> dict[str, str]:
-    from shardkit.export.convert import convert
+def _gates(report: dict) -> str:
+    return ", ".join(f"{name} {'passed' if gate['passed'] else 'FAILED'}" for name, gate in report["gates"].items())
 
-    result = convert(_source_model(config), config.url("shards"), config.url("int8"), _convert_config(config, settings), storage_options=storage)
-    gates = ", ".join(f"{name} {'passed' if gate['passed'] else 'FAILED'}" for name, gate in result.report["gates"].items())
-    log.info("INT8 model %s (gates: %s)", result.tflite_path, gates)
-    return {"tflite": result.tflite_path or "", "report": result.report_path}
+
+def _run_convert(config: PipelineConfig, settings: dict, storage: dict) -> dict[str, str]:
+    """Convert the source model; with ``compare_ptq`` (and QAT on) first the trained model too, for comparison."""
+    from shardkit.export.convert import GateFailed, convert
+
+    compare_ptq = settings.get("compare_ptq", False) and config.enabled("qat")
+    convert_config = _convert_config(config, settings)
+    outputs = {}
+    if compare_ptq:  # its gates are reported, never fatal: it is a comparison, not the pipeline's model
+        try:
+            ptq = convert(f"{config.url('model')}/{config.name}.keras", config.url("shards"), config.url("int8"), convert_config, storage_options=storage)
+        except GateFailed as exc:
+            ptq = exc.result
+        log.info("INT8 model without QAT (post-training quantization): %s (gates: %s)", ptq.tflite_path or "not promoted", _gates(ptq.report))
+        outputs = {"ptq_tflite": ptq.tflite_path or "", "ptq_report": ptq.report_path}
+    result = convert(_source_model(config), config.url("shards"), config.url("int8"), convert_config, storage_options=storage)
+    log.info("INT8 model %s (gates: %s)", result.tflite_path, _gates(result.report))
+    return {"tflite": result.tflite_path or "", "report": result.report_path, **outputs}
 
 
 def _run_evaluate(config: PipelineConfig, settings: dict, storage: dict) -> dict[str, str]:
@@ -212,21 +253,33 @@ def _clear(config: PipelineConfig, folder: str, storage: dict) -> None:
 
 
 def run_pipeline(
-    config: PipelineConfig, from_stage: str | None = None, storage_options: dict[str, Any] | None = None, echo: Callable[[str], None] = log.info
+    config: PipelineConfig,
+    from_stage: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+    echo: Callable[[str], None] = log.info,
+    until: str | None = None,
 ) -> list[StageResult]:
     """Run every stage that is not up to date (and every stage from ``from_stage`` on).
+
+    Args:
+        config: the parsed pipeline file.
+        from_stage: rerun this stage and every stage after it.
+        storage_options: fsspec options for the work URL.
+        echo: where the one-line stage statuses go.
+        until: stop after this stage (later stages neither run nor appear in the results).
 
     Raises:
         ConfigError: a bad stage name or setting, before that stage runs.
         GateFailed: the conversion gates failed (nothing after it runs, no stamp written).
     """
-    if from_stage is not None and from_stage not in STAGES:
-        raise ConfigError(f"--from must be one of {list(STAGES)}; got {from_stage!r}")
+    for name, value in (("--from", from_stage), ("until", until)):
+        if value is not None and value not in STAGES:
+            raise ConfigError(f"{name} must be one of {list(STAGES)}; got {value!r}")
     storage = dict(storage_options or {})
-    check_pipeline(config)
+    stages = STAGES[: STAGES.index(until) + 1] if until else STAGES
+    check_pipeline(config, stages)
     if config.demo_corpus and not os.path.isdir(config.input):
-        from shardkit.demo.corpus import make_demo_corpus
-        from shardkit.demo.run import DEMO_CORPUS
+        from shardkit.audio.synthetic import DEMO_CORPUS, make_demo_corpus
 
         echo(f"generating the demo corpus in {config.input}")
         make_demo_corpus(config.input, DEMO_CORPUS)
@@ -236,7 +289,7 @@ def run_pipeline(
     store.check_writable()
     forced = STAGES[STAGES.index(from_stage) :] if from_stage else ()
     upstream, results, ran = "", [], False
-    for stage in STAGES:
+    for stage in stages:
         settings = config.settings(stage)
         content = {k: v for k, v in settings.items() if not (stage == "build" and k in EXECUTION_KEYS)}
         fingerprint = _fingerprint(stage, content, upstream, tree_fingerprint(config.input) if stage == "build" else "")

@@ -1,86 +1,48 @@
-"""`ShardReader`: shards to a `tf.data.Dataset` of (features, labels).
+"""`ShardReader`: shards to a `tf.data.Dataset` of (features, labels), as a chain of named stages.
 
-The Python part is light: it fetches shards, parses tar headers and JSON, shuffles and
-yields encoded bytes. Everything per-sample that costs (decoding, crop/pad, frontend,
-augmentation) runs in tf ops or in C libraries that release the GIL, in parallel map calls.
-Every random choice is stateless and seeded from (seed, epoch, sample index), so the same
-seed gives the same batches, epochs differ, and a reader restarted at a position yields
-exactly the remaining sequence.
+The Python part is a list of small generator stages (`shardkit.read.stream`, then
+`shardkit.read.stages`): shard URLs → fetched shards → samples → the codec's members → known
+labels → class caps → shuffle buffer → numbered → groups → decoded, cropped/padded int16 blocks
+(or encoded blocks for bucketed batching). `shardkit.read.tf_data` turns the blocks into
+batches: rebatch or bucket, augmentation, frontend, prefetch. Every random choice is seeded
+from (seed, epoch, sample index), so the same seed gives the same batches, epochs differ, and a
+reader restarted at a position yields exactly the remaining sequence. The reader also keeps
+batch-sized buffers on glibc's heap (`shardkit.read.malloc`) unless ``tune_malloc=False``.
 """
 
 from __future__ import annotations
 
-import ctypes
 import itertools
-import logging
-import os
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 import tensorflow as tf
 
-from shardkit.audio.frontends_tf import tf_frontend
 from shardkit.codecs import CODECS
 from shardkit.errors import ConfigError
 from shardkit.manifest import class_list_problem
+from shardkit.read import tf_data
 from shardkit.read.bucketing import Buckets, plan_buckets
-from shardkit.read.chunks import decode_int16, fit_into
 from shardkit.read.config import ReaderConfig
 from shardkit.read.lifecycle import producer, track_dataset, until_stopped
+from shardkit.read.malloc import keep_large_buffers_on_the_heap
 from shardkit.read.shardlist import epoch_order, host_shards, resolve_shards
-from shardkit.read.stream import (
-    RawSample,
-    ReadStats,
-    balance_classes,
-    class_keep_probabilities,
-    known_labels,
-    labels_vector,
-    read_shards,
-    shuffle_buffer,
+from shardkit.read.stages import (
+    GROUP_SIZE,
+    MemberDecoder,
+    decoded_rows,
+    dense_blocks,
+    encoded_blocks,
+    groups,
+    negatives,
+    numbered,
+    tf_decodable,
+    with_extension,
 )
+from shardkit.read.stream import RawSample, ReadStats, balance_classes, class_keep_probabilities, known_labels, read_shards, shuffle_buffer
+from shardkit.read.tf_data import EPOCH_STRIDE
 from shardkit.storage import read_url_bytes
-
-log = logging.getLogger(__name__)
-
-#: multiplies the epoch in per-sample seeds (indices within an epoch stay below it)
-EPOCH_STRIDE = 1 << 32
-#: samples handed from the Python stream to tf.data at a time
-GROUP_SIZE = 32
-#: sub-stream tags folded into seeds so crop, augmentation and mixup draw independently
-_CROP, _AUGMENT, _MIXUP, _SPEC, _BACKGROUND = 1, 2, 3, 4, 5
-
-
-def _groups(numbered: Iterator[tuple[int, RawSample]]) -> Iterator[list[tuple[int, RawSample]]]:
-    """Consecutive lists of up to `GROUP_SIZE` numbered samples."""
-    numbered = iter(numbered)
-    while group := list(itertools.islice(numbered, GROUP_SIZE)):
-        yield group
-
-
-def keep_large_buffers_on_the_heap() -> bool:
-    """Stop glibc from mapping and unmapping every batch-sized buffer.
-
-    A batch of 3 s chunks is tens of MB; above glibc's mmap threshold each such buffer is a
-    fresh mapping, so every batch pays page faults for memory it just gave back (TensorFlow's
-    generator op also lowers the trim threshold to 128 kB). Measured on a 2-core VM, the
-    faults cost as much CPU as the reader itself. This raises the mmap and trim thresholds
-    for the process (like ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_``) and caps
-    the number of malloc arenas at two; freed memory is reused instead of returned, and RSS
-    stays flat at its working size.
-
-    Returns:
-        Whether the settings were applied (False off glibc).
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8
-    # two arenas: with many allocating threads, per-thread arenas each keeping freed buffers would grow RSS epoch after epoch
-    return bool(libc.mallopt(m_arena_max, 2) and libc.mallopt(m_mmap_threshold, 64 << 20) and libc.mallopt(m_trim_threshold, 256 << 20))
 
 
 @dataclass(frozen=True)
@@ -141,218 +103,74 @@ class ShardReader:
                 split_info["duration_histogram"], max_padding_ratio=b.max_padding_ratio, max_buckets=b.max_buckets, seconds_per_batch=b.seconds_per_batch
             )
         self.stats = ReadStats()
-        self._pool: ThreadPoolExecutor | None = None
+        self._decode = MemberDecoder(self.codec, self.sample_rate_hz, self.stats)
 
-    # ----- the Python side: shards to raw samples --------------------------------------------
+    # ----- the Python side: the stages --------------------------------------------------------
 
     def _read_bytes(self, url: str) -> bytes:
         return read_url_bytes(url, self.config.storage_options, retries=self.config.retries)
 
     def samples(self, epoch: int, skip: int = 0) -> Iterator[tuple[int, RawSample]]:
         """``(index, sample)`` of one epoch in reading order, starting after ``skip`` samples."""
-        config = self.config
-        shuffle = config.training
-        rng = np.random.default_rng([config.seed, epoch, 2])
-        order = until_stopped(epoch_order(self.urls, config.seed, epoch, config.shuffle_shards and shuffle))
-        stream = read_shards(order, self._read_bytes, self.stats, config.on_error, prefetch=config.prefetch_shards, listed=self.listed)
-        stream = (s for s in stream if s.extension == CODECS[self.codec].extension or self._wrong_codec())
+        config, shuffle = self.config, self.config.training
+        stream = until_stopped(epoch_order(self.urls, config.seed, epoch, config.shuffle_shards and shuffle))
+        stream = read_shards(stream, self._read_bytes, self.stats, config.on_error, prefetch=config.prefetch_shards, listed=self.listed)
+        stream = with_extension(stream, CODECS[self.codec].extension, self.stats)
         stream = known_labels(stream, self.class_index, self.stats, config.on_error)
         if self.keep:
             stream = balance_classes(stream, self.keep, np.random.default_rng([config.seed, epoch, 3]))
         if shuffle:
-            stream = shuffle_buffer(stream, config.shuffle_buffer, rng)
-        return itertools.islice(enumerate(stream), skip, None)
+            stream = shuffle_buffer(stream, config.shuffle_buffer, np.random.default_rng([config.seed, epoch, 2]))
+        return numbered(stream, skip)
 
-    def _wrong_codec(self) -> bool:
-        self.stats.add("samples_wrong_codec")
-        return False
-
-    @producer
-    def _generator(self, epoch: np.int64, skip: np.int64) -> Iterator[tuple]:
-        """Bucketed batching: groups of encoded members, one Python→TF hand-over per group."""
-        numbered = ((i, s) for i, s in self.samples(int(epoch), int(skip)) if self._decodable_by_tf(s))
-        for group in _groups(numbered):
-            yield self._pack(int(epoch), group)
-
-    def _decodable_by_tf(self, sample: RawSample) -> bool:
-        """tf.io.decode_raw fails the whole pipeline on an odd-length pcm16 member: drop it here."""
-        if self.codec == "pcm16" and len(sample.audio) % 2:
-            self.stats.add("samples_undecodable")
-            return False
-        return True
-
-    def _pack(self, epoch: int, group: list[tuple[int, RawSample]]) -> tuple:
-        return (
-            np.full(len(group), epoch, dtype=np.int64),
-            np.array([index for index, _ in group], dtype=np.int64),
-            np.array([sample.audio for _, sample in group], dtype=object),
-            np.stack([labels_vector(sample.meta, self.class_index) for _, sample in group]),
-        )
-
-    def _signature(self) -> tuple:
-        return (
-            tf.TensorSpec([None], tf.int64),
-            tf.TensorSpec([None], tf.int64),
-            tf.TensorSpec([None], tf.string),
-            tf.TensorSpec([None, len(self.classes)], tf.float32),
-        )
-
-    def _decode_group(self, members: list[bytes]) -> list[np.ndarray | None]:
-        """Decode a group of members to int16 (a thread pool for FLAC/WAV); None marks a bad one."""
-
-        def one(data: bytes) -> np.ndarray | None:
-            try:
-                return decode_int16(data, self.codec, self.sample_rate_hz)
-            except ValueError as exc:
-                self.stats.add("samples_undecodable")
-                log.warning("skipping an undecodable %s member: %s", self.codec, exc)
-                return None
-
-        if self.codec == "pcm16" or len(members) == 1:
-            return [one(data) for data in members]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="shardkit-decode")
-        return list(self._pool.map(one, members))
-
-    def _dense_groups(self, numbered: Iterator[tuple[int, RawSample]], epoch: int, tag: int) -> Iterator[tuple]:
-        """Fixed batching: groups as dense ``[K, N]`` int16 blocks, cropped/padded in numpy."""
-        n = self.config.frontend.chunk_samples
-        for group in _groups(numbered):
-            decoded = self._decode_group([sample.audio for _, sample in group])
-            rows = [(index, sample, pcm) for (index, sample), pcm in zip(group, decoded, strict=True) if pcm is not None]
-            if not rows:
-                continue
-            audio = np.zeros((len(rows), n), dtype=np.int16)
-            for row, (index, _, pcm) in zip(audio, rows, strict=True):
-                rng = np.random.default_rng([self.config.seed, tag, epoch, index]) if self.config.training and len(pcm) != n else None
-                fit_into(row, pcm, rng)
-            yield (
-                np.full(len(rows), epoch, dtype=np.int64),
-                np.array([index for index, _, _ in rows], dtype=np.int64),
-                audio,
-                np.stack([labels_vector(sample.meta, self.class_index) for _, sample, _ in rows]),
-            )
+    def _blocks(self, items: Iterator[tuple[int, RawSample]], epoch: int, tag: int) -> Iterator[tuple]:
+        """Numbered samples → dense int16 blocks (decoded, cropped/padded; random crops seeded by (seed, tag, epoch, index))."""
+        crop_seed = (self.config.seed, tag, epoch) if self.config.training else None
+        rows = decoded_rows(groups(items, GROUP_SIZE), self._decode)
+        return dense_blocks(rows, epoch, self.config.frontend.chunk_samples, self.class_index, crop_seed)
 
     @producer
     def _fixed_generator(self, epoch: np.int64, skip: np.int64) -> Iterator[tuple]:
+        """Fixed batching: one epoch of dense blocks."""
         if self.config.tune_malloc:  # again: TensorFlow's generator op resets the trim threshold
             keep_large_buffers_on_the_heap()
-        return self._dense_groups(self.samples(int(epoch), int(skip)), int(epoch), _CROP)
+        return self._blocks(self.samples(int(epoch), int(skip)), int(epoch), tf_data.CROP)
 
-    def _dense_signature(self) -> tuple:
-        return (
-            tf.TensorSpec([None], tf.int64),
-            tf.TensorSpec([None], tf.int64),
-            tf.TensorSpec([None, self.config.frontend.chunk_samples], tf.int16),
-            tf.TensorSpec([None, len(self.classes)], tf.float32),
-        )
-
-    # ----- the tf side -------------------------------------------------------------------------
-
-    def _decode_numpy(self, data: bytes) -> tuple[np.ndarray, np.bool_]:
-        """FLAC/WAV member → int16 samples, for the per-sample (bucketed) path."""
-        (pcm,) = self._decode_group([data])
-        return (np.zeros(0, dtype=np.int16), np.bool_(False)) if pcm is None else (pcm, np.bool_(True))
-
-    def _decode(self, epoch, index, data, labels):
-        """Encoded member → int16 samples; the float conversion happens once per batch."""
-        if self.codec == "pcm16":
-            audio = tf.io.decode_raw(data, tf.int16, little_endian=True)
-            ok = tf.size(audio) > 0
-        else:
-            audio, ok = tf.numpy_function(self._decode_numpy, [data], (tf.int16, tf.bool), stateful=False)
-            audio.set_shape([None])
-            ok.set_shape([])
-        return {"audio": audio, "labels": labels, "epoch": epoch, "index": index, "ok": ok}
-
-    def _seed(self, epoch, index, tag: int) -> tf.Tensor:
-        return tf.stack([tf.constant(self.config.seed, tf.int64) * 8 + tag, tf.cast(epoch, tf.int64) * EPOCH_STRIDE + tf.cast(index, tf.int64)])
-
-    def _limit_length(self, element: dict, n_max: int) -> dict:
-        audio = element["audio"][:n_max]
-        return {**element, "audio": audio, "length": tf.shape(audio)[0]}
-
-    def _epoch_dataset(self, epoch: tf.Tensor, skip: tf.Tensor) -> tf.data.Dataset:
-        if self.buckets is None:
-            ds = tf.data.Dataset.from_generator(self._fixed_generator, output_signature=self._dense_signature(), args=(epoch, skip))
-            ds = ds.map(lambda e, i, audio, labels: {"epoch": e, "index": i, "audio": audio, "labels": labels})
-            return ds.rebatch(self.config.batch_size, drop_remainder=self.config.training)
-        ds = tf.data.Dataset.from_generator(self._generator, output_signature=self._signature(), args=(epoch, skip)).unbatch()
-        ds = ds.map(self._decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        ds = ds.filter(lambda e: e["ok"])
-        sr = self.sample_rate_hz
-        uppers = [int(round(u * sr)) for u in self.buckets.upper_s]
-        ds = ds.map(partial(self._limit_length, n_max=uppers[-1]), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        ds = ds.map(lambda e: {k: v for k, v in e.items() if k != "ok"})
-        return ds.bucket_by_sequence_length(
-            element_length_func=lambda e: e["length"],
-            bucket_boundaries=[u + 1 for u in uppers],
-            bucket_batch_sizes=[*self.buckets.batch_sizes, 1],
-            pad_to_bucket_boundary=True,
-            drop_remainder=False,
-        )
-
-    def _finish_batch(self, batch: dict):
-        """Augment (training), apply the frontend (pipeline placement), shape the output."""
-        config = self.config
-        audio, labels = tf.cast(batch["audio"], tf.float32) / 32768.0, batch["labels"]
-        first = batch["index"][0]
-        epoch = batch["epoch"][0]
-        if config.training and config.augment is not None:
-            from shardkit.augment import augment_waveforms
-
-            audio = augment_waveforms(audio, config.augment, self._seed(epoch, first, _AUGMENT), background=batch.get("background"))
-        if config.training and config.mixup is not None:
-            from shardkit.augment import mixup
-
-            audio, labels = mixup(audio, labels, config.mixup, self._seed(epoch, first, _MIXUP))
-        bucketed = self.buckets is not None
-        if config.placement == "pipeline" and config.frontend.name != "raw":
-            features = tf_frontend(audio, config.frontend, variable_length=bucketed)
-            if config.training and config.spec_augment is not None:
-                from shardkit.augment import spec_augment
-
-                features = spec_augment(features, config.spec_augment, self._seed(epoch, first, _SPEC))
-            lengths = (batch["length"] + config.frontend.hop_length - 1) // config.frontend.hop_length if bucketed else None
-            features = features[..., tf.newaxis]
-        else:
-            features, lengths = audio, (batch["length"] if bucketed else None)
-        x = (
-            {"features": features, "lengths": tf.minimum(lengths, tf.shape(features)[2] if features.shape.rank == 4 else tf.shape(features)[1])}
-            if bucketed
-            else features
-        )
-        if config.with_position:
-            position = tf.stack([epoch, tf.reduce_max(batch["index"]) + 1])
-            return x, labels, position
-        return x, labels
-
-    def _with_background(self, ds: tf.data.Dataset) -> tf.data.Dataset:
-        """Zip training batches with batches of negative-class audio for background mixing."""
-        if self.buckets is not None or not (self.manifest or {}).get("negative_classes"):
-            return ds
-        background = tf.data.Dataset.from_generator(self._background_generator, output_signature=self._dense_signature())
-        background = background.map(lambda e, i, audio, labels: audio).rebatch(self.config.batch_size, drop_remainder=True)
-        background = background.map(lambda b: tf.cast(b, tf.float32) / 32768.0)
-        return tf.data.Dataset.zip(ds, background).map(lambda b, noise: {**b, "background": noise})
+    @producer
+    def _generator(self, epoch: np.int64, skip: np.int64) -> Iterator[tuple]:
+        """Bucketed batching: one epoch of encoded blocks."""
+        items = tf_decodable(self.samples(int(epoch), int(skip)), self.codec, self.stats)
+        return encoded_blocks(groups(items, GROUP_SIZE), int(epoch), self.class_index)
 
     @producer
     def _background_generator(self) -> Iterator[tuple]:
-        """Negative-class samples of this host's shards, reshuffled every pass, forever."""
+        """Negative-class samples of this host's shards as dense blocks, reshuffled every pass, forever."""
         for cycle in itertools.count():
             rng = np.random.default_rng([self.config.seed, cycle, 5])
             order = until_stopped(epoch_order(self.urls, self.config.seed + 7919, cycle, True))
-            negatives = (
-                s
-                for s in read_shards(order, self._read_bytes, ReadStats(), "skip", listed=self.listed)
-                if not s.meta.get("labels") and s.extension == CODECS[self.codec].extension
-            )
+            background = negatives(read_shards(order, self._read_bytes, ReadStats(), "skip", listed=self.listed), CODECS[self.codec].extension)
             found = False
-            for group in self._dense_groups(enumerate(shuffle_buffer(negatives, 256, rng)), cycle, _BACKGROUND):
+            for block in self._blocks(enumerate(shuffle_buffer(background, 256, rng)), cycle, tf_data.BACKGROUND):
                 found = True
-                yield group
+                yield block
             if not found:
                 return
+
+    def _decode_numpy(self, data: bytes) -> tuple[np.ndarray, np.bool_]:
+        """FLAC/WAV member → int16 samples, for the per-sample (bucketed) path."""
+        pcm = self._decode.one(data)
+        return (np.zeros(0, dtype=np.int16), np.bool_(False)) if pcm is None else (pcm, np.bool_(True))
+
+    # ----- the tf.data side ---------------------------------------------------------------------
+
+    def _epoch_dataset(self, epoch: tf.Tensor, skip: tf.Tensor) -> tf.data.Dataset:
+        n_classes = len(self.classes)
+        if self.buckets is None:
+            signature = tf_data.block_signature(n_classes, self.config.frontend.chunk_samples)
+            return tf_data.fixed_epoch(self._fixed_generator, (epoch, skip), signature, self.config.batch_size, self.config.training)
+        uppers = [int(round(u * self.sample_rate_hz)) for u in self.buckets.upper_s]
+        decode = tf_data.decode_element(self.codec, self._decode_numpy)
+        return tf_data.bucketed_epoch(self._generator, (epoch, skip), tf_data.block_signature(n_classes), decode, uppers, self.buckets.batch_sizes)
 
     def dataset(self, start: ReaderPosition | None = None) -> tf.data.Dataset:
         """The `tf.data.Dataset` of ``(features, labels)`` batches (see `ReaderConfig`).
@@ -366,24 +184,23 @@ class ShardReader:
         Args:
             start: restart mid-way: skip to this position (same seed → same remaining batches).
         """
-        start = start or ReaderPosition()
-        if self.config.tune_malloc:
+        config, start = self.config, start or ReaderPosition()
+        if config.tune_malloc:
             keep_large_buffers_on_the_heap()
-        if start.samples and self.config.batching == "bucketed":
+        if start.samples and config.batching == "bucketed":
             raise ConfigError("restarting mid-epoch needs fixed batching; bucketed batches are grouped out of order")
-        last = start.epoch + self.config.epochs if self.config.epochs is not None else np.iinfo(np.int64).max
-        epochs = tf.data.Dataset.range(start.epoch, last)
-        first_epoch, first_skip = start.epoch, start.samples
-        ds = epochs.flat_map(lambda e: self._epoch_dataset(e, tf.where(e == first_epoch, tf.constant(first_skip, tf.int64), 0)))
-        augment = self.config.augment
-        if self.config.training and augment is not None and getattr(augment, "background_prob", 0) > 0:
-            ds = self._with_background(ds)
-        ds = ds.map(self._finish_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
-        options = tf.data.Options()
-        options.experimental_optimization.map_fusion = True
-        return track_dataset(ds.with_options(options))
+        ds = tf_data.epochs_dataset(self._epoch_dataset, start.epoch, start.samples, config.epochs)
+        background_prob = getattr(config.augment, "background_prob", 0) if config.augment is not None else 0
+        if config.training and background_prob > 0 and self.buckets is None and (self.manifest or {}).get("negative_classes"):
+            signature = tf_data.block_signature(len(self.classes), config.frontend.chunk_samples)
+            ds = tf_data.with_background(ds, self._background_generator, signature, config.batch_size)
+        bucketed = self.buckets is not None
+        return track_dataset(tf_data.finished(ds, lambda *batch: tf_data.finish_batch(*batch, config, bucketed)))
 
 
 def make_dataset(source: str | list[str], config: ReaderConfig = ReaderConfig(), start: ReaderPosition | None = None) -> tf.data.Dataset:
     """Shards to a `tf.data.Dataset` of ``(features, labels)``: the one-call form of `ShardReader`."""
     return ShardReader(source, config).dataset(start)
+
+
+__all__ = ["EPOCH_STRIDE", "GROUP_SIZE", "ReaderPosition", "ShardReader", "keep_large_buffers_on_the_heap", "make_dataset"]

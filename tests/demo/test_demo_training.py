@@ -1,4 +1,4 @@
-"""`shardkit demo` end to end: corpus, shards, and a model that tells the calls apart on held-out recordings."""
+"""`shardkit demo` end to end (the packaged demo pipeline): corpus, shards, and a model that tells the calls apart on held-out recordings."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shardkit.demo.run import DEMO_TRAINING, run_demo
+from shardkit.demo.run import demo_pipeline, run_demo
 
 #: validation ROC-AUC the demo model must reach (see the issue note for the 0.90 target)
 MIN_VAL_ROC_AUC = 0.80
@@ -39,7 +39,7 @@ def test_the_demo_trains_a_model_on_held_out_recordings(tmp_path: Path) -> None:
     train_sources, val_sources = _sources(shards, "train"), _sources(shards, "val")
     assert train_sources and val_sources and not train_sources & val_sources, "split by recording"
 
-    assert training.epochs_done == DEMO_TRAINING["epochs"]
+    assert training.epochs_done == demo_pipeline().settings("train")["epochs"]
     assert training.best["val_roc_auc"] >= MIN_VAL_ROC_AUC, training.history
     assert training.history[-1]["loss"] < 0.8 * training.history[0]["loss"]
     model_dir = tmp_path / "model"
@@ -49,17 +49,18 @@ def test_the_demo_trains_a_model_on_held_out_recordings(tmp_path: Path) -> None:
     assert any("best epoch" in line for line in lines)
 
     # QAT, conversion and evaluation: an INT8 model that agrees with the float one
+    int8_dir = tmp_path / "int8"
     exported = result["export"]
-    assert exported["tflite"] == str(model_dir / "demo_qat_int8.tflite") and Path(exported["tflite"]).is_file()
+    assert exported["tflite"] == str(int8_dir / "demo_qat_int8.tflite") and Path(exported["tflite"]).is_file()
     rows = {row["model"]: row for row in exported["rows"]}
     assert len(rows) == 4
     int8, float_row = rows["INT8 (quantization-aware training)"], rows["float (quantization-aware)"]
     assert int8["promoted"] and int8["cosine_mean"] >= 0.95 and int8["cosine_p5"] >= 0.90
     assert float_row["roc_auc"] - int8["roc_auc"] <= MAX_INT8_AUC_DROP, rows
     assert int8["roc_auc"] >= MIN_INT8_ROC_AUC, rows
-    ptq = json.loads((model_dir / "demo_int8_report.json").read_text())  # written whether or not its gates pass
-    assert ptq["passed"] == (model_dir / "demo_int8.tflite").exists()
-    assert (model_dir / "demo_qat_int8_eval_val.png").is_file()
+    ptq = json.loads((int8_dir / "demo_int8_report.json").read_text())  # written whether or not its gates pass
+    assert ptq["passed"] == (int8_dir / "demo_int8.tflite").exists()
+    assert (tmp_path / "eval" / "demo_qat_int8_eval_val.png").is_file()
     from shardkit.export.n6_report import n6_report
     from shardkit.export.runtime import TFLitePredictor
 

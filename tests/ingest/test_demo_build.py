@@ -7,7 +7,7 @@ import json
 import pytest
 from helpers.shards import read_samples
 
-from shardkit.demo.corpus import DemoCorpusConfig, make_demo_corpus
+from shardkit.audio.synthetic import DemoCorpusConfig, make_demo_corpus
 from shardkit.ingest.config import BuildConfig
 from shardkit.ingest.runner import build
 

@@ -1,4 +1,4 @@
-"""Generate the embedded demo corpus: synthetic bird-like calls in long noisy recordings.
+"""The synthetic demo corpus: bird-like calls planted at known offsets in long noisy recordings.
 
 Calls of three kinds (``chirp``, ``trill``, ``whistle``) are planted at known offsets and at a
 known in-band SNR into stationary coloured background noise; ``noise`` files hold background
@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from shardkit.errors import ConfigError
 from shardkit.jsonio import dumps
 
 logger = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def _is_number(value: object, types: tuple[type, ...]) -> bool:
 
 def _check_int(name: str, value: object, minimum: int) -> None:
     if not (_is_number(value, _INT_TYPES) and value >= minimum):
-        raise ValueError(f"DemoCorpusConfig.{name} must be an integer >= {minimum}; got {value!r}")
+        raise ConfigError(f"DemoCorpusConfig.{name} must be an integer >= {minimum}; got {value!r}")
 
 
 def _check_pair(name: str, value: object, types: tuple[type, ...], minimum: float | None) -> None:
@@ -90,7 +91,7 @@ def _check_pair(name: str, value: object, types: tuple[type, ...], minimum: floa
     if not ok:
         kind = "integers" if types is _INT_TYPES else "finite numbers"
         bound = "low <= high" if minimum is None else f"{minimum} <= low <= high"
-        raise ValueError(f"DemoCorpusConfig.{name} must be a pair (low, high) of {kind} with {bound}; got {value!r}")
+        raise ConfigError(f"DemoCorpusConfig.{name} must be a pair (low, high) of {kind} with {bound}; got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,9 @@ class DemoCorpusConfig:
         calls_per_file: Inclusive range of the number of calls planted per positive file.
         snr_db: Range the in-band SNR of each call is drawn from (uniformly).
         seed: Root seed; file ``i`` of class ``c`` uses ``default_rng([seed, c, i])``.
+
+    Raises:
+        ConfigError: a setting out of range, naming the field and the value.
     """
 
     files_per_class: int = 8
@@ -129,9 +133,9 @@ class DemoCorpusConfig:
         for name in ("min_duration_s", "max_duration_s"):
             value = getattr(self, name)
             if not (_is_number(value, _NUMBER_TYPES) and value >= shortest_s):
-                raise ValueError(f"DemoCorpusConfig.{name} must be a number >= {shortest_s} s (room for {self.calls_per_file[1]} calls); got {value!r}")
+                raise ConfigError(f"DemoCorpusConfig.{name} must be a number >= {shortest_s} s (room for {self.calls_per_file[1]} calls); got {value!r}")
         if self.max_duration_s < self.min_duration_s:
-            raise ValueError(f"DemoCorpusConfig.max_duration_s must be >= min_duration_s ({self.min_duration_s!r}); got {self.max_duration_s!r}")
+            raise ConfigError(f"DemoCorpusConfig.max_duration_s must be >= min_duration_s ({self.min_duration_s!r}); got {self.max_duration_s!r}")
 
 
 def _shortest_recording_s(max_calls: int) -> float:
@@ -478,6 +482,11 @@ def _write_recording(root: Path, label: str, class_index: int, file_index: int, 
     ]
 
 
+#: the corpus a pipeline with ``demo_corpus = true`` generates (the demo's): enough recordings
+#: per class for a held-out split of whole recordings
+DEMO_CORPUS = DemoCorpusConfig(files_per_class=60, noise_files=20)
+
+
 def make_demo_corpus(root: str | os.PathLike, config: DemoCorpusConfig = DemoCorpusConfig()) -> list[PlantedCall]:
     """Write the demo corpus under ``root`` and return its ground truth.
 
@@ -516,6 +525,7 @@ def make_demo_corpus(root: str | os.PathLike, config: DemoCorpusConfig = DemoCor
 __all__ = [
     "CALL_SYNTHS",
     "DEMO_CLASSES",
+    "DEMO_CORPUS",
     "NOISE_CLASS",
     "DemoCorpusConfig",
     "DemoRecording",

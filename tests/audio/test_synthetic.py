@@ -1,4 +1,4 @@
-"""Tests for shardkit.demo.corpus: layout, truth, determinism, SNR, validation, synthesis."""
+"""Tests for shardkit.audio.synthetic: layout, truth, determinism, SNR, validation, synthesis."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from shardkit.demo.corpus import (
+from shardkit.audio.synthetic import (
     DEMO_CLASSES,
     NOISE_CLASS,
     DemoCorpusConfig,
@@ -27,6 +27,7 @@ from shardkit.demo.corpus import (
     synth_trill,
     synth_whistle,
 )
+from shardkit.errors import ConfigError
 
 SMALL = DemoCorpusConfig(files_per_class=2, noise_files=1, min_duration_s=10.0, max_duration_s=12.0, seed=7)
 
@@ -230,7 +231,7 @@ def test_energy_band_mask_is_contiguous_and_holds_95_percent():
     ],
 )
 def test_config_validation_names_field_and_value(overrides, message):
-    with pytest.raises(ValueError, match=rf"DemoCorpusConfig\.{message}"):
+    with pytest.raises(ConfigError, match=rf"DemoCorpusConfig\.{message}"):
         DemoCorpusConfig(**overrides)
 
 

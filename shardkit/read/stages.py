@@ -1,0 +1,152 @@
+"""The reader's stages after the sample stream: numbering, groups, decoding, dense int16 blocks.
+
+Each stage is a small generator over an iterator, testable with a plain list; `ShardReader`
+chains them after the stream stages of `shardkit.read.stream` (shards → samples → known
+labels → class caps → shuffle buffer):
+
+    numbered(...) → groups(...) → decoded_rows(...) → dense_blocks(...)    fixed batching
+    numbered(...) → tf_decodable(...) → groups(...) → encoded_blocks(...)   bucketed batching
+
+A block is one Python → tf.data hand-over: ``(epochs, indices, audio, labels)`` arrays of one
+group, because tf.data's per-element overhead, not the arithmetic, was the reader's cost.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from shardkit.read.chunks import decode_int16, fit_into
+from shardkit.read.stream import RawSample, ReadStats, labels_vector
+
+log = logging.getLogger(__name__)
+
+#: samples handed from the Python stream to tf.data at a time
+GROUP_SIZE = 32
+
+Numbered = tuple[int, RawSample]
+Block = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def with_extension(samples: Iterable[RawSample], extension: str, stats: ReadStats) -> Iterator[RawSample]:
+    """Samples whose audio member has ``extension`` (the codec's); others counted as ``samples_wrong_codec``."""
+    for sample in samples:
+        if sample.extension == extension:
+            yield sample
+        else:
+            stats.add("samples_wrong_codec")
+
+
+def negatives(samples: Iterable[RawSample], extension: str) -> Iterator[RawSample]:
+    """Samples without labels (negative-class audio) whose audio member has ``extension``: background for mixing."""
+    return (sample for sample in samples if not sample.meta.get("labels") and sample.extension == extension)
+
+
+def numbered(samples: Iterable[RawSample], skip: int = 0) -> Iterator[Numbered]:
+    """``(index in the epoch, sample)``, starting after ``skip`` samples (a restart's position)."""
+    return itertools.islice(enumerate(samples), skip, None)
+
+
+def groups(items: Iterable, size: int = GROUP_SIZE) -> Iterator[list]:
+    """Consecutive lists of up to ``size`` items."""
+    items = iter(items)
+    while group := list(itertools.islice(items, size)):
+        yield group
+
+
+def tf_decodable(items: Iterable[Numbered], codec: str, stats: ReadStats) -> Iterator[Numbered]:
+    """Drop odd-length pcm16 members (counted as ``samples_undecodable``): tf.io.decode_raw would fail the whole pipeline on one."""
+    for index, sample in items:
+        if codec == "pcm16" and len(sample.audio) % 2:
+            stats.add("samples_undecodable")
+            continue
+        yield index, sample
+
+
+def encoded_blocks(batches: Iterable[list[Numbered]], epoch: int, class_index: Mapping[str, int]) -> Iterator[Block]:
+    """Groups as blocks of encoded member bytes (bucketed batching decodes them per element in tf.data)."""
+    for group in batches:
+        yield (
+            np.full(len(group), epoch, dtype=np.int64),
+            np.array([index for index, _ in group], dtype=np.int64),
+            np.array([sample.audio for _, sample in group], dtype=object),
+            np.stack([labels_vector(sample.meta, class_index) for _, sample in group]),
+        )
+
+
+class MemberDecoder:
+    """Member bytes → int16 samples, a group at a time (a thread pool for FLAC/WAV: libsndfile releases the GIL).
+
+    A member that does not decode becomes None, is counted as ``samples_undecodable`` and warned
+    about; it never becomes a sample.
+
+    Args:
+        codec: the members' codec.
+        sample_rate_hz: the rate every FLAC/WAV member must have.
+        stats: where skipped members are counted.
+    """
+
+    def __init__(self, codec: str, sample_rate_hz: int, stats: ReadStats) -> None:
+        self.codec, self.sample_rate_hz, self.stats = codec, sample_rate_hz, stats
+        self._pool: ThreadPoolExecutor | None = None
+
+    def one(self, data: bytes) -> np.ndarray | None:
+        """One member, or None (counted) if it does not decode."""
+        try:
+            return decode_int16(data, self.codec, self.sample_rate_hz)
+        except ValueError as exc:
+            self.stats.add("samples_undecodable")
+            log.warning("skipping an undecodable %s member: %s", self.codec, exc)
+            return None
+
+    def __call__(self, members: Sequence[bytes]) -> list[np.ndarray | None]:
+        """Every member of a group, in order."""
+        if self.codec == "pcm16" or len(members) == 1:
+            return [self.one(data) for data in members]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="shardkit-decode")
+        return list(self._pool.map(self.one, members))
+
+
+def decoded_rows(batches: Iterable[list[Numbered]], decode: Callable[[Sequence[bytes]], list]) -> Iterator[list[tuple[int, RawSample, np.ndarray]]]:
+    """Groups of ``(index, sample, int16 samples)``; members that ``decode`` rejects (None) left out, empty groups dropped."""
+    for group in batches:
+        decoded = decode([sample.audio for _, sample in group])
+        rows = [(index, sample, pcm) for (index, sample), pcm in zip(group, decoded, strict=True) if pcm is not None]
+        if rows:
+            yield rows
+
+
+def dense_blocks(
+    batches: Iterable[list[tuple[int, RawSample, np.ndarray]]],
+    epoch: int,
+    chunk_samples: int,
+    class_index: Mapping[str, int],
+    crop_seed: Sequence[int] | None = None,
+) -> Iterator[Block]:
+    """Decoded groups as dense ``[K, chunk_samples]`` int16 blocks, each row cropped or padded.
+
+    Args:
+        batches: groups from `decoded_rows`.
+        epoch: the epoch every row belongs to.
+        chunk_samples: row length N.
+        class_index: class name → label column.
+        crop_seed: random crop/pad (training): a row of another length draws from
+            ``default_rng([*crop_seed, index])``; None centres every row (evaluation).
+    """
+    for rows in batches:
+        audio = np.zeros((len(rows), chunk_samples), dtype=np.int16)
+        for row, (index, _, pcm) in zip(audio, rows, strict=True):
+            rng = np.random.default_rng([*crop_seed, index]) if crop_seed is not None and len(pcm) != chunk_samples else None
+            fit_into(row, pcm, rng)
+        yield (
+            np.full(len(rows), epoch, dtype=np.int64),
+            np.array([index for index, _, _ in rows], dtype=np.int64),
+            audio,
+            np.stack([labels_vector(sample.meta, class_index) for _, sample, _ in rows]),
+        )
