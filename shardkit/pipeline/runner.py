@@ -163,14 +163,10 @@ def _run_build(config: PipelineConfig, settings: dict, storage: dict) -> dict[st
 
 
 def _run_train(config: PipelineConfig, settings: dict, storage: dict) -> dict[str, str]:
-    from shardkit.read.shardlist import resolve_shards
-    from shardkit.train.config import config_from_options
     from shardkit.train.runner import train
 
-    shards = config.url("shards")
-    if "sample_rate_hz" not in settings:
-        settings["sample_rate_hz"] = (resolve_shards(shards, "train", storage).manifest or {}).get("sample_rate")
-    train(shards, config.url("model"), config_from_options({**settings, "name": config.name}), storage_options=storage, verbose=0)
+    # flat settings: train() takes the sample rate from the shards when the file gives none
+    train(config.url("shards"), config.url("model"), {**settings, "name": config.name}, storage_options=storage, verbose=0)
     return {"model": f"{config.url('model')}/{config.name}.keras"}
 
 
