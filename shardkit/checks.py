@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import fields
-from typing import Any, TypeVar
+from dataclasses import asdict, fields
+from typing import Any, ClassVar, TypeVar
 
 from shardkit.errors import ConfigError, is_int, is_number
 
@@ -182,3 +182,24 @@ def non_empty_subset(allowed: Iterable[Any]) -> Callable[[Any], bool]:
 def holds(condition: bool) -> Callable[[Any], bool]:
     """A predicate that ignores the value: for rules about several settings at once."""
     return lambda _value: condition
+
+
+class DictConfig:
+    """Base of the config dataclasses: ``to_dict`` (JSON-ready) and ``from_dict`` (its inverse).
+
+    A config names itself for messages in ``CONFIG_NAME``, lists its fields that hold another
+    config in ``NESTED``, and may reword the unknown-keys error with ``UNKNOWN_MESSAGE``.
+    """
+
+    CONFIG_NAME: ClassVar[str] = "config"
+    NESTED: ClassVar[dict[str, type]] = {}
+    UNKNOWN_MESSAGE: ClassVar[str] = "{what} has unknown settings {unknown}; allowed: {allowed}"
+
+    def to_dict(self) -> dict:
+        """All settings as a plain, JSON-ready dict."""
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
+        """Inverse of `to_dict`: unknown keys are an error, nested configs are rebuilt."""
+        return config_from_dict(cls, data, cls.CONFIG_NAME, cls.NESTED, cls.UNKNOWN_MESSAGE)  # type: ignore[attr-defined]

@@ -11,12 +11,11 @@ power; ``raw`` is the waveform. This module is the spec: the TensorFlow implemen
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
-from shardkit.checks import check, config_from_dict, integer, number, one_of
+from shardkit.checks import DictConfig, check, integer, number, one_of
 from shardkit.errors import is_int
 
 #: added to the min-max range so a silent chunk normalises to zeros, not NaN
@@ -26,7 +25,7 @@ LOG_EPS = 1e-6
 
 
 @dataclass(frozen=True)
-class FrontendConfig:
+class FrontendConfig(DictConfig):
     """Settings shared by training, calibration, evaluation and the firmware.
 
     Attributes:
@@ -78,14 +77,7 @@ class FrontendConfig:
         rows = {"hybrid": self.n_fft // 2, "mel": self.n_mels, "mfcc": self.n_mfcc}.get(self.name)
         return (self.chunk_samples,) if rows is None else (rows, self.n_frames)
 
-    def to_dict(self) -> dict:
-        """Plain dict for JSON (saved next to every model)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FrontendConfig:
-        """Inverse of `to_dict` (unknown keys are an error)."""
-        return config_from_dict(cls, data, "frontend config")
+    CONFIG_NAME = "frontend config"
 
 
 def periodic_hann(n: int) -> np.ndarray:

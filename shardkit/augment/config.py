@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
-from shardkit.checks import check, config_from_dict, integer, non_empty_subset, number, ordered_pair, positive, probability
+from shardkit.checks import DictConfig, check, integer, non_empty_subset, number, ordered_pair, positive, probability
 
 #: slope of the power spectral density of each noise colour, in dB per octave
 NOISE_SLOPES_DB_PER_OCTAVE: dict[str, float] = {"white": 0.0, "pink": -3.0, "brown": -6.0, "blue": 3.0, "violet": 6.0}
@@ -15,7 +14,7 @@ RANGE = "a pair (lo, hi) of finite numbers with lo <= hi"
 
 
 @dataclass(frozen=True)
-class WaveAugmentConfig:
+class WaveAugmentConfig(DictConfig):
     """Settings of `augment_waveforms`; each ``*_prob`` is the fraction of rows the step touches.
 
     Attributes:
@@ -67,18 +66,11 @@ class WaveAugmentConfig:
         """Largest shift either way, in samples."""
         return int(round(self.shift_max_s * self.sample_rate_hz))
 
-    def to_dict(self) -> dict:
-        """Plain dict for JSON (saved next to every model)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> WaveAugmentConfig:
-        """Inverse of `to_dict` (unknown keys are an error)."""
-        return config_from_dict(cls, data, "wave augment config")
+    CONFIG_NAME = "wave augment config"
 
 
 @dataclass(frozen=True)
-class MixupConfig:
+class MixupConfig(DictConfig):
     """Settings of `mixup`.
 
     Attributes:
@@ -102,18 +94,11 @@ class MixupConfig:
             ],
         )
 
-    def to_dict(self) -> dict:
-        """Plain dict for JSON (saved next to every model)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MixupConfig:
-        """Inverse of `to_dict` (unknown keys are an error)."""
-        return config_from_dict(cls, data, "mixup config")
+    CONFIG_NAME = "mixup config"
 
 
 @dataclass(frozen=True)
-class SpecAugmentConfig:
+class SpecAugmentConfig(DictConfig):
     """Settings of `spec_augment`.
 
     Attributes:
@@ -139,11 +124,4 @@ class SpecAugmentConfig:
             ],
         )
 
-    def to_dict(self) -> dict:
-        """Plain dict for JSON (saved next to every model)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SpecAugmentConfig:
-        """Inverse of `to_dict` (unknown keys are an error)."""
-        return config_from_dict(cls, data, "spec augment config")
+    CONFIG_NAME = "spec augment config"

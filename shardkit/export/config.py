@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import ClassVar
 
-from shardkit.checks import check, config_from_dict, integer, number, optional, positive
+from shardkit.checks import DictConfig, check, integer, number, optional, positive
 from shardkit.errors import is_int
 
 
 @dataclass(frozen=True)
-class CalibrationConfig:
+class CalibrationConfig(DictConfig):
     """Which samples calibrate the INT8 ranges (QAT and the converter draw the same ones).
 
     Attributes:
@@ -26,18 +26,11 @@ class CalibrationConfig:
     def __post_init__(self) -> None:
         check("calibration", [("samples", self.samples, integer(1), "an integer >= 1"), ("seed", self.seed, is_int, "an integer")])
 
-    def to_dict(self) -> dict:
-        """Settings as a JSON-ready dict."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CalibrationConfig:
-        """Inverse of `to_dict` (unknown keys are an error)."""
-        return config_from_dict(cls, data, "calibration config")
+    CONFIG_NAME = "calibration config"
 
 
 @dataclass(frozen=True)
-class QATConfig:
+class QATConfig(DictConfig):
     """Quantization-aware fine-tuning of a trained model.
 
     Attributes:
@@ -78,18 +71,11 @@ class QATConfig:
             ],
         )
 
-    def to_dict(self) -> dict:
-        """Settings as a JSON-ready dict."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> QATConfig:
-        """Inverse of `to_dict` (unknown keys are an error)."""
-        return config_from_dict(cls, data, "qat config", cls.NESTED)
+    CONFIG_NAME = "qat config"
 
 
 @dataclass(frozen=True)
-class ConvertConfig:
+class ConvertConfig(DictConfig):
     """Full-INT8 conversion and its gates.
 
     Attributes:
@@ -125,11 +111,4 @@ class ConvertConfig:
             ],
         )
 
-    def to_dict(self) -> dict:
-        """Settings as a JSON-ready dict."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ConvertConfig:
-        """Inverse of `to_dict` (unknown keys are an error)."""
-        return config_from_dict(cls, data, "convert config", cls.NESTED)
+    CONFIG_NAME = "convert config"

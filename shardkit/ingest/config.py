@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar
+from dataclasses import dataclass, field, fields
+from typing import ClassVar
 
-from shardkit.checks import check, check_needs, config_from_dict, ignored_unless, integer, number, one_of, positive
+from shardkit.checks import DictConfig, check, check_needs, ignored_unless, integer, number, one_of, positive
 from shardkit.ingest.salience import SalienceConfig
 
 #: folder names (case-insensitive) whose recordings are negatives: all-zero label vector
@@ -32,7 +32,7 @@ CONTENT_FIELDS = (
 
 
 @dataclass(frozen=True)
-class BuildConfig:
+class BuildConfig(DictConfig):
     """Settings of one build.
 
     Attributes:
@@ -74,6 +74,8 @@ class BuildConfig:
     salience: SalienceConfig = field(default_factory=SalienceConfig)
     lease_ttl_s: float = 60.0
 
+    CONFIG_NAME = "build"
+    UNKNOWN_MESSAGE = "unknown build settings {unknown}; allowed: {allowed}"
     NESTED: ClassVar[dict[str, type]] = {"salience": SalienceConfig}
 
     def __post_init__(self) -> None:
@@ -129,16 +131,7 @@ class BuildConfig:
         """Upper bound of a segment's duration."""
         return self.max_segment_s if self.variable_length else self.chunk_s
 
-    def to_dict(self) -> dict:
-        """All settings as a JSON-ready dict."""
-        return asdict(self)
-
     def content_settings(self) -> dict:
         """The settings that decide the samples' content (not layout or parallelism)."""
         full = self.to_dict()
         return {name: full[name] for name in CONTENT_FIELDS}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BuildConfig:
-        """Inverse of `to_dict` (unknown keys are an error)."""
-        return config_from_dict(cls, data, "build", cls.NESTED, unknown_message="unknown build settings {unknown}; allowed: {allowed}")

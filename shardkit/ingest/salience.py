@@ -13,12 +13,11 @@ Segments are peak-centred, non-overlapping and ranked by score. Frames below
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
-from shardkit.checks import check, config_from_dict, number, positive
+from shardkit.checks import DictConfig, check, number, positive
 from shardkit.errors import ConfigError
 
 #: upper bound on the number of analysis bands (keeps features at ~45 MB per hour of audio)
@@ -26,7 +25,7 @@ MAX_BANDS = 64
 
 
 @dataclass(frozen=True)
-class SalienceConfig:
+class SalienceConfig(DictConfig):
     """Settings of the salient-segment detector.
 
     Attributes:
@@ -53,14 +52,7 @@ class SalienceConfig:
             separator=", ",
         )
 
-    def to_dict(self) -> dict:
-        """Plain dict for JSON."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SalienceConfig:
-        """Inverse of `to_dict` (unknown keys are an error)."""
-        return config_from_dict(cls, data, "salience config")
+    CONFIG_NAME = "salience config"
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
-from shardkit.checks import check, config_from_dict, integer, number, one_of
+from shardkit.checks import DictConfig, check, integer, number, one_of
 from shardkit.errors import is_int, is_number
 
 
@@ -41,7 +40,7 @@ POOLINGS = ("gap", "attention", "time", "max")
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(DictConfig):
     """Settings of one model of the family.
 
     Attributes:
@@ -100,14 +99,7 @@ class ModelConfig:
             ],
         )
 
-    def to_dict(self) -> dict:
-        """Plain dict for JSON."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        """Inverse of `to_dict` (unknown keys are an error)."""
-        return config_from_dict(cls, data, "model config")
+    CONFIG_NAME = "model config"
 
 
 def round_channels(channels: float, divisor: int = 8) -> int:

@@ -20,10 +20,10 @@ Parsing checks names only; each stage's own config checks the values before it r
 from __future__ import annotations
 
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-from shardkit.checks import check, check_needs, config_from_dict
+from shardkit.checks import DictConfig, check, check_needs
 from shardkit.errors import ConfigError
 
 #: stages in the order they run
@@ -32,7 +32,7 @@ PIPELINE_KEYS = {"name", "input", "work", "demo_corpus"}
 
 
 @dataclass(frozen=True)
-class PipelineConfig:
+class PipelineConfig(DictConfig):
     """A parsed pipeline file."""
 
     name: str
@@ -53,14 +53,7 @@ class PipelineConfig:
     def _places(self) -> list[tuple[str, Any]]:
         return [("name", self.name), ("input", self.input), ("work", self.work)]
 
-    def to_dict(self) -> dict:
-        """The parsed file as a JSON-ready dict."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PipelineConfig:
-        """Inverse of `to_dict` (unknown keys are an error)."""
-        return config_from_dict(cls, data, "pipeline config")
+    CONFIG_NAME = "pipeline config"
 
     def settings(self, stage: str) -> dict[str, Any]:
         """The stage's table (empty when the file has none)."""

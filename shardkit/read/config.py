@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from shardkit.audio.frontends import FrontendConfig
 from shardkit.augment.config import MixupConfig, SpecAugmentConfig, WaveAugmentConfig
-from shardkit.checks import check, check_needs, config_from_dict, ignored_unless, integer, number, one_of, optional, positive
+from shardkit.checks import DictConfig, check, check_needs, ignored_unless, integer, number, one_of, optional, positive
 from shardkit.errors import is_int
 from shardkit.read.stream import ERROR_POLICIES
 
@@ -17,7 +17,7 @@ BALANCE_MODES = ("none", "cap")
 
 
 @dataclass(frozen=True)
-class BucketConfig:
+class BucketConfig(DictConfig):
     """Length-bucketed batching.
 
     Attributes:
@@ -40,18 +40,11 @@ class BucketConfig:
             ],
         )
 
-    def to_dict(self) -> dict:
-        """Plain dict for JSON."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BucketConfig:
-        """Inverse of `to_dict` (unknown keys are an error)."""
-        return config_from_dict(cls, data, "bucket config")
+    CONFIG_NAME = "bucket config"
 
 
 @dataclass(frozen=True)
-class ReaderConfig:
+class ReaderConfig(DictConfig):
     """Settings of one reader.
 
     Attributes:
@@ -156,13 +149,10 @@ class ReaderConfig:
             ),
         )
 
+    CONFIG_NAME = "reader config"
+
     def to_dict(self) -> dict:
-        """Settings as a JSON-ready dict (storage options left out: they may hold secrets)."""
+        """Settings as a JSON-ready dict (storage options left out: they may hold secrets; `from_dict` takes them)."""
         data = asdict(self)
         data.pop("storage_options")
         return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ReaderConfig:
-        """Inverse of `to_dict` (storage options, left out there, may be given here; unknown keys are an error)."""
-        return config_from_dict(cls, data, "reader config", cls.NESTED)

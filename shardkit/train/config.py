@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar
 
 from shardkit.audio.frontends import FrontendConfig
 from shardkit.augment.config import MixupConfig, SpecAugmentConfig, WaveAugmentConfig
-from shardkit.checks import Need, check, check_needs, config_from_dict, ignored_unless, integer, number, one_of, optional, positive
+from shardkit.checks import DictConfig, Need, check, check_needs, ignored_unless, integer, number, one_of, optional, positive
 from shardkit.errors import ConfigError, is_int, is_number
 from shardkit.model.config import ModelConfig
 from shardkit.read.config import BALANCE_MODES, PLACEMENTS
@@ -22,7 +22,7 @@ NUMBERS = ("learning_rate", "warmup_epochs", "final_lr_ratio", "weight_decay", "
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(DictConfig):
     """Settings of one training run (saved in ``<name>_model_config.json`` and the train state).
 
     Attributes:
@@ -144,14 +144,7 @@ class TrainConfig:
         """``max`` or ``min``: which way the monitored metric improves."""
         return MONITORS[self.monitor]
 
-    def to_dict(self) -> dict:
-        """Settings as a JSON-ready dict."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Inverse of `to_dict` (as read back from a train state or model config; unknown keys are an error)."""
-        return config_from_dict(cls, data, "train config", cls.NESTED)
+    CONFIG_NAME = "train config"
 
 
 #: flat option name → FrontendConfig field (the CLI and the tuner speak in flat names)
