@@ -123,3 +123,40 @@ def test_the_cycle_check_sees_a_cycle(tmp_path: Path, monkeypatch: pytest.Monkey
     (package / "c.py").write_text("import cyclic_pkg.a\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert import_cycles("cyclic_pkg") == [["cyclic_pkg.a", "cyclic_pkg.b", "cyclic_pkg.c"]]
+
+
+def named_modules(doc: str) -> set[str]:
+    """Paths of the modules the tree in the architecture note names: ``  read/`` then ``    dataset.py``,
+    ``  storage.py``, or ``  audio/decode.py`` (two-space indent per level under ``shardkit/``)."""
+    named, package = set(), ""
+    for line in doc.splitlines():
+        top = re.match(r"^  ([a-z_0-9]+(?:/[a-z_0-9]+)*)(/|\.py)(?:\s|$)", line) or re.match(r"^  ([a-z_0-9]+/[a-z_0-9_]+\.py)()(?:\s|$)", line)
+        inner = re.match(r"^    ([a-z_0-9]+\.py)(?:\s|$)", line)
+        if top and top.group(2) == "/":
+            package = top.group(1)
+        elif top:
+            named.add(f"shardkit/{top.group(1)}" + (".py" if top.group(2) == ".py" else ""))
+            package = ""
+        elif inner and package:
+            named.add(f"shardkit/{package}/{inner.group(1)}")
+    return named
+
+
+def architecture_gaps(doc: str, modules: list[str]) -> list[str]:
+    """Modules the architecture note's tree does not name, and modules it names that do not exist."""
+    named = named_modules(doc)
+    return [f"not in docs/architecture.md: {m}" for m in modules if m not in named] + [f"named but not in the tree: {m}" for m in sorted(named - set(modules))]
+
+
+def test_the_architecture_note_names_every_module_and_no_other():
+    modules = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "shardkit").rglob("*.py") if p.name != "__init__.py")
+    assert architecture_gaps((ROOT / "docs" / "architecture.md").read_text(), modules) == []
+
+
+def test_the_architecture_check_sees_a_missing_and_a_stale_module():
+    doc = "  storage.py      the door\n  audio/decode.py streaming decode\n  read/\n    dataset.py    ShardReader\n    summary.py    gone\n"
+    modules = ["shardkit/storage.py", "shardkit/audio/decode.py", "shardkit/read/dataset.py", "shardkit/read/inspect.py"]
+    assert architecture_gaps(doc, modules) == [
+        "not in docs/architecture.md: shardkit/read/inspect.py",
+        "named but not in the tree: shardkit/read/summary.py",
+    ]
