@@ -114,17 +114,8 @@ def _training(config: PipelineConfig, echo: Callable[[str], None]):
     files_ = names(config.name)
     state = store.read_json(files_["state"])
     train_config = TrainConfig.from_dict(state["config"])
-    best_row = next((row for row in state["history"] if row["epoch"] == state["best_epoch"]), {})
-    result = TrainResult(
-        out=store.url,
-        config=train_config,
-        epochs_done=state["epochs_done"],
-        best_epoch=state["best_epoch"],
-        best={key: value for key, value in best_row.items() if key.startswith("val_")},
-        history=state["history"],
-        stopped_early=state["finished"] and state["epochs_done"] < train_config.epochs,
-        artifacts={key: store.location(name) for key, name in files_.items() if key != "checkpoints"},
-    )
+    stopped_early = state["finished"] and state["epochs_done"] < train_config.epochs
+    result = TrainResult.from_state(store, state, train_config, files_, stopped_early=stopped_early)
     echo(format_result(result))
     return result
 

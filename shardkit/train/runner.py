@@ -53,6 +53,21 @@ class TrainResult:
     stopped_early: bool = False
     artifacts: dict[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def from_state(cls, store: Store, state: dict, config: TrainConfig, files: dict[str, str], *, stopped_early: bool) -> TrainResult:
+        """The result a run's train state records (``files``: the run's artifact names)."""
+        best_row = next((row for row in state["history"] if row["epoch"] == state["best_epoch"]), {})
+        return cls(
+            out=store.url,
+            config=config,
+            epochs_done=state["epochs_done"],
+            best_epoch=state["best_epoch"],
+            best={key: value for key, value in best_row.items() if key.startswith("val_")},
+            history=state["history"],
+            stopped_early=stopped_early,
+            artifacts={key: store.location(name) for key, name in files.items() if key != "checkpoints"},
+        )
+
 
 class StepTimer(keras.callbacks.Callback):
     """Splits each epoch's wall time into waiting for input and running steps.
@@ -375,14 +390,4 @@ def _epochs(store, files, fit_model, core, config, state, context, train_reader,
             log.info("early stopping: %s did not improve for %d epochs", config.monitor, config.patience)
             break
     log.info("reader: %s", dict(train_reader.stats.counts))
-    best_row = next((row for row in state["history"] if row["epoch"] == state["best_epoch"]), {})
-    return TrainResult(
-        out=store.url,
-        config=config,
-        epochs_done=state["epochs_done"],
-        best_epoch=state["best_epoch"],
-        best={k: v for k, v in best_row.items() if k.startswith("val_")},
-        history=state["history"],
-        stopped_early=stopped_early,
-        artifacts={key: store.location(name) for key, name in files.items() if key != "checkpoints"},
-    )
+    return TrainResult.from_state(store, state, config, files, stopped_early=stopped_early)
