@@ -85,7 +85,9 @@ def test_an_upload_to_an_endpoint_that_stops_reading_times_out(monkeypatch: pyte
         started = time.monotonic()
         with pytest.raises(StorageUnavailableError, match=f"writing s3://bucket/prefix/big.bin: storage endpoint {endpoint} is unavailable .*Timeout"):
             store.write_bytes("big.bin", bytes(40 << 20))
-        assert time.monotonic() - started < 15
+        # one attempt takes about 3.5 s here; one CI run took 25 s (cause not found). Without the
+        # deadline the upload never ends, so this bound still tells the two apart.
+        assert time.monotonic() - started < 60
 
 
 @pytest.mark.parametrize("call", ["exists", "listdir", "read_bytes", "write_bytes", "create_bytes", "delete"])
