@@ -92,6 +92,8 @@ def config_from_dict(
     """The inverse of ``asdict`` for a config dataclass: unknown keys refused, nested configs rebuilt.
 
     JSON turns tuples into lists; lists become tuples again (every sequence setting is a tuple).
+    A key that ``data`` lacks takes the value in the class's ``SAVED_BEFORE`` table, if any: what
+    a config saved before that setting existed meant (not today's default).
 
     Args:
         cls: the config dataclass.
@@ -105,6 +107,7 @@ def config_from_dict(
         ConfigError: an unknown key, or a value the config refuses.
     """
     known = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    data = {**getattr(cls, "SAVED_BEFORE", {}), **data}
     unknown = sorted(set(data) - set(known))
     if unknown:
         raise ConfigError(unknown_message.format(what=what, unknown=unknown, allowed=sorted(known)))
@@ -188,11 +191,13 @@ class DictConfig:
     """Base of the config dataclasses: ``to_dict`` (JSON-ready) and ``from_dict`` (its inverse).
 
     A config names itself for messages in ``CONFIG_NAME``, lists its fields that hold another
-    config in ``NESTED``, and may reword the unknown-keys error with ``UNKNOWN_MESSAGE``.
+    config in ``NESTED``, may reword the unknown-keys error with ``UNKNOWN_MESSAGE``, and names in
+    ``SAVED_BEFORE`` the value a setting added later had implicitly in configs saved without it.
     """
 
     CONFIG_NAME: ClassVar[str] = "config"
     NESTED: ClassVar[dict[str, type]] = {}
+    SAVED_BEFORE: ClassVar[dict[str, Any]] = {}
     UNKNOWN_MESSAGE: ClassVar[str] = "{what} has unknown settings {unknown}; allowed: {allowed}"
 
     def to_dict(self) -> dict:

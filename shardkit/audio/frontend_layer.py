@@ -19,13 +19,14 @@ class SpectrogramFrontend(keras.layers.Layer):
     """Waveforms ``[B, N]`` → features ``[B, rows, W, 1]`` per the spectrogram contract.
 
     Args:
-        frontend: a `FrontendConfig` or its dict (as saved in the model config).
+        frontend: a `FrontendConfig` or its dict (as saved in the model config; one saved
+            without ``compression`` is a v1 frontend, uncompressed).
     """
 
     def __init__(self, frontend: FrontendConfig | dict, **kwargs) -> None:
         kwargs.setdefault("trainable", False)
         super().__init__(**kwargs)
-        self.frontend = frontend if isinstance(frontend, FrontendConfig) else FrontendConfig(**frontend)
+        self.frontend = frontend if isinstance(frontend, FrontendConfig) else FrontendConfig.from_dict(frontend)
 
     def call(self, waveforms: tf.Tensor) -> tf.Tensor:
         features = tf_frontend(waveforms, self.frontend)

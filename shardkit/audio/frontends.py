@@ -2,10 +2,16 @@
 
 For a chunk of N samples and W frames: zero-pad ``n_fft / 2`` on each side, hop ``N // W``,
 keep the first W frames, periodic Hann window, ``|rfft|`` (no power, no scaling), drop the
-Nyquist bin, min-max normalise over the chunk. ``mel`` applies Slaney mel filters (fmin
-150 Hz, fmax Nyquist) to that magnitude; ``mfcc`` is the orthonormal DCT-II of the log mel
-power; ``raw`` is the waveform. This module is the spec: the TensorFlow implementation in
-`shardkit.audio.frontends_tf` must match it within 1e-3.
+Nyquist bin, compress the magnitude (contract v2), min-max normalise over the chunk. ``mel``
+applies Slaney mel filters (fmin 150 Hz, fmax Nyquist) to the magnitude before compressing
+it; ``mfcc`` is the orthonormal DCT-II of the log mel power; ``raw`` is the waveform. This
+module is the spec: the TensorFlow implementation in `shardkit.audio.frontends_tf` and the
+firmware's C reference must match it within 1e-3.
+
+Compression (v2): ``none`` (v1, the linear magnitude), ``sqrt``, or ``log`` (the natural log
+of the magnitude floored at ``log_floor_db`` below the chunk's peak, and at `LOG_FLOOR_ABS`).
+A quiet call a few percent of the peak is a few INT8 steps of a linear magnitude, and many
+steps after compression; that is why v2 compresses before the model's first INT8 tensor.
 """
 
 from __future__ import annotations
@@ -22,6 +28,14 @@ from shardkit.errors import is_int
 NORM_EPS = 1e-6
 #: floor of the mel power before the log in MFCC
 LOG_EPS = 1e-6
+#: absolute floor of the magnitude before the ``log`` compression (a silent chunk gives zeros)
+LOG_FLOOR_ABS = 1e-10
+#: the spectrogram contract this code implements; model configs record it (v1: no compression)
+CONTRACT_VERSION = 2
+#: compression of the hybrid and mel frontends when none is named (chosen by tools/bench_int8.py)
+DEFAULT_COMPRESSION = "sqrt"
+#: frontends whose magnitude the contract compresses (mfcc takes its own log; raw has no magnitude)
+COMPRESSED_FRONTENDS = ("hybrid", "mel")
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,10 @@ class FrontendConfig(DictConfig):
         n_mels: mel bands for ``mel`` and ``mfcc``.
         fmin_hz: lowest mel filter edge.
         n_mfcc: cepstral coefficients kept by ``mfcc``.
+        compression: ``none``, ``sqrt`` or ``log`` for ``hybrid`` and ``mel`` (None: the
+            default, `DEFAULT_COMPRESSION`); always ``none`` for ``mfcc`` and ``raw``. A saved
+            config without it is a v1 config: ``none``.
+        log_floor_db: dynamic range kept by the ``log`` compression, in dB below the chunk's peak.
     """
 
     name: str = "hybrid"
@@ -47,9 +65,18 @@ class FrontendConfig(DictConfig):
     n_mels: int = 64
     fmin_hz: float = 150.0
     n_mfcc: int = 20
+    compression: str | None = None
+    log_floor_db: float = 60.0
 
     def __post_init__(self) -> None:
         check("frontend", [("name", self.name, one_of(FRONTENDS), f"one of {sorted(FRONTENDS)}")])
+        if self.compression is None:
+            object.__setattr__(self, "compression", DEFAULT_COMPRESSION if self.name in COMPRESSED_FRONTENDS else "none")
+        compressed = self.name in COMPRESSED_FRONTENDS
+        allowed = sorted(COMPRESSIONS) if compressed else ["none"]
+        why = f"one of {allowed}" + ("" if compressed else f" with the {self.name} frontend (it compresses nothing)")
+        check("frontend", [("compression", self.compression, one_of(allowed), why)])
+        check("frontend", [("log_floor_db", self.log_floor_db, number(1.0, 200.0), "a number in [1, 200] dB")])
         check("frontend", [("n_fft", self.n_fft, lambda v: is_int(v) and v >= 16 and not v & (v - 1), "a power of two >= 16")])
         check(
             "frontend",
@@ -78,6 +105,12 @@ class FrontendConfig(DictConfig):
         return (self.chunk_samples,) if rows is None else (rows, self.n_frames)
 
     CONFIG_NAME = "frontend config"
+    SAVED_BEFORE = {"compression": "none"}
+
+    @property
+    def contract_version(self) -> int:
+        """1 for an uncompressed magnitude (what v1 computed), else 2."""
+        return 1 if self.compression == "none" else 2
 
 
 def periodic_hann(n: int) -> np.ndarray:
@@ -135,6 +168,25 @@ def minmax(features: np.ndarray) -> np.ndarray:
     return (features - low) / (high - low + NORM_EPS)
 
 
+def compress_floored_log(magnitude: np.ndarray, floor_db: float) -> np.ndarray:
+    """``log(max(m, peak * 10^(-floor_db / 20), LOG_FLOOR_ABS))`` with the chunk's peak."""
+    floor = max(float(magnitude.max()) * 10.0 ** (-floor_db / 20.0), LOG_FLOOR_ABS)
+    return np.log(np.maximum(magnitude, floor))
+
+
+#: compression name → function(magnitude, config) of one chunk's magnitude
+COMPRESSIONS: dict[str, Callable[[np.ndarray, FrontendConfig], np.ndarray]] = {
+    "none": lambda m, config: m,
+    "sqrt": lambda m, config: np.sqrt(m),
+    "log": lambda m, config: compress_floored_log(m, config.log_floor_db),
+}
+
+
+def compress(magnitude: np.ndarray, config: FrontendConfig) -> np.ndarray:
+    """The configured compression of one chunk's (mel) magnitude."""
+    return COMPRESSIONS[config.compression](magnitude, config)
+
+
 def _fit_length(chunk: np.ndarray, config: FrontendConfig) -> np.ndarray:
     n = config.chunk_samples
     if len(chunk) != n:
@@ -143,13 +195,13 @@ def _fit_length(chunk: np.ndarray, config: FrontendConfig) -> np.ndarray:
 
 
 def hybrid(chunk: np.ndarray, config: FrontendConfig) -> np.ndarray:
-    """Linear magnitude spectrogram, min-max normalised: ``(n_fft/2, W)``."""
-    return minmax(stft_magnitude(_fit_length(chunk, config), config)).astype(np.float32)
+    """Magnitude spectrogram, compressed and min-max normalised: ``(n_fft/2, W)``."""
+    return minmax(compress(stft_magnitude(_fit_length(chunk, config), config), config)).astype(np.float32)
 
 
 def mel(chunk: np.ndarray, config: FrontendConfig) -> np.ndarray:
-    """Slaney mel magnitude spectrogram, min-max normalised: ``(n_mels, W)``."""
-    return minmax(mel_filters(config) @ stft_magnitude(_fit_length(chunk, config), config)).astype(np.float32)
+    """Slaney mel magnitude spectrogram, compressed and min-max normalised: ``(n_mels, W)``."""
+    return minmax(compress(mel_filters(config) @ stft_magnitude(_fit_length(chunk, config), config), config)).astype(np.float32)
 
 
 def mfcc(chunk: np.ndarray, config: FrontendConfig) -> np.ndarray:

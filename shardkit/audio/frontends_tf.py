@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
-from shardkit.audio.frontends import LOG_EPS, NORM_EPS, FrontendConfig, dct_matrix, mel_filters, periodic_hann
+from shardkit.audio.frontends import LOG_EPS, LOG_FLOOR_ABS, NORM_EPS, FrontendConfig, dct_matrix, mel_filters, periodic_hann
 
 
 def stft_magnitude(chunks: tf.Tensor, config: FrontendConfig, n_frames: int | tf.Tensor | None = None) -> tf.Tensor:
@@ -38,19 +38,40 @@ def minmax(features: tf.Tensor) -> tf.Tensor:
     return (features - low) / (high - low + NORM_EPS)
 
 
+def floored_log(magnitude: tf.Tensor, floor_db: float) -> tf.Tensor:
+    """``log(max(m, peak * 10^(-floor_db / 20), LOG_FLOOR_ABS))``, the peak per chunk of the batch."""
+    axes = list(range(1, len(magnitude.shape)))
+    peak = tf.reduce_max(magnitude, axis=axes, keepdims=True)
+    floor = tf.maximum(peak * (10.0 ** (-floor_db / 20.0)), LOG_FLOOR_ABS)
+    return tf.math.log(tf.maximum(magnitude, floor))
+
+
+#: compression name → function(magnitude batch, config), as in `shardkit.audio.frontends.COMPRESSIONS`
+TF_COMPRESSIONS: dict[str, Callable[[tf.Tensor, FrontendConfig], tf.Tensor]] = {
+    "none": lambda m, config: m,
+    "sqrt": lambda m, config: tf.sqrt(m),
+    "log": lambda m, config: floored_log(m, config.log_floor_db),
+}
+
+
+def compress(magnitude: tf.Tensor, config: FrontendConfig) -> tf.Tensor:
+    """The configured compression of a batch of (mel) magnitudes."""
+    return TF_COMPRESSIONS[config.compression](magnitude, config)
+
+
 def _mel_magnitude(chunks: tf.Tensor, config: FrontendConfig, n_frames: int | tf.Tensor | None) -> tf.Tensor:
     filters = tf.constant(mel_filters(config), dtype=tf.float32)
     return tf.einsum("mf,bfw->bmw", filters, stft_magnitude(chunks, config, n_frames))
 
 
 def hybrid(chunks: tf.Tensor, config: FrontendConfig, n_frames: int | tf.Tensor | None = None) -> tf.Tensor:
-    """Linear magnitude spectrogram, min-max normalised: ``[B, n_fft/2, W]``."""
-    return minmax(stft_magnitude(chunks, config, n_frames))
+    """Magnitude spectrogram, compressed and min-max normalised: ``[B, n_fft/2, W]``."""
+    return minmax(compress(stft_magnitude(chunks, config, n_frames), config))
 
 
 def mel(chunks: tf.Tensor, config: FrontendConfig, n_frames: int | tf.Tensor | None = None) -> tf.Tensor:
-    """Slaney mel magnitude spectrogram, min-max normalised: ``[B, n_mels, W]``."""
-    return minmax(_mel_magnitude(chunks, config, n_frames))
+    """Slaney mel magnitude spectrogram, compressed and min-max normalised: ``[B, n_mels, W]``."""
+    return minmax(compress(_mel_magnitude(chunks, config, n_frames), config))
 
 
 def mfcc(chunks: tf.Tensor, config: FrontendConfig, n_frames: int | tf.Tensor | None = None) -> tf.Tensor:

@@ -113,7 +113,7 @@ def evaluate(
 
     classes = list(first["classes"])
     labels, scores, keys = [], [[] for _ in models], []
-    for batch in iter_split(shards, split, FrontendConfig(**first["frontend"]), storage_options=storage_options):
+    for batch in iter_split(shards, split, FrontendConfig.from_dict(first["frontend"]), storage_options=storage_options):
         if list(batch.classes) != classes:
             raise ConfigError(f"the shards' classes {list(batch.classes)} differ from the model's {classes}")
         labels.append(batch.labels)

@@ -36,7 +36,7 @@ class Checkpoint:
 
     @property
     def frontend(self) -> FrontendConfig:
-        return FrontendConfig(**self.config["frontend"])
+        return FrontendConfig.from_dict(self.config["frontend"])
 
     @property
     def classes(self) -> list[str]:

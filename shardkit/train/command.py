@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from shardkit.audio.frontends import FRONTENDS, FrontendConfig
+from shardkit.audio.frontends import COMPRESSIONS, DEFAULT_COMPRESSION, FRONTENDS, FrontendConfig
 from shardkit.cli_options import add_options, require_path, storage_option, tensorflow_required
 from shardkit.errors import ConfigError
 from shardkit.jsonio import dumps
@@ -41,6 +41,13 @@ TRAIN_OPTIONS = [
     _opt("--n-mels", _FRONTEND, "n_mels", "Mel bands (mel, mfcc, and the hybrid mixer).", type=int),
     _opt("--fmin", _FRONTEND, "fmin_hz", "Lowest mel edge (Hz).", type=float),
     _opt("--n-mfcc", _FRONTEND, "n_mfcc", "MFCC coefficients.", type=int),
+    click.option(
+        "--compression",
+        type=_choice(COMPRESSIONS),
+        default=None,
+        help=f"Magnitude compression before the model's first INT8 tensor (hybrid, mel). [default: {DEFAULT_COMPRESSION}]",
+    ),
+    _opt("--log-floor-db", _FRONTEND, "log_floor_db", "Range kept by --compression log (dB below the chunk's peak).", type=float),
     _opt("--placement", _TRAIN, "placement", "Frontend in the reader (pipeline) or as the model's first layer (deferred).", type=_choice(PLACEMENTS)),
     _opt("--mag-scale", _MODEL, "mag_scale", "Magnitude scaling.", type=_choice(MAG_SCALES)),
     _opt("--mel-trainable/--mel-frozen", _MODEL, "mel_trainable", "Let the hybrid mel mixer train."),

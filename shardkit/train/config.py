@@ -157,6 +157,8 @@ FRONTEND_OPTIONS = {
     "n_mels": "n_mels",
     "fmin_hz": "fmin_hz",
     "n_mfcc": "n_mfcc",
+    "compression": "compression",
+    "log_floor_db": "log_floor_db",
 }
 #: flat option name → MixupConfig / SpecAugmentConfig field
 MIXUP_OPTIONS = {"mixup_prob": "prob", "mixup_sources": "max_sources", "mixup_alpha": "alpha"}

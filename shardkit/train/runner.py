@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from shardkit.audio.frontends import FrontendConfig
 from shardkit.console import keras_verbosity
 from shardkit.errors import ConfigError
 from shardkit.model.dscnn import EMBEDDINGS_LAYER, HEAD_LAYER, build_model, with_frontend
@@ -157,7 +158,7 @@ def _check_val_split(val_reader, config: TrainConfig) -> None:
 
 
 def _check_probe_frontend(base_model: str, config: TrainConfig, storage_options: dict | None) -> None:
-    base = artifacts.read_model_config(base_model, storage_options)["frontend"]
+    base = FrontendConfig.from_dict(artifacts.read_model_config(base_model, storage_options)["frontend"]).to_dict()
     if base != config.frontend.to_dict():
         raise ConfigError(f"the probe's frontend {config.frontend.to_dict()} differs from the base model's {base}")
 
@@ -217,6 +218,7 @@ def _write_model_config(store: Store, files: dict, core: keras.Model, config: Tr
             "classes": context["classes"],
             "negative_classes": context["negative_classes"],
             "frontend": config.frontend.to_dict(),
+            "spectrogram_contract": config.frontend.contract_version,
             "placement": config.placement,
             "input": {"name": core.inputs[0].name, "shape": list(core.input_shape[1:]), "dtype": "float32"},
             "output": {"shape": [len(context["classes"])], "activation": "sigmoid"},

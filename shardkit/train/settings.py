@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from shardkit.audio.frontends import FrontendConfig
 from shardkit.train.config import TrainConfig, config_from_options
 
 
@@ -47,6 +48,6 @@ def probe_frontend(base_model: str, options: Mapping[str, Any], storage_options:
     """The base model's frontend as flat options: those not given in ``options``, and always its sample rate."""
     from shardkit.train.artifacts import read_model_config
 
-    frontend = read_model_config(base_model, storage_options)["frontend"]
+    frontend = FrontendConfig.from_dict(read_model_config(base_model, storage_options)["frontend"]).to_dict()
     flat = {("frontend" if k == "name" else k): v for k, v in frontend.items()}
     return {k: v for k, v in flat.items() if options.get(k) is None or k == "sample_rate_hz"}

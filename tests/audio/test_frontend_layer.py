@@ -34,3 +34,14 @@ def test_layer_matches_reference_and_round_trips(tmp_path: Path):
     restored = keras.models.load_model(path)
     np.testing.assert_allclose(restored.predict(waveforms, verbose=0), model.predict(waveforms, verbose=0), atol=1e-6)
     assert restored.layers[1].frontend == config
+
+
+def test_layer_saved_before_v2_stays_linear():
+    """A layer config written by a v1 model (no compression key) computes the v1 features."""
+    v1 = {k: v for k, v in FrontendConfig(n_frames=64).to_dict().items() if k not in ("compression", "log_floor_db")}
+    layer = SpectrogramFrontend.from_config({"name": "frontend", "trainable": False, "frontend": v1})
+    waveform = tone_in_noise(3, 24000, calls=((1, 1, 2500),), seed=3)
+    linear = reference_frontend(waveform, FrontendConfig(n_frames=64, compression="none"))
+    got = np.asarray(layer(waveform[None].astype(np.float32)))[0, ..., 0]
+    assert np.max(np.abs(got - linear)) < 1e-3
+    assert np.max(np.abs(got - reference_frontend(waveform, FrontendConfig(n_frames=64)))) > 0.05, "differs from today's default"

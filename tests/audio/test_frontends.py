@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 from factories import tone_in_noise
 
-from shardkit.audio.frontends import FRONTENDS, FrontendConfig, mel_filters, periodic_hann, reference_frontend, stft_magnitude
+from shardkit.audio.frontends import (
+    COMPRESSIONS,
+    DEFAULT_COMPRESSION,
+    FrontendConfig,
+    mel_filters,
+    periodic_hann,
+    reference_frontend,
+    stft_magnitude,
+)
 from shardkit.errors import ConfigError
 
 tf = pytest.importorskip("tensorflow")
@@ -22,10 +30,14 @@ def _chunks(config: FrontendConfig, n: int = 4) -> np.ndarray:
     return np.stack(chunks)
 
 
-@pytest.mark.parametrize("name", sorted(FRONTENDS))
+#: every frontend with every compression it takes
+VARIANTS = [(name, c) for name in ("hybrid", "mel") for c in sorted(COMPRESSIONS)] + [("mfcc", "none"), ("raw", "none")]
+
+
+@pytest.mark.parametrize("name, compression", VARIANTS)
 @pytest.mark.parametrize("shape", [dict(), dict(sample_rate_hz=16000, chunk_s=1.0, n_fft=256, n_frames=98, n_mels=40)])
-def test_tf_matches_numpy_reference(name, shape):
-    config = FrontendConfig(name=name, **shape)
+def test_tf_matches_numpy_reference(name, compression, shape):
+    config = FrontendConfig(name=name, compression=compression, **shape)
     chunks = _chunks(config)
     fast = tf_frontend(chunks, config).numpy()
     reference = np.stack([reference_frontend(c, config) for c in chunks])
@@ -35,6 +47,53 @@ def test_tf_matches_numpy_reference(name, shape):
         assert reference[:-1].min() == pytest.approx(0, abs=1e-6) and reference[:-1].max() == pytest.approx(1, abs=1e-3)
     if name in ("hybrid", "mel"):
         assert np.all(reference[-1] == 0), "a silent chunk is all zeros, not NaN"
+
+
+def _pure_tone(config: FrontendConfig, hz: float = 3000.0, amplitude: float = 0.5) -> np.ndarray:
+    return amplitude * np.sin(2 * np.pi * hz * np.arange(config.chunk_samples) / config.sample_rate_hz)
+
+
+def test_log_compression_is_decibels_below_the_peak_over_the_floor():
+    """Independently of the code: a bin L dB below the chunk's peak sits at 1 - L / floor_db."""
+    config = FrontendConfig(compression="log", log_floor_db=60.0)
+    chunk = _pure_tone(config)
+    magnitude = stft_magnitude(chunk, config)
+    decibels = 20 * np.log10(np.maximum(magnitude, 1e-30) / magnitude.max())
+    assert decibels.min() < -60, "the tone's far bins lie below the floor"
+    expected = np.clip(1 + decibels / 60.0, 0, 1)
+    np.testing.assert_allclose(reference_frontend(chunk, config), expected, atol=1e-5)
+
+
+def test_sqrt_compression_is_the_root_of_the_magnitude():
+    config = FrontendConfig(compression="sqrt")
+    chunk = _pure_tone(config) + 0.01 * np.random.default_rng(0).standard_normal(config.chunk_samples)
+    root = np.sqrt(stft_magnitude(chunk, config))
+    np.testing.assert_allclose(reference_frontend(chunk, config), (root - root.min()) / (root.max() - root.min()), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["hybrid", "mel"])
+def test_compression_gives_a_quiet_call_more_int8_steps(name):
+    """Why v2 exists: a call 40 dB under the loudest one spans a few INT8 steps of the linear magnitude."""
+    base = FrontendConfig(name=name, compression="none")
+    loud = _pure_tone(base, 6000.0, 0.5)
+    quiet = _pure_tone(base, 2000.0, 0.005)
+    chunk = loud * (np.arange(base.chunk_samples) < base.chunk_samples // 2) + quiet * (np.arange(base.chunk_samples) >= base.chunk_samples // 2)
+    steps = {}
+    for compression in sorted(COMPRESSIONS):
+        features = reference_frontend(chunk, FrontendConfig(name=name, compression=compression))
+        quiet_half = features[:, features.shape[1] * 5 // 8 :]
+        steps[compression] = int(np.round(quiet_half.max() * 255))  # INT8 levels the quiet call's peak reaches
+    assert steps["none"] <= 8, steps
+    assert steps["sqrt"] >= 4 * steps["none"] and steps["log"] >= 60, steps
+
+
+def test_compression_default_and_v1_configs():
+    assert FrontendConfig().compression == DEFAULT_COMPRESSION and FrontendConfig(name="mel").compression == DEFAULT_COMPRESSION
+    assert FrontendConfig(name="mfcc").compression == "none" and FrontendConfig(name="raw").compression == "none"
+    assert FrontendConfig(compression="none").contract_version == 1 and FrontendConfig(compression="log").contract_version == 2
+    v1 = {k: v for k, v in FrontendConfig().to_dict().items() if k not in ("compression", "log_floor_db")}
+    assert FrontendConfig.from_dict(v1).compression == "none", "a config saved before v2 keeps its linear magnitude"
+    assert FrontendConfig.from_dict(FrontendConfig(compression="log").to_dict()).compression == "log"
 
 
 def test_contract_shapes_and_framing():
@@ -68,6 +127,9 @@ def test_reference_matches_librosa():
         ({"n_frames": 0}, "frontend n_frames must be in [1, chunk samples = 72000]; got 0"),
         ({"n_mels": 300}, "frontend n_mels must be in [1, n_fft / 2 = 256]; got 300"),
         ({"fmin_hz": 12000.0}, "frontend fmin_hz must be in [0, Nyquist = 12000.0); got 12000.0"),
+        ({"compression": "cbrt"}, "frontend compression must be one of ['log', 'none', 'sqrt']; got 'cbrt'"),
+        ({"name": "mfcc", "compression": "log"}, "frontend compression must be one of ['none'] with the mfcc frontend (it compresses nothing); got 'log'"),
+        ({"log_floor_db": 0}, "frontend log_floor_db must be a number in [1, 200] dB; got 0"),
     ],
 )
 def test_config_messages(kwargs, message):
