@@ -101,6 +101,12 @@ def drop_gate(float_value: float, int8_value: float, drops: np.ndarray, max_drop
     return {"value": float(value), "max": max_drop, "interval": interval, "confidence": CONFIDENCE, "samples": samples, "outcome": outcome}
 
 
+def _bound_gate(value: float, kind: str, bound: float) -> dict:
+    """``{"value", "min" | "max", "passed"}``; NaN (nothing to judge) passes only a waived ``min`` of 0."""
+    passed = bool(value >= bound if kind == "min" else value <= bound) if np.isfinite(value) else kind == "min" and bound <= 0
+    return {"value": value, kind: bound, "passed": passed}
+
+
 def evaluate_gates(
     labels: np.ndarray, float_scores: np.ndarray, int8_scores: np.ndarray, measured: dict, n6_ok: bool, config: ConvertConfig
 ) -> dict[str, dict]:
@@ -115,29 +121,23 @@ def evaluate_gates(
         config: the bounds.
 
     Returns:
-        ``{name: gate}``: ``roc_auc_drop`` and ``cmap_drop`` (with ``outcome``; an undecided one
-        passes unless ``config.undecided_fails``), ``rank_agreement``, ``output_mae``,
-        ``cosine_mean``, ``cosine_p5`` and, when required, ``n6``.
+        ``{name: gate}``: ``cosine_mean``, ``cosine_p5``, ``roc_auc_drop`` and ``cmap_drop``
+        (with ``outcome``; an undecided one passes unless ``config.undecided_fails``),
+        ``rank_agreement``, ``output_mae`` and, when required, ``n6``.
     """
     float_metrics, int8_metrics = classification_metrics(labels, float_scores), classification_metrics(labels, int8_scores)
     drops = bootstrap_drops(labels, float_scores, int8_scores, BOOTSTRAP_RESAMPLES, config.calibration.seed)
     gates: dict[str, dict] = {}
+    for name, kind, bound in (("cosine_mean", "min", config.min_cosine_mean), ("cosine_p5", "min", config.min_cosine_p5)):
+        gates[name] = _bound_gate(measured[name], kind, bound)
     for name, bound in (("roc_auc", config.max_roc_auc_drop), ("cmap", config.max_cmap_drop)):
         gate = drop_gate(float_metrics[name], int8_metrics[name], drops[name], bound, len(labels))
         gate["passed"] = gate["outcome"] == "passed" or (gate["outcome"] == "undecided" and not config.undecided_fails)
         if gate["outcome"] == "undecided":
             log.warning("%s", describe_gate(f"{name}_drop", gate))
         gates[f"{name}_drop"] = gate
-    bounds = (
-        ("rank_agreement", "min", config.min_rank_agreement),
-        ("output_mae", "max", config.max_output_mae),
-        ("cosine_mean", "min", config.min_cosine_mean),
-        ("cosine_p5", "min", config.min_cosine_p5),
-    )
-    for name, kind, bound in bounds:
-        value = measured[name]
-        passed = bool(np.isfinite(value)) and (value >= bound if kind == "min" else value <= bound)
-        gates[name] = {"value": value, kind: bound, "passed": passed}
+    gates["rank_agreement"] = _bound_gate(measured["rank_agreement"], "min", config.min_rank_agreement)
+    gates["output_mae"] = _bound_gate(measured["output_mae"], "max", config.max_output_mae)
     if config.require_n6:
         gates["n6"] = {"value": n6_ok, "passed": n6_ok}
     return gates

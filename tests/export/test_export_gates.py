@@ -109,3 +109,11 @@ def test_a_collapsed_model_is_refused_with_what_to_try():
 def test_gate_bounds_are_checked(settings, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         ConvertConfig(**settings)
+
+
+def test_rank_agreement_with_nothing_to_judge_fails_unless_waived():
+    labels, float_scores, _ = planted_ranking_loss(40)
+    flat = 0.3 + float_scores * 1e-3  # no pair two INT8 steps apart
+    assert np.isnan(agreement(flat, flat)["rank_agreement"])
+    assert not gates_of(labels, flat, flat)["rank_agreement"]["passed"]
+    assert gates_of(labels, flat, flat, min_rank_agreement=0.0)["rank_agreement"]["passed"]
