@@ -158,9 +158,10 @@ def rank_agreement_per_class(reference: np.ndarray, other: np.ndarray, margin: f
     if not margin >= 0:
         raise ValueError(f"margin must be >= 0; got {margin}")
     agree, pairs = np.zeros(reference.shape[1]), np.zeros(reference.shape[1])
-    for start in range(0, len(reference), 256):  # [256, N, C] blocks keep the memory bounded
-        clear = (reference[start : start + 256, None, :] - reference[None, :, :]) >= max(margin, np.finfo(np.float64).tiny)
-        order = np.sign(other[start : start + 256, None, :] - other[None, :, :])
+    rows = max(1, 2**21 // max(1, reference.size))  # [rows, N, C] blocks of at most ~16 MB per array
+    for start in range(0, len(reference), rows):
+        clear = (reference[start : start + rows, None, :] - reference[None, :, :]) >= max(margin, np.finfo(np.float64).tiny)
+        order = np.sign(other[start : start + rows, None, :] - other[None, :, :])
         pairs += clear.sum(axis=(0, 1))
         agree += np.where(clear, (order + 1) / 2, 0.0).sum(axis=(0, 1))
     with np.errstate(invalid="ignore", divide="ignore"):
