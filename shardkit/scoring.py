@@ -1,4 +1,5 @@
-"""Scoring a sigmoid classifier in pure numpy: multi-label ROC AUC and cmAP, and which score is better.
+"""Scoring a sigmoid classifier in pure numpy: multi-label ROC AUC and cmAP, two models' rank
+agreement, a paired bootstrap of a metric's drop, and which score is better.
 
 Labels are ``[N, C]`` with a value ``>= 0.5`` meaning positive, so smoothed or mixup labels
 work; a row of all zeros (a negative-class sample) is a negative for every class. A class
@@ -129,6 +130,76 @@ def classification_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, 
         "cmap": macro(_per_class(_average_precision, positive, scores)),
         "classes_present": int(np.count_nonzero(positive.any(axis=0))),
     }
+
+
+def rank_agreement_per_class(reference: np.ndarray, other: np.ndarray, margin: float) -> np.ndarray:
+    """Per class, the share of sample pairs ``reference`` orders clearly that ``other`` orders alike.
+
+    A pair (i, j) counts when ``reference[i] - reference[j] >= margin``; it agrees when
+    ``other[i] > other[j]``, half when they tie. This is Kendall-style concordance restricted to
+    pairs the reference separates by at least ``margin``: with ``margin`` one or two output
+    steps of an INT8 sigmoid (1/256), samples the INT8 model cannot tell apart (confident
+    negatives all rounding to 0) do not count against it, which they would in a Spearman
+    correlation over all samples, while a swapped pair costs exactly what it costs ROC AUC.
+
+    Args:
+        reference: ``[N, C]`` scores of the model taken as the truth (the float model).
+        other: ``[N, C]`` scores of the model checked (the INT8 model).
+        margin: the smallest reference score difference that makes a pair count; >= 0.
+
+    Returns:
+        ``[C]`` float64 in [0, 1]; NaN for a class without a pair separated by ``margin``.
+
+    Raises:
+        ValueError: if the arrays are not 2-D of one shape, hold NaN/inf, or ``margin`` < 0.
+    """
+    other = _validated(reference, other)[1]
+    reference = _validated(other, reference)[1]
+    if not margin >= 0:
+        raise ValueError(f"margin must be >= 0; got {margin}")
+    agree, pairs = np.zeros(reference.shape[1]), np.zeros(reference.shape[1])
+    rows = max(1, 2**21 // max(1, reference.size))  # [rows, N, C] blocks of at most ~16 MB per array
+    for start in range(0, len(reference), rows):
+        clear = (reference[start : start + rows, None, :] - reference[None, :, :]) >= max(margin, np.finfo(np.float64).tiny)
+        order = np.sign(other[start : start + rows, None, :] - other[None, :, :])
+        pairs += clear.sum(axis=(0, 1))
+        agree += np.where(clear, (order + 1) / 2, 0.0).sum(axis=(0, 1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(pairs > 0, agree / np.maximum(pairs, 1), np.nan)
+
+
+def bootstrap_drops(labels: np.ndarray, reference: np.ndarray, other: np.ndarray, resamples: int, seed: int) -> dict[str, np.ndarray]:
+    """Paired bootstrap of ``metric(reference) - metric(other)`` for macro ROC AUC and cmAP.
+
+    Each resample draws N rows with replacement (one seeded generator) and scores both models
+    on the same rows, so the spread is that of the drop, not of either metric. Resamples where a
+    metric is undefined (no class with positives, or for ROC AUC negatives too) are left out.
+
+    Args:
+        labels: ``[N, C]`` targets; ``>= 0.5`` is a positive.
+        reference: ``[N, C]`` scores of the reference model (float).
+        other: ``[N, C]`` scores of the other model (INT8).
+        resamples: number of bootstrap resamples, >= 1.
+        seed: seeds the resampling.
+
+    Returns:
+        ``{"roc_auc": drops, "cmap": drops}``, each a 1-D float64 array of the defined drops.
+
+    Raises:
+        ValueError: if the arrays are not 2-D of one shape or hold NaN/inf.
+    """
+    positive, reference = _validated(labels, reference)
+    other = _validated(labels, other)[1]
+    metrics = {"roc_auc": _roc_auc, "cmap": _average_precision}
+    drops: dict[str, list[float]] = {name: [] for name in metrics}
+    rng = np.random.default_rng(seed)
+    for _ in range(resamples):
+        rows = rng.integers(0, len(positive), len(positive))
+        for name, metric in metrics.items():
+            drop = macro(_per_class(metric, positive[rows], reference[rows])) - macro(_per_class(metric, positive[rows], other[rows]))
+            if not math.isnan(drop):
+                drops[name].append(drop)
+    return {name: np.asarray(values, dtype=np.float64) for name, values in drops.items()}
 
 
 def is_better(value: float, best: float | None, mode: str) -> bool:

@@ -10,7 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from shardkit.scoring import average_precision_per_class, classification_metrics, is_better, macro, roc_auc_per_class
+from shardkit.scoring import (
+    average_precision_per_class,
+    bootstrap_drops,
+    classification_metrics,
+    is_better,
+    macro,
+    rank_agreement_per_class,
+    roc_auc_per_class,
+)
 
 
 def brute_roc_auc(positive: np.ndarray, score: np.ndarray) -> float:
@@ -171,3 +179,56 @@ def test_rejects_non_finite_labels():
 )
 def test_is_better_prefers_the_monitor_direction_and_never_nan(value, best, mode, expected):
     assert is_better(value, best, mode) is expected
+
+
+def brute_rank_agreement(reference: np.ndarray, other: np.ndarray, margin: float) -> float:
+    """Over pairs the reference orders by at least ``margin``: 1 when ``other`` agrees, 1/2 on a tie."""
+    votes = [
+        1.0 if other[i] > other[j] else 0.5 if other[i] == other[j] else 0.0
+        for i in range(len(reference))
+        for j in range(len(reference))
+        if reference[i] - reference[j] >= margin and reference[i] != reference[j]
+    ]
+    return float(np.mean(votes)) if votes else math.nan
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    hnp.arrays(np.float64, st.tuples(st.integers(2, 30), st.just(2)), elements=st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0])),
+    st.data(),
+    st.sampled_from([0.0, 0.25, 0.6]),
+)
+def test_rank_agreement_matches_pairwise_definition(reference, data, margin):
+    other = data.draw(hnp.arrays(np.float64, reference.shape, elements=st.sampled_from([0.0, 0.5, 1.0])))
+    got = rank_agreement_per_class(reference, other, margin)
+    for c in range(reference.shape[1]):
+        want = brute_rank_agreement(reference[:, c], other[:, c], margin)
+        assert (math.isnan(got[c]) and math.isnan(want)) or got[c] == pytest.approx(want)
+
+
+def test_rank_agreement_sees_a_reversed_ranking_and_ignores_unresolved_pairs():
+    reference = column([0.1, 0.2, 0.3, 0.4, 0.0001, 0.0002])
+    assert rank_agreement_per_class(reference, reference, 0.05)[0] == 1.0
+    assert rank_agreement_per_class(reference, -reference, 0.05)[0] == 0.0
+    # the two near-zero rows, tied in INT8, differ by less than the margin: their pair does not count
+    assert rank_agreement_per_class(reference, np.round(reference * 10) / 10, 0.05)[0] == 1.0
+    with pytest.raises(ValueError, match="margin must be >= 0; got -1"):
+        rank_agreement_per_class(reference, reference, -1)
+
+
+def test_bootstrap_drop_of_a_constant_model_matches_its_known_distribution():
+    # float ranks perfectly (ROC AUC 1, AP 1); a constant model has ROC AUC 1/2 and AP = the
+    # resample's prevalence, so the ROC AUC drop is exactly 1/2 and the AP drop 1 - prevalence,
+    # whose 95 % interval is 1/2 -+ 1.96 * sqrt(1/4 / n)
+    n = 400
+    labels = column([1.0] * (n // 2) + [0.0] * (n // 2))
+    perfect, constant = labels * 0.8 + 0.1, np.full((n, 1), 0.3)
+    drops = bootstrap_drops(labels, perfect, constant, resamples=2000, seed=0)
+    np.testing.assert_allclose(drops["roc_auc"], 0.5)
+    low, high = np.percentile(drops["cmap"], [2.5, 97.5])
+    half_width = 1.96 * math.sqrt(0.25 / n)
+    assert low == pytest.approx(0.5 - half_width, abs=0.008) and high == pytest.approx(0.5 + half_width, abs=0.008)
+    again = bootstrap_drops(labels, perfect, constant, resamples=2000, seed=0)
+    np.testing.assert_array_equal(again["cmap"], drops["cmap"])  # seeded
+    same = bootstrap_drops(labels, perfect, perfect, resamples=50, seed=1)
+    assert np.all(same["roc_auc"] == 0) and np.all(same["cmap"] == 0)  # paired: no drop, no spread

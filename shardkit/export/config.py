@@ -82,6 +82,18 @@ class ConvertConfig(DictConfig):
         calibration: the representative data draw.
         gate_split: split whose samples the float-vs-INT8 gates compare (never calibration samples).
         gate_samples: at most this many gate samples, stratified by class.
+        max_roc_auc_drop: gate on the float → INT8 drop of macro ROC AUC on the gate samples,
+            decided by a paired bootstrap interval (passed, failed, or too few gate samples
+            to decide).
+        max_cmap_drop: the same for cmAP.
+        undecided_fails: a drop gate with too few gate samples to decide fails the conversion
+            (default: it is reported, and the other gates decide).
+        min_rank_agreement: gate on the macro share of sample pairs, per class, that the float
+            model orders clearly (two INT8 output steps apart) and INT8 orders alike.
+        max_output_mae: gate on the mean absolute difference of float and INT8 outputs (one
+            INT8 sigmoid step, 1/256, by default).
+        min_score_std: a float model whose every class score varies less than this (standard
+            deviation over the gate samples) has collapsed and is refused before converting.
         min_cosine_mean: gate on the mean per-sample cosine between float and INT8 outputs.
         min_cosine_p5: gate on its 5th percentile.
         int8_io: INT8 model input and output (default float32 I/O with INT8 internals).
@@ -92,6 +104,12 @@ class ConvertConfig(DictConfig):
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     gate_split: str = "val"
     gate_samples: int = 500
+    max_roc_auc_drop: float = 0.005
+    max_cmap_drop: float = 0.01
+    undecided_fails: bool = False
+    min_rank_agreement: float = 0.95
+    max_output_mae: float = 1.0 / 256.0
+    min_score_std: float = 1.0 / 256.0
     min_cosine_mean: float = 0.95
     min_cosine_p5: float = 0.90
     int8_io: bool = False
@@ -105,6 +123,11 @@ class ConvertConfig(DictConfig):
             "convert",
             [
                 ("gate_samples", self.gate_samples, integer(1), "an integer >= 1"),
+                ("max_roc_auc_drop", self.max_roc_auc_drop, number(0, 1), "a number in [0, 1]"),
+                ("max_cmap_drop", self.max_cmap_drop, number(0, 1), "a number in [0, 1]"),
+                ("min_rank_agreement", self.min_rank_agreement, number(0, 1), "a share in [0, 1]"),
+                ("max_output_mae", self.max_output_mae, number(0, 1), "a number in [0, 1]"),
+                ("min_score_std", self.min_score_std, number(0, 1), "a number in [0, 1]"),
                 ("min_cosine_mean", self.min_cosine_mean, number(-1, 1), "a cosine in [-1, 1]"),
                 ("min_cosine_p5", self.min_cosine_p5, number(-1, 1), "a cosine in [-1, 1]"),
                 ("timeout_s", self.timeout_s, positive, "a positive number of seconds"),

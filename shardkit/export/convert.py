@@ -3,7 +3,9 @@
 Calibration samples (representative data) and gate samples are drawn by key, stratified,
 and disjoint. The model is rebuilt flat in float32 with BatchNorm folded and batch 1, the
 converter runs in a child process, and the result is compared with the float model on the
-gate samples (per-sample output cosine) and checked against the N6 rules. The report is
+gate samples (`gates.py`: a collapsed float model is refused before converting; then the
+ROC-AUC and cmAP drops, rank agreement, output MAE and cosine) and checked against the N6
+rules. The report is
 always written; the ``.tflite`` is promoted only when every gate passes: its model config
 first (holding the model's SHA-256), then the model file in one atomic step.
 """
@@ -21,6 +23,7 @@ import numpy as np
 
 from shardkit.errors import ConfigError, ShardkitError
 from shardkit.export.config import ConvertConfig
+from shardkit.export.gates import check_not_collapsed, describe_gate, evaluate_gates, gate_failures
 from shardkit.export.runtime import KerasPredictor, TFLitePredictor, agreement
 from shardkit.export.samples import SampleSet, pick_samples
 from shardkit.export.trained_model import Checkpoint, load_checkpoint
@@ -101,16 +104,6 @@ def quantized_io(predictor: TFLitePredictor) -> dict:
     return {"input": describe(predictor.input), "output": describe(predictor.output)}
 
 
-def _gates(measured: dict, n6_ok: bool, config: ConvertConfig) -> dict[str, dict]:
-    gates = {
-        "cosine_mean": {"value": measured["cosine_mean"], "min": config.min_cosine_mean, "passed": measured["cosine_mean"] >= config.min_cosine_mean},
-        "cosine_p5": {"value": measured["cosine_p5"], "min": config.min_cosine_p5, "passed": measured["cosine_p5"] >= config.min_cosine_p5},
-    }
-    if config.require_n6:
-        gates["n6"] = {"value": n6_ok, "passed": n6_ok}
-    return gates
-
-
 def _metrics(labels: np.ndarray, scores: np.ndarray) -> dict:
     from shardkit.scoring import classification_metrics
 
@@ -134,6 +127,8 @@ def convert(
 
     Raises:
         ConfigError: bad checkpoint or shards, before converting.
+        CollapsedModelError: the float model scores every gate sample about the same (a
+            ConfigError), before converting.
         GateFailed: a gate failed; the report is written, the model is not promoted.
         ConverterError: the converter itself failed.
     """
@@ -147,6 +142,8 @@ def convert(
     store.check_writable()
     files = artifact_names(checkpoint.stem)
     gate, calibration = draw_samples(shards, checkpoint, config, storage_options)
+    float_scores = KerasPredictor(checkpoint.model)(gate.features)
+    check_not_collapsed(float_scores, checkpoint.classes, config.min_score_std, checkpoint.path)
     log.info(
         "converting %s: %d calibration samples (%s), %d gate samples (%s)",
         checkpoint.path,
@@ -163,16 +160,11 @@ def convert(
         with open(tflite_path, "rb") as handle:
             content = handle.read()
         int8 = TFLitePredictor(content)
-        float_scores = KerasPredictor(checkpoint.model)(gate.features)
         int8_scores = int8(gate.features)
         measured = agreement(float_scores, int8_scores)
         n6 = n6_report(content)
-        gates = _gates(measured, n6.ok, config)
-        failures = [
-            f"{name} {gate_['value']:.4f} < {gate_['min']}" if "min" in gate_ else f"{name}: {len(n6.violations)} N6 violations"
-            for name, gate_ in gates.items()
-            if not gate_["passed"]
-        ]
+        gates = evaluate_gates(gate.labels, float_scores, int8_scores, measured, n6.ok, config)
+        failures = gate_failures(gates, len(n6.violations))
         digest = hashlib.sha256(content).hexdigest()
         report = {
             "format": REPORT_FORMAT,
@@ -218,14 +210,12 @@ def convert(
 def format_convert_report(report: dict) -> str:
     """A few readable lines: gates, agreement, float vs INT8 metrics, the model file."""
     lines = [f"INT8 conversion of {report['source']['model']}: {'PASSED' if report['passed'] else 'FAILED'}"]
-    for name, gate in report["gates"].items():
-        bound = f" (min {gate['min']})" if "min" in gate else ""
-        value = f"{gate['value']:.4f}" if isinstance(gate["value"], float) else str(gate["value"])
-        lines.append(f"  gate {name}: {value}{bound} {'ok' if gate['passed'] else 'FAILED'}")
+    lines += [f"  gate {describe_gate(name, gate)}" for name, gate in report["gates"].items()]
     agree = report["agreement"]
     lines.append(
         f"  cosine mean {agree['cosine_mean']:.4f}, p5 {agree['cosine_p5']:.4f}, min {agree['cosine_min']:.4f}; max |diff| {agree['max_abs_diff']:.4f}; top-1 agreement {agree['top1_agreement']:.3f} ({agree['samples']} samples)"
     )
+    lines.append(f"  output MAE {agree['output_mae']:.4f}; rank agreement {agree['rank_agreement']:.4f}")
     for kind in ("float", "int8"):
         m = report["metrics"][kind]
         lines.append(f"  {kind:>5}: ROC-AUC {m['roc_auc']:.4f}  cmAP {m['cmap']:.4f}")

@@ -81,6 +81,8 @@ def dequantize(values: np.ndarray, details: dict) -> np.ndarray:
 
 #: one step of a sigmoid output in INT8 (scale 1/256): rows below it in both models agree
 SILENT_ROW = 1.0 / 256.0
+#: rank agreement counts the sample pairs the float model sets at least this far apart
+RANK_MARGIN = 2.0 / 256.0
 
 
 def cosine_per_row(a: np.ndarray, b: np.ndarray, silent: float = SILENT_ROW) -> np.ndarray:
@@ -97,11 +99,22 @@ def cosine_per_row(a: np.ndarray, b: np.ndarray, silent: float = SILENT_ROW) -> 
 
 
 def agreement(float_scores: np.ndarray, int8_scores: np.ndarray) -> dict[str, float]:
-    """How closely two models' outputs agree: per-row cosine (mean, 5th percentile, min) and max abs difference."""
+    """How closely two models' outputs agree.
+
+    Per-row cosine (mean, 5th percentile, min), the mean and max absolute output difference,
+    top-1 agreement, and rank agreement: the macro over classes of the share of sample pairs
+    the float model sets `RANK_MARGIN` (two INT8 output steps) apart that INT8 orders alike
+    (`scoring.rank_agreement_per_class`; NaN when no class has such a pair). Cosine alone is
+    blind to ranking: near-constant rows have cosine 1.0 in any order.
+    """
+    from shardkit.scoring import macro, rank_agreement_per_class
+
     if len(float_scores) == 0:
         raise ConfigError("no samples to compare the two models on (every gate sample was undecodable?)")
     cosine = cosine_per_row(float_scores, int8_scores)
     return {
+        "rank_agreement": macro(rank_agreement_per_class(float_scores, int8_scores, RANK_MARGIN)),
+        "output_mae": float(np.mean(np.abs(np.asarray(float_scores, dtype=np.float64) - np.asarray(int8_scores, dtype=np.float64)))),
         "cosine_mean": float(np.mean(cosine)),
         "cosine_p5": float(np.percentile(cosine, 5)),
         "cosine_min": float(np.min(cosine)),

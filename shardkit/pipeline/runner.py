@@ -187,7 +187,10 @@ def _run_qat(config: PipelineConfig, settings: dict, storage: dict) -> dict[str,
 
 
 def _gates(report: dict) -> str:
-    return ", ".join(f"{name} {'passed' if gate['passed'] else 'FAILED'}" for name, gate in report["gates"].items())
+    def outcome(gate: dict) -> str:
+        return "undecided" if gate.get("outcome") == "undecided" else "passed" if gate["passed"] else "FAILED"
+
+    return ", ".join(f"{name} {outcome(gate)}" for name, gate in report["gates"].items())
 
 
 def _run_convert(config: PipelineConfig, settings: dict, storage: dict) -> dict[str, str]:

@@ -103,7 +103,8 @@ def format_pipeline_summary(results: Sequence[Any], reports: dict[str, dict]) ->
         lines += ["", f"{'gate':<20} {'value':>10} {'bound':>10}  result"]
         for name, gate in conversion["gates"].items():
             value = f"{gate['value']:.4f}" if isinstance(gate["value"], float) else str(gate["value"])
-            bound = f">= {gate['min']}" if "min" in gate else ""
-            lines.append(f"{name:<20} {value:>10} {bound:>10}  {'passed' if gate['passed'] else 'FAILED'}")
+            bound = f">= {gate['min']}" if "min" in gate else f"<= {gate['max']:.4g}" if "max" in gate else ""
+            result = "too few samples to decide" if gate.get("outcome") == "undecided" else "passed" if gate["passed"] else "FAILED"
+            lines.append(f"{name:<20} {value:>10} {bound:>10}  {result}")
         lines.append(f"INT8 model {'promoted' if conversion['passed'] else 'NOT promoted'}: {conversion['tflite']['name']}")
     return "\n".join(lines)

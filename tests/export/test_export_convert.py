@@ -196,3 +196,35 @@ def test_cosine_counts_rows_silent_in_both_models_as_agreement():
     assert cosine[0] == 1.0  # a confident negative that INT8 rounds to zeros agrees
     assert cosine[1] == pytest.approx(0.1 * 0.9 / (np.hypot(0.9, 0.1) * 0.9))
     assert cosine[2] < 0.9  # one model speaks up: a real disagreement
+
+
+def _collapsed_copy(tiny_model: Path, folder: Path) -> Path:
+    """``flat.keras``: the tiny model with its head's weights zeroed, so it outputs sigmoid(bias) for every input."""
+    import keras
+
+    model = keras.models.load_model(tiny_model)
+    layers, head = list(model.layers), None
+    while layers:  # the last Dense, nested models included
+        layer = layers.pop(0)
+        if isinstance(layer, keras.Model):
+            layers.extend(layer.layers)
+        elif isinstance(layer, keras.layers.Dense):
+            head = layer
+    kernel, bias = head.get_weights()
+    head.set_weights([np.zeros_like(kernel), bias])
+    model.save(folder / "flat.keras")
+    (folder / "flat_model_config.json").write_bytes((tiny_model.parent / "tiny_model_config.json").read_bytes())
+    return folder / "flat.keras"
+
+
+def test_a_collapsed_model_is_refused_before_conversion(tiny_model, tiny_shards, tmp_path):
+    from shardkit.export.gates import CollapsedModelError
+
+    flat = _collapsed_copy(tiny_model, tmp_path)
+    config = ConvertConfig(gate_samples=20, calibration=CalibrationConfig(samples=40))
+    with pytest.raises(CollapsedModelError, match=r"has collapsed: its scores barely vary across the \d+ gate samples .* train longer"):
+        convert(str(flat), str(tiny_shards), str(tmp_path / "out"), config)
+    assert not list((tmp_path / "out").glob("flat_int8*"))  # nothing converted, no report, nothing promoted
+    result = CliRunner().invoke(cli, ["convert", str(flat), "--shards", str(tiny_shards), "--gate-samples", "20", "--calibration-samples", "40"])
+    assert result.exit_code == 2 and "has collapsed" in result.output and "check the data" in result.output, result.output
+    assert not (tmp_path / "flat_int8.tflite").exists()
