@@ -1,11 +1,11 @@
 """What INT8 costs per spectrogram contract variant: float vs INT8 on a corpus, without and with QAT.
 
     python tools/bench_int8.py WORK [--corpus demo] [--corpus real=DIR] [--variants none,sqrt,log]
-                               [--epochs N] [--json OUT]
+                               [--epochs N] [--pipeline FILE] [--json OUT]
 
-For each corpus the demo's pipeline settings (`shardkit/demo/demo.toml`: build, train, QAT,
-convert) run once per compression variant of the spectrogram contract, on shards built once
-per corpus. ``demo`` is the generated demo corpus; ``real=DIR`` a folder in the build's input
+For each corpus the demo's pipeline settings (`shardkit/demo/demo.toml`, or ``--pipeline``:
+build, train, QAT, convert) run once per compression variant of the spectrogram contract, on
+shards built once per corpus. ``demo`` is the generated demo corpus; ``real=DIR`` a folder in the build's input
 layout (`tools/real_corpus.py` assembles one from recordings shipped in packages). The
 conversion gates are waived here, so every variant's figures are recorded whatever they are:
 this measures, it does not judge.
@@ -55,30 +55,37 @@ COLUMNS = (
 )
 
 
-def corpus_pipeline(corpus: str, source: str | None, work: str, epochs: int | None):
-    """The demo's pipeline settings pointed at ``corpus`` (its input) with outputs under ``work``."""
+def base_pipeline(path: str | None):
+    """The settings every run starts from: the pipeline file at ``path``, else the demo's."""
     from shardkit.demo.run import demo_pipeline
+    from shardkit.pipeline.config import load_pipeline
 
-    config = demo_pipeline(work, epochs=epochs)
-    stages = {name: dict(table) for name, table in config.stages.items()}
+    return demo_pipeline() if path is None else load_pipeline(path)
+
+
+def corpus_pipeline(base, source: str | None, work: str, epochs: int | None):
+    """``base`` pointed at the corpus ``source`` (None: the demo corpus) with outputs under ``work``."""
+    stages = {name: dict(table) for name, table in base.stages.items()}
+    if epochs is not None:
+        stages["train"]["epochs"] = epochs
     stages["convert"].update(WAIVED_GATES)
     stages["convert"]["compare_ptq"] = True
     if source is None:
-        return dataclasses.replace(config, stages=stages, input=os.path.join(os.path.dirname(work), "corpus"))
-    return dataclasses.replace(config, stages=stages, input=source, demo_corpus=False)
+        return dataclasses.replace(base, stages=stages, work=work, input=os.path.join(os.path.dirname(work), "corpus"), demo_corpus=True)
+    return dataclasses.replace(base, stages=stages, work=work, input=source, demo_corpus=False)
 
 
-def run_variant(corpus: str, source: str | None, root: str, variant: str, epochs: int | None) -> list[dict]:
+def run_variant(base, corpus: str, source: str | None, root: str, variant: str, epochs: int | None) -> list[dict]:
     """Train, QAT and convert one variant (shards shared per corpus); its two rows."""
     from shardkit.pipeline.runner import run_pipeline
 
-    base = os.path.join(root, corpus, "base")
-    run_pipeline(corpus_pipeline(corpus, source, base, epochs), until="build")
+    built = os.path.join(root, corpus, "base")
+    run_pipeline(corpus_pipeline(base, source, built, epochs), until="build")
     work = os.path.join(root, corpus, variant)
     if not os.path.isdir(work):  # the built shards and the build's up-to-date stamp, copied
-        shutil.copytree(base, work + ".partial")
+        shutil.copytree(built, work + ".partial")
         os.replace(work + ".partial", work)
-    config = corpus_pipeline(corpus, source, work, epochs)
+    config = corpus_pipeline(base, source, work, epochs)
     stages = {name: dict(table) for name, table in config.stages.items()}
     stages["train"]["compression"] = variant
     started = time.monotonic()
@@ -110,10 +117,11 @@ def run_variant(corpus: str, source: str | None, root: str, variant: str, epochs
 
 
 def format_table(rows: list[dict]) -> str:
-    """The rows as a fixed-width table, one line per corpus x variant x conversion."""
+    """The rows as a fixed-width table, one line per corpus x variant x conversion (n/a: not measurable)."""
     lines = ["  ".join(f"{name:>{width}}" for name, width, _, _ in COLUMNS)]
     for row in rows:
-        lines.append("  ".join(f"{format(value(row), fmt):>{width}}" for _, width, fmt, value in COLUMNS))
+        cells = ["n/a" if value(row) is None else format(value(row), fmt) for _, _, fmt, value in COLUMNS]
+        lines.append("  ".join(f"{cell:>{width}}" for cell, (_, width, _, _) in zip(cells, COLUMNS, strict=True)))
     return "\n".join(lines)
 
 
@@ -133,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", action="append", type=parse_corpus, help="demo, or NAME=DIR (repeatable; default: demo)")
     parser.add_argument("--variants", default="none,sqrt,log", help="compressions to compare (comma-separated)")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the demo's)")
+    parser.add_argument("--pipeline", help="pipeline file whose stage settings every run takes (default: the demo's)")
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args(argv)
     from shardkit.audio.frontends import COMPRESSIONS
@@ -141,11 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(variants) - set(COMPRESSIONS))
     if unknown:
         parser.error(f"--variants must be among {sorted(COMPRESSIONS)}; got {unknown}")
+    base = base_pipeline(args.pipeline)
     rows = []
     for corpus, source in args.corpus or [("demo", None)]:
         for variant in variants:
             print(f"== {corpus} / {variant}", flush=True)
-            rows += run_variant(corpus, source, os.path.abspath(args.work), variant, args.epochs)
+            rows += run_variant(base, corpus, source, os.path.abspath(args.work), variant, args.epochs)
             print(format_table(rows[-2:]), flush=True)
     print("\n" + format_table(rows))
     if args.json:
