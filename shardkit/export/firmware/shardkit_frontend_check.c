@@ -1,5 +1,11 @@
-/* Test driver of the C frontend: float32 chunks from argv[1] → float32 features to argv[2].
- * Exits 0 when every chunk was computed; prints the frontend's error code and exits 3 otherwise. */
+/*
+ * shardkit_frontend_check.c: the C frontend on a host, for checking it against the bundle's
+ * validation vectors. Reads float32 chunks (SHARDKIT_CHUNK_SAMPLES each, native byte order)
+ * from argv[1] and writes their features (SHARDKIT_OUT_FLOATS float32 each) to argv[2].
+ * Exits 0 when every chunk was computed; prints the frontend's error code and exits 3 otherwise.
+ *
+ *   cc -std=c99 -O2 -Wall -I. shardkit_frontend_check.c shardkit_frontend.c -o frontend_check -lm
+ */
 #include <stdio.h>
 #include <stdlib.h>
 
