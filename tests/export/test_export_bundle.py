@@ -205,3 +205,17 @@ def test_c_frontend_and_litert_reproduce_the_bundle_vectors(bundled, cc):
     assert stedgeai_in.shape == (manifest["vectors"], *predictor.input_shape) and stedgeai_in.dtype == np.float32
     assert stedgeai_out.shape == (manifest["vectors"], len(manifest["classes"]))
     np.testing.assert_allclose(predictor(stedgeai_in), stedgeai_out, atol=1e-6)
+
+
+def test_a_failed_gate_leaves_no_complete_bundle(bundled, bundle_model, tiny_shards, tmp_path):
+    from shardkit.export.config import CalibrationConfig, ConvertConfig
+    from shardkit.export.convert import GateFailed, convert
+
+    _, _, folder = bundled
+    shutil.copytree(folder, tmp_path / folder.name)  # an earlier run's bundle
+    config = ConvertConfig(min_cosine_mean=1.0, min_rank_agreement=0.0, max_output_mae=1.0, gate_samples=20, calibration=CalibrationConfig(samples=40))
+    with pytest.raises(GateFailed):
+        convert(str(bundle_model), str(tiny_shards), str(tmp_path), config)
+    assert not (tmp_path / folder.name / MANIFEST).exists()
+    with pytest.raises(BundleError, match="not a complete bundle"):
+        read_bundle(str(tmp_path / folder.name))
