@@ -84,6 +84,7 @@ def qat_command(
 @click.option("--min-cosine-p5", type=float, default=0.90, show_default=True, help="Gate: 5th percentile of the cosine.")
 @click.option("--int8-io", is_flag=True, help="INT8 model input and output (default: float32 I/O, INT8 inside).")
 @click.option("--allow-n6-violations", is_flag=True, help="Promote the model even when the N6 report finds violations.")
+@click.option("--bundle-vectors", type=int, default=16, show_default=True, help="Validation vectors in the N6 bundle written beside the model (0: none).")
 @_STORAGE
 def convert_command(
     checkpoint: str,
@@ -111,6 +112,7 @@ def convert_command(
             raise click.ClickException(str(exc)) from exc
     click.echo(format_convert_report(result.report))
     click.echo(f"INT8 model: {result.tflite_path}")
+    click.echo(f"N6 bundle: {result.bundle_path}")
 
 
 @click.command("evaluate")

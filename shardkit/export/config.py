@@ -99,6 +99,8 @@ class ConvertConfig(DictConfig):
         int8_io: INT8 model input and output (default float32 I/O with INT8 internals).
         require_n6: an N6 report violation fails the conversion like a gate.
         timeout_s: limit on the converter subprocess.
+        bundle_vectors: the most validation vectors in the N6 deployment bundle written
+            beside a promoted model (stratified gate samples; 0: a bundle without vectors).
     """
 
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
@@ -115,6 +117,7 @@ class ConvertConfig(DictConfig):
     int8_io: bool = False
     require_n6: bool = True
     timeout_s: float = 1800.0
+    bundle_vectors: int = 16
 
     NESTED: ClassVar[dict[str, type]] = {"calibration": CalibrationConfig}
 
@@ -131,6 +134,7 @@ class ConvertConfig(DictConfig):
                 ("min_cosine_mean", self.min_cosine_mean, number(-1, 1), "a cosine in [-1, 1]"),
                 ("min_cosine_p5", self.min_cosine_p5, number(-1, 1), "a cosine in [-1, 1]"),
                 ("timeout_s", self.timeout_s, positive, "a positive number of seconds"),
+                ("bundle_vectors", self.bundle_vectors, integer(0), "an integer >= 0"),
             ],
         )
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from shardkit.errors import ConfigError, ShardkitError
+from shardkit.export.bundle import MANIFEST, ModelOutputs, bundle_folder, write_bundle
 from shardkit.export.config import ConvertConfig
 from shardkit.export.gates import check_not_collapsed, describe_gate, evaluate_gates, gate_failures
 from shardkit.export.runtime import KerasPredictor, TFLitePredictor, agreement
@@ -53,6 +54,7 @@ class ConvertResult:
     report_path: str
     tflite_path: str | None = None
     failures: list[str] = field(default_factory=list)
+    bundle_path: str | None = None
 
 
 def artifact_names(stem: str) -> dict[str, str]:
@@ -66,14 +68,18 @@ def artifact_names(stem: str) -> dict[str, str]:
     }
 
 
-def draw_samples(shards: str, checkpoint: Checkpoint, config: ConvertConfig, storage_options: dict[str, Any] | None) -> tuple[SampleSet, SampleSet]:
-    """``(gate, calibration)``: stratified, deterministic and disjoint by key.
+def draw_samples(
+    shards: str, checkpoint: Checkpoint, config: ConvertConfig, storage_options: dict[str, Any] | None, keep_audio: bool = False
+) -> tuple[SampleSet, SampleSet]:
+    """``(gate, calibration)``: stratified, deterministic and disjoint by key (the gate's audio kept with ``keep_audio``).
 
     Raises:
         ConfigError: the shards' classes differ from the model's, or the sets would overlap.
     """
     frontend = checkpoint.frontend
-    gate = pick_samples(shards, config.gate_split, frontend, config.gate_samples, seed=config.calibration.seed, storage_options=storage_options)
+    gate = pick_samples(
+        shards, config.gate_split, frontend, config.gate_samples, seed=config.calibration.seed, storage_options=storage_options, keep_audio=keep_audio
+    )
     if list(gate.classes) != checkpoint.classes:
         raise ConfigError(f"the shards' classes {list(gate.classes)} differ from the model's {checkpoint.classes}")
     calibration = pick_samples(
@@ -141,7 +147,7 @@ def convert(
     store = Store(out or checkpoint.folder, storage_options or {})
     store.check_writable()
     files = artifact_names(checkpoint.stem)
-    gate, calibration = draw_samples(shards, checkpoint, config, storage_options)
+    gate, calibration = draw_samples(shards, checkpoint, config, storage_options, keep_audio=config.bundle_vectors > 0)
     float_scores = KerasPredictor(checkpoint.model)(gate.features)
     check_not_collapsed(float_scores, checkpoint.classes, config.min_score_std, checkpoint.path)
     log.info(
@@ -166,6 +172,7 @@ def convert(
         gates = evaluate_gates(gate.labels, float_scores, int8_scores, measured, n6.ok, config)
         failures = gate_failures(gates, len(n6.violations))
         digest = hashlib.sha256(content).hexdigest()
+        bundle = None if failures else _write_bundle(store, files["tflite"], content, checkpoint, int8, gate, float_scores, int8_scores, config)
         report = {
             "format": REPORT_FORMAT,
             "source": {"model": checkpoint.path, "name": checkpoint.stem, "sha256": (checkpoint.config.get("sha256") or {}).get(f"{checkpoint.stem}.keras")},
@@ -181,13 +188,20 @@ def convert(
             "quantization": quantized_io(int8),
             "tflite": {"name": files["tflite"], "bytes": len(content), "sha256": digest, "promoted": not failures},
             "n6": n6.to_dict(),
+            "bundle": bundle,
             "versions": artifacts.versions(),
         }
         store.write_json(files["report"], report)
         store.write_bytes(files["summary"], (format_convert_report(report) + "\n\n" + format_n6_report(n6) + "\n").encode())
-        result = ConvertResult(passed=not failures, report=report, report_path=store.location(files["report"]), failures=failures)
+        result = ConvertResult(
+            passed=not failures,
+            report=report,
+            report_path=store.location(files["report"]),
+            failures=failures,
+            bundle_path=bundle["location"] if bundle else None,
+        )
         if failures:
-            for stale in (files["tflite"], files["model_config"], files["labels"]):
+            for stale in (files["tflite"], files["model_config"], files["labels"], f"{bundle_folder(files['tflite'])}/{MANIFEST}"):
                 store.delete(stale)  # an earlier run's promoted model must not sit beside this failed report
             raise GateFailed(result)
         model_config = {
@@ -207,6 +221,15 @@ def convert(
     return result
 
 
+def _write_bundle(store: Store, name: str, content: bytes, checkpoint: Checkpoint, int8: TFLitePredictor, gate, float_scores, int8_scores, config) -> dict:
+    """The N6 bundle beside the model (`bundle.py`); what the report records of it."""
+    from shardkit.export.vectors import int8_boundaries
+
+    model = ModelOutputs(name, content, tuple(checkpoint.classes), int8_boundaries(int8), gate, float_scores, int8_scores)
+    manifest = write_bundle(store, model, checkpoint.frontend, config.bundle_vectors)
+    return {"location": manifest["location"], "vectors": manifest["vectors"], "contract_version": manifest["contract_version"]}
+
+
 def format_convert_report(report: dict) -> str:
     """A few readable lines: gates, agreement, float vs INT8 metrics, the model file."""
     lines = [f"INT8 conversion of {report['source']['model']}: {'PASSED' if report['passed'] else 'FAILED'}"]
@@ -224,6 +247,9 @@ def format_convert_report(report: dict) -> str:
     )
     tflite = report["tflite"]
     lines.append(f"  {tflite['name']}: {tflite['bytes']} bytes, sha256 {tflite['sha256'][:16]}…, {'promoted' if tflite['promoted'] else 'NOT promoted'}")
+    if report.get("bundle"):
+        bundle = report["bundle"]
+        lines.append(f"  N6 bundle (contract v{bundle['contract_version']}, {bundle['vectors']} validation vectors): {bundle['location']}")
     return "\n".join(lines)
 
 

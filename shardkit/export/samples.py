@@ -31,12 +31,17 @@ FEATURE_BATCH = 64
 
 @dataclass(frozen=True)
 class SampleSet:
-    """Samples with their keys: ``features[i]`` and ``labels[i]`` belong to ``keys[i]``."""
+    """Samples with their keys: ``features[i]`` and ``labels[i]`` belong to ``keys[i]``.
+
+    ``audio`` (int16 ``[n, N]``, the cropped/padded chunks the features were computed from;
+    ``audio / 32768`` is the frontend's input) is kept only when asked for.
+    """
 
     keys: tuple[str, ...]
     features: np.ndarray
     labels: np.ndarray
     classes: tuple[str, ...]
+    audio: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -89,11 +94,13 @@ def pick_samples(
     seed: int = 0,
     exclude: frozenset[str] | set[str] = frozenset(),
     storage_options: dict[str, Any] | None = None,
+    keep_audio: bool = False,
 ) -> SampleSet:
     """Up to ``count`` samples of ``split``, stratified by class, deterministic in ``seed``.
 
     One pass over the split: each stratum keeps its ``count`` lowest-ranked samples (encoded
-    bytes only), then strata take turns. Keys in ``exclude`` are never picked.
+    bytes only), then strata take turns. Keys in ``exclude`` are never picked. With
+    ``keep_audio`` the set also holds the int16 chunks (`SampleSet.audio`).
 
     Raises:
         ConfigError: the split has no shards or no usable sample.
@@ -113,7 +120,7 @@ def pick_samples(
     chosen = stratified_pick(candidates, count)
     if not chosen:
         raise ConfigError(f"the {split!r} split of {source!r} has no samples to pick" + (f" outside the {len(exclude)} excluded keys" if exclude else ""))
-    return _features(reader, chosen)
+    return _features(reader, chosen, keep_audio)
 
 
 def _negated(rank: bytes) -> bytes:
@@ -136,7 +143,7 @@ def iter_split(
         yield _features(reader, pending)
 
 
-def _features(reader, samples: list) -> SampleSet:
+def _features(reader, samples: list, keep_audio: bool = False) -> SampleSet:
     """Decode, centre-crop/pad and put ``samples`` through the frontend (undecodable ones skipped, counted)."""
     from shardkit.audio.frontends_tf import tf_frontend
 
@@ -159,7 +166,7 @@ def _features(reader, samples: list) -> SampleSet:
     if frontend.name != "raw":
         features = features[..., np.newaxis]
     labels = np.stack([labels_vector(sample.meta, reader.class_index) for sample in kept])
-    return SampleSet(tuple(sample.key for sample in kept), features.astype(np.float32), labels, tuple(reader.classes))
+    return SampleSet(tuple(sample.key for sample in kept), features.astype(np.float32), labels, tuple(reader.classes), np.stack(rows) if keep_audio else None)
 
 
 def _feature_shape(frontend: FrontendConfig) -> tuple[int, ...]:

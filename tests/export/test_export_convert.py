@@ -141,6 +141,7 @@ def test_cli_gate_failure_exits_non_zero_with_a_clear_message(tiny_model, tiny_s
         (["--calibration-samples", "0"], "calibration samples must be an integer >= 1; got 0"),
         (["--min-cosine-mean", "1.5"], "min_cosine_mean must be a cosine in [-1, 1]; got 1.5"),
         (["--gate-samples", "-3"], "gate_samples must be an integer >= 1; got -3"),
+        (["--bundle-vectors", "-1"], "bundle_vectors must be an integer >= 0; got -1"),
     ],
 )
 def test_cli_bad_options_exit_2_naming_the_value(tiny_model, tiny_shards, tmp_path, args, message):
