@@ -1,11 +1,12 @@
 """What INT8 costs per spectrogram contract variant: float vs INT8 on a corpus, without and with QAT.
 
     python tools/bench_int8.py WORK [--corpus demo] [--corpus real=DIR] [--variants none,sqrt,log]
-                               [--epochs N] [--pipeline FILE] [--json OUT]
+                               [--epochs N] [--train KEY=VALUE ...] [--pipeline FILE] [--json OUT]
 
 For each corpus the demo's pipeline settings (`shardkit/demo/demo.toml`, or ``--pipeline``:
 build, train, QAT, convert) run once per compression variant of the spectrogram contract, on
-shards built once per corpus. ``demo`` is the generated demo corpus; ``real=DIR`` a folder in the build's input
+shards built once per corpus. ``--train`` adds training settings to every variant (e.g.
+``mag_scale=none``); they become part of the variant's name and folder. ``demo`` is the generated demo corpus; ``real=DIR`` a folder in the build's input
 layout (`tools/real_corpus.py` assembles one from recordings shipped in packages). The
 conversion gates are waived here, so every variant's figures are recorded whatever they are:
 this measures, it does not judge.
@@ -41,7 +42,7 @@ WAIVED_GATES = {
 #: the table's columns: (header, width, format, value of a row)
 COLUMNS = (
     ("corpus", 7, "s", lambda r: r["corpus"]),
-    ("variant", 7, "s", lambda r: r["variant"]),
+    ("variant", 16, "s", lambda r: r["variant"]),
     ("conversion", 5, "s", lambda r: r["conversion"]),
     ("float AUC", 9, ".4f", lambda r: r["float"]["roc_auc"]),
     ("int8 AUC", 8, ".4f", lambda r: r["int8"]["roc_auc"]),
@@ -75,19 +76,21 @@ def corpus_pipeline(base, source: str | None, work: str, epochs: int | None):
     return dataclasses.replace(base, stages=stages, work=work, input=source, demo_corpus=False)
 
 
-def run_variant(base, corpus: str, source: str | None, root: str, variant: str, epochs: int | None) -> list[dict]:
-    """Train, QAT and convert one variant (shards shared per corpus); its two rows."""
+def run_variant(base, corpus: str, source: str | None, root: str, variant: str, epochs: int | None, train: dict | None = None) -> list[dict]:
+    """Train, QAT and convert one variant (shards shared per corpus) with extra ``train`` settings; its two rows."""
+    train = train or {}
+    label = "+".join([variant, *(f"{k}={v}" for k, v in sorted(train.items()))])
     from shardkit.pipeline.runner import run_pipeline
 
     built = os.path.join(root, corpus, "base")
     run_pipeline(corpus_pipeline(base, source, built, epochs), until="build")
-    work = os.path.join(root, corpus, variant)
+    work = os.path.join(root, corpus, label)
     if not os.path.isdir(work):  # the built shards and the build's up-to-date stamp, copied
         shutil.copytree(built, work + ".partial")
         os.replace(work + ".partial", work)
     config = corpus_pipeline(base, source, work, epochs)
     stages = {name: dict(table) for name, table in config.stages.items()}
-    stages["train"]["compression"] = variant
+    stages["train"].update(train, compression=variant)
     started = time.monotonic()
     results = run_pipeline(dataclasses.replace(config, stages=stages), until="convert")
     seconds = time.monotonic() - started
@@ -100,7 +103,7 @@ def run_variant(base, corpus: str, source: str | None, root: str, variant: str, 
         rows.append(
             {
                 "corpus": corpus,
-                "variant": variant,
+                "variant": label,
                 "conversion": conversion,
                 "float": report["metrics"]["float"],
                 "int8": report["metrics"]["int8"],
@@ -135,12 +138,26 @@ def parse_corpus(text: str) -> tuple[str, str | None]:
     return name, os.path.abspath(folder)
 
 
+def parse_setting(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` with VALUE read as TOML would (a number, a boolean, else a string)."""
+    import tomllib
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--train must be KEY=VALUE; got {text!r}")
+    try:
+        return key, tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return key, value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("work", help="folder for corpora, shards, models and reports (reused)")
     parser.add_argument("--corpus", action="append", type=parse_corpus, help="demo, or NAME=DIR (repeatable; default: demo)")
     parser.add_argument("--variants", default="none,sqrt,log", help="compressions to compare (comma-separated)")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the demo's)")
+    parser.add_argument("--train", action="append", type=parse_setting, default=[], help="a training setting for every variant, KEY=VALUE (repeatable)")
     parser.add_argument("--pipeline", help="pipeline file whose stage settings every run takes (default: the demo's)")
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args(argv)
@@ -154,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for corpus, source in args.corpus or [("demo", None)]:
         for variant in variants:
-            print(f"== {corpus} / {variant}", flush=True)
-            rows += run_variant(base, corpus, source, os.path.abspath(args.work), variant, args.epochs)
+            print(f"== {corpus} / {variant} {dict(args.train) or ''}", flush=True)
+            rows += run_variant(base, corpus, source, os.path.abspath(args.work), variant, args.epochs, dict(args.train))
             print(format_table(rows[-2:]), flush=True)
     print("\n" + format_table(rows))
     if args.json:
