@@ -51,6 +51,19 @@ def _needs_tf(command: str):
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option("--max-steps-per-epoch", type=int, default=None, help="Cut epochs at this many batches.")
 @click.option("--teacher-weight", type=float, default=1.0, show_default=True, help="Share of the loss distilled from the float model (the rest: labels).")
+@click.option(
+    "--loss",
+    default="bce",
+    show_default=True,
+    help="Distillation loss: bce (against the float scores) or tail_distill (Bernoulli KL + mean and worst cosines).",
+)
+@click.option("--kl-weight", type=float, default=1.0, show_default=True, help="tail_distill: weight of the Bernoulli KL.")
+@click.option("--cosine-weight", type=float, default=0.10, show_default=True, help="tail_distill: weight of 1 - mean per-sample cosine.")
+@click.option("--tail-cosine-weight", type=float, default=0.75, show_default=True, help="tail_distill: weight of 1 - mean of the worst cosines.")
+@click.option("--tail-fraction", type=float, default=0.10, show_default=True, help="tail_distill: share of each batch's samples that are its worst.")
+@click.option(
+    "--monitor", default="val_roc_auc", show_default=True, help="Fake-quant validation metric that picks the epoch kept: val_roc_auc, val_cmap or val_loss."
+)
 @add_options(_CALIBRATION)
 @_STORAGE
 def qat_command(

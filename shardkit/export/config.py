@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from shardkit.checks import DictConfig, check, integer, number, optional, positive
+from shardkit.checks import DictConfig, check, check_needs, ignored_unless, integer, number, one_of, optional, positive
 from shardkit.errors import is_int
+from shardkit.export.qat_losses import LOSSES, TAIL_DISTILL_WEIGHTS
+from shardkit.train.config import MONITORS
 
 
 @dataclass(frozen=True)
@@ -41,9 +43,18 @@ class QATConfig(DictConfig):
         train_split: split fine-tuned on.
         val_split: split reported before and after.
         seed: reader seed.
-        teacher_weight: share of the loss that is distillation from the float model (binary
-            cross-entropy against its scores); the rest is the labels. 1.0 trains the INT8
-            model to reproduce the float one, which is what the conversion gates measure.
+        teacher_weight: share of the loss that is distillation from the float model; the rest
+            is binary cross-entropy against the labels. 1.0 trains the INT8 model to reproduce
+            the float one, which is what the conversion gates measure.
+        loss: the distillation loss (`shardkit.export.qat_losses.LOSSES`): ``"bce"``, binary
+            cross-entropy against the float model's scores; ``"tail_distill"``, Bernoulli KL
+            plus the mean and the worst ``tail_fraction`` of the per-sample output cosines.
+        kl_weight: ``tail_distill``'s weight of the Bernoulli KL (float || fake-quant).
+        cosine_weight: ``tail_distill``'s weight of 1 - the batch's mean per-sample cosine.
+        tail_cosine_weight: ``tail_distill``'s weight of 1 - the mean of the batch's worst cosines.
+        tail_fraction: ``tail_distill``'s share of each batch's samples that are its worst (at least one).
+        monitor: the fake-quant model's validation metric that picks the epoch kept (the
+            choices of training's ``monitor``; ``val_loss`` is this QAT loss on the validation samples).
         calibration: the calibration draw (the same as the converter's, so the ranges agree).
     """
 
@@ -55,11 +66,18 @@ class QATConfig(DictConfig):
     val_split: str = "val"
     seed: int = 0
     teacher_weight: float = 1.0
+    loss: str = "bce"
+    kl_weight: float = TAIL_DISTILL_WEIGHTS["kl_weight"]
+    cosine_weight: float = TAIL_DISTILL_WEIGHTS["cosine_weight"]
+    tail_cosine_weight: float = TAIL_DISTILL_WEIGHTS["tail_cosine_weight"]
+    tail_fraction: float = TAIL_DISTILL_WEIGHTS["tail_fraction"]
+    monitor: str = "val_roc_auc"
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
 
     NESTED: ClassVar[dict[str, type]] = {"calibration": CalibrationConfig}
 
     def __post_init__(self) -> None:
+        weights = (self.kl_weight, self.cosine_weight, self.tail_cosine_weight)
         check(
             "qat",
             [
@@ -68,8 +86,25 @@ class QATConfig(DictConfig):
                 ("learning_rate", self.learning_rate, number(0, 1, open_low=True, open_high=True), "a number in (0, 1)"),
                 ("batch_size", self.batch_size, integer(1), "an integer >= 1"),
                 ("max_steps_per_epoch", self.max_steps_per_epoch, optional(integer(1)), "None or an integer >= 1"),
+                ("loss", self.loss, one_of(LOSSES), f"one of {list(LOSSES)}"),
+                ("kl_weight", self.kl_weight, number(0), "a number >= 0"),
+                ("cosine_weight", self.cosine_weight, number(0), "a number >= 0"),
+                ("tail_cosine_weight", self.tail_cosine_weight, number(0), "a number >= 0"),
+                ("tail_fraction", self.tail_fraction, number(0, 1, open_low=True), "a number in (0, 1]"),
+                ("monitor", self.monitor, one_of(MONITORS), f"one of {list(MONITORS)}"),
             ],
         )
+        if self.loss == "tail_distill":
+            check("qat", [("tail_distill weights", weights, lambda w: sum(w) > 0, "not all 0 (kl_weight, cosine_weight, tail_cosine_weight)")])
+        changed = [name for name, default in TAIL_DISTILL_WEIGHTS.items() if getattr(self, name) != default]
+        check_needs(
+            "qat", ignored_unless(changed, dict.fromkeys(TAIL_DISTILL_WEIGHTS, (self.loss == "tail_distill", "loss='tail_distill'", f"loss={self.loss!r}")))
+        )
+
+    @property
+    def monitor_mode(self) -> str:
+        """``max`` or ``min``: which way the monitored metric improves."""
+        return MONITORS[self.monitor]
 
     CONFIG_NAME = "qat config"
 

@@ -3,13 +3,15 @@
 The trained model is rebuilt flat in float32 with BatchNorm folded (`deployable_model`), a
 fake-quant twin wraps its layers (`fake_quant_model`), activation ranges are calibrated on
 the converter's own calibration draw, and the twin is fine-tuned for a few epochs with the
-ranges re-calibrated after each. The loss is distillation from the float model (by default
-entirely: `QATConfig.teacher_weight`): on a small set the labels are already memorised, and
-what QAT must learn is to give the float model's answers through INT8 rounding. The epoch whose fake-quant model scores best on the
-validation samples (ROC-AUC; epoch 0 is the model before fine-tuning) is kept: a small set
-over-fits quickly, and QAT must not make the deployed model worse. The saved
-``<stem>_qat.keras`` is the deployable model itself — its weights trained through the fake
-quantization — with no fake-quant layer.
+ranges re-calibrated after each. The loss is distillation from the float model
+(`QATConfig.loss`, `qat_losses`; by default entirely: `QATConfig.teacher_weight`): on a small
+set the labels are already memorised, and what QAT must learn is to give the float model's
+answers through INT8 rounding. The epoch whose fake-quant model scores best on the validation
+samples (`QATConfig.monitor`, ROC-AUC by default; epoch 0 is the model before fine-tuning) is
+kept: a small set over-fits quickly, and QAT must not make the deployed model worse. Every
+epoch's validation metrics are in the history. The saved ``<stem>_qat.keras`` is the
+deployable model itself — its weights trained through the fake quantization — with no
+fake-quant layer.
 """
 
 from __future__ import annotations
@@ -33,13 +35,14 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class QATResult:
-    """Where the fine-tuned model went and how it scored before and after, per epoch."""
+    """Where the fine-tuned model went and how it scored before and after; ``history`` has a row per epoch, 0 the model before QAT."""
 
     model_path: str
     before: dict
     after: dict
     history: list[dict] = field(default_factory=list)
     best_epoch: int = 0
+    monitor: str = "val_roc_auc"
 
 
 def _scores(predict, samples) -> dict:
@@ -49,23 +52,46 @@ def _scores(predict, samples) -> dict:
     return {"roc_auc": metrics["roc_auc"], "cmap": metrics["cmap"]}
 
 
-def _train_step(twin, teacher, optimizer, teacher_weight: float):
-    """One traced QAT step: BCE of the fake-quant twin against the float teacher's scores and the labels."""
+def qat_loss(config: QATConfig):
+    """``loss(teacher, student, labels)`` of ``config``: its distillation loss mixed with the labels by ``teacher_weight``."""
+    from shardkit.export.qat_losses import LOSSES, mixed_loss
+
+    return mixed_loss(LOSSES[config.loss](config.to_dict()), config.teacher_weight)
+
+
+def _val_row(predict_twin, val, teacher_scores: np.ndarray, loss) -> dict:
+    """The fake-quant model's validation metrics: ROC-AUC, cmAP, the QAT loss (one batch) and the output MAE against the teacher."""
+    from shardkit.scoring import classification_metrics
+
+    scores = predict_twin(val.features)
+    metrics = classification_metrics(val.labels, scores)
+    return {
+        "val_roc_auc": metrics["roc_auc"],
+        "val_cmap": metrics["cmap"],
+        "val_loss": float(loss(teacher_scores, scores, val.labels.astype(np.float32))),
+        "val_output_mae": float(np.mean(np.abs(teacher_scores - scores))),
+    }
+
+
+def _optimizer(config: QATConfig):
     import keras
+
+    return keras.optimizers.Adam(config.learning_rate)
+
+
+def _train_step(twin, teacher, optimizer, loss_fn):
+    """One traced QAT step: ``loss_fn(teacher scores, fake-quant twin scores, labels)``, the twin's variables updated."""
     import tensorflow as tf
 
-    loss_fn = keras.losses.BinaryCrossentropy()
     teacher.trainable = False
     variables = twin.trainable_variables
     optimizer.build(variables)
 
     @tf.function(reduce_retracing=True)
     def step(features, labels):
-        targets = labels
-        if teacher_weight > 0:
-            targets = teacher_weight * teacher(features, training=False) + (1.0 - teacher_weight) * labels
+        targets = teacher(features, training=False)
         with tf.GradientTape() as tape:
-            loss = loss_fn(targets, twin(features, training=True))
+            loss = loss_fn(targets, twin(features, training=True), labels)
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         return loss
 
@@ -86,7 +112,6 @@ def qat(checkpoint_path: str, shards: str, out: str | None = None, config: QATCo
     Raises:
         ConfigError: the model is untrained (from scratch), or the shards do not fit it.
     """
-    import keras
 
     from shardkit.export.quantize import calibrate, deployable_model, fake_quant_model
     from shardkit.model.n6 import check_n6
@@ -118,12 +143,15 @@ def qat(checkpoint_path: str, shards: str, out: str | None = None, config: QATCo
     deployable = deployable_model(checkpoint.model)
     twin = fake_quant_model(deployable)
     calibrate(twin, calibration.features)
+    teacher = deployable_model(checkpoint.model)
+    teacher_scores = KerasPredictor(teacher)(val.features)
     predict_float, predict_twin = KerasPredictor(deployable), KerasPredictor(twin)
+    loss_fn = qat_loss(config)
     before = {"float": _scores(predict_float, val), "fake_quant": _scores(predict_twin, val)}
     log.info("QAT of %s: before %s", checkpoint.path, before)
-    best_epoch, best_auc, best_weights = 0, before["fake_quant"]["roc_auc"], deployable.get_weights()
-    step = _train_step(twin, deployable_model(checkpoint.model), keras.optimizers.Adam(config.learning_rate), config.teacher_weight)
-    history = []
+    history = [{"epoch": 0, "loss": None, "steps": 0, **_val_row(predict_twin, val, teacher_scores, loss_fn), "seconds": 0.0}]
+    best_epoch, best_value, best_weights = 0, history[0][config.monitor], deployable.get_weights()
+    step = _train_step(twin, teacher, _optimizer(config), loss_fn)
     for epoch in range(config.epochs):
         dataset = reader.dataset(start=ReaderPosition(epoch, 0))
         if config.max_steps_per_epoch:
@@ -134,17 +162,12 @@ def qat(checkpoint_path: str, shards: str, out: str | None = None, config: QATCo
         if not np.isfinite(loss):
             raise ConfigError(f"QAT diverged at epoch {epoch + 1} (loss {loss}); lower --learning-rate")
         calibrate(twin, calibration.features)  # the converter calibrates the final weights: follow them
-        row = {
-            "epoch": epoch + 1,
-            "loss": loss,
-            "steps": len(losses),
-            **{f"val_{k}": v for k, v in _scores(predict_twin, val).items()},
-            "seconds": round(time.monotonic() - started, 2),
-        }
+        row = {"epoch": epoch + 1, "loss": loss, "steps": len(losses), **_val_row(predict_twin, val, teacher_scores, loss_fn)}
+        row["seconds"] = round(time.monotonic() - started, 2)
         history.append(row)
         log.info("QAT epoch %d: %s", epoch + 1, row)
-        if is_better(row["val_roc_auc"], best_auc, "max"):
-            best_epoch, best_auc, best_weights = epoch + 1, row["val_roc_auc"], deployable.get_weights()
+        if is_better(row[config.monitor], best_value, config.monitor_mode):
+            best_epoch, best_value, best_weights = epoch + 1, row[config.monitor], deployable.get_weights()
     deployable.set_weights(best_weights)
     calibrate(twin, calibration.features)
     after = {"float": _scores(predict_float, val), "fake_quant": _scores(predict_twin, val)}
@@ -163,7 +186,9 @@ def qat(checkpoint_path: str, shards: str, out: str | None = None, config: QATCo
                 "config": config.to_dict(),
                 "before": before,
                 "after": after,
+                "monitor": config.monitor,
                 "best_epoch": best_epoch,
+                "best": best_value,
                 "history": history,
                 "calibration_samples": len(calibration),
                 "val_samples": len(val),
@@ -173,12 +198,13 @@ def qat(checkpoint_path: str, shards: str, out: str | None = None, config: QATCo
             "versions": artifacts.versions(),
         },
     )
-    return QATResult(model_path=store.location(names["model"]), before=before, after=after, history=history, best_epoch=best_epoch)
+    return QATResult(model_path=store.location(names["model"]), before=before, after=after, history=history, best_epoch=best_epoch, monitor=config.monitor)
 
 
 def format_qat_result(result: QATResult) -> str:
     """Readable lines: validation ROC-AUC / cmAP of the float and fake-quant model, before and after."""
-    lines = [f"QAT model: {result.model_path} (epoch {result.best_epoch} of {len(result.history)} kept; 0 is the model before QAT)"]
+    epochs = len(result.history) - 1
+    lines = [f"QAT model: {result.model_path} (epoch {result.best_epoch} of {epochs} kept by fake-quant {result.monitor}; 0 is the model before QAT)"]
     for when, scores in (("before", result.before), ("after", result.after)):
         for kind, m in scores.items():
             lines.append(f"  {when:>6} {kind:>10}: val ROC-AUC {m['roc_auc']:.4f}  cmAP {m['cmap']:.4f}")
