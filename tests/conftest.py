@@ -64,6 +64,26 @@ def tiny_model(tiny_shards: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 
 @pytest.fixture(scope="session")
+def real_recordings(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real animal recordings (``tools/real_corpus.py --small``: 2 classes x 3 files from a Debian package), fetched once.
+
+    Skipped where the package tools are missing; CI (SHARDKIT_REQUIRE_REAL_AUDIO=1) fails instead.
+    """
+    import shutil
+
+    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+        if os.environ.get("SHARDKIT_REQUIRE_REAL_AUDIO") == "1":
+            pytest.fail("SHARDKIT_REQUIRE_REAL_AUDIO=1 but apt-get / dpkg-deb are missing")
+        pytest.skip("real recordings need apt-get and dpkg-deb (Debian)")
+    from helpers.tools import loaded_tool
+
+    out = tmp_path_factory.mktemp("real_recordings") / "corpus"
+    for tool in loaded_tool("real_corpus"):
+        assert tool.main([str(out), "--small"]) == 0, "tools/real_corpus.py --small failed (see its message above)"
+    return out
+
+
+@pytest.fixture(scope="session")
 def s3_endpoint():
     """A real S3 endpoint on 127.0.0.1 (moto's server), as s3fs's own tests use."""
     pytest.importorskip("s3fs")
