@@ -26,11 +26,11 @@ def c_float(value: float) -> str:
 
 
 def c_string(text: str) -> str:
-    """A C string literal of ``text`` as UTF-8; quotes, backslashes and non-ASCII bytes escaped."""
+    """A C string literal of ``text`` as UTF-8; quotes, backslashes, ``?`` (no trigraph can form), control and non-ASCII bytes escaped."""
     out = []
     for byte in text.encode("utf-8"):
         char = chr(byte)
-        out.append(f"\\{char}" if char in '"\\' else char if 32 <= byte < 127 else f"\\{byte:03o}")
+        out.append(f"\\{char}" if char in '"\\?' else char if 32 <= byte < 127 else f"\\{byte:03o}")
     return '"' + "".join(out) + '"'
 
 
