@@ -4,12 +4,14 @@
 INT8 boundaries), the C99 frontend and a host check program (package data in
 ``firmware/``), ``validation.npz`` and the ``.npy`` arrays ``stedgeai validate`` reads, a
 README, and ``bundle.json`` with every file's SHA-256, written last: a bundle without it is
-incomplete. Rewriting a bundle deletes its manifest first.
+incomplete. Rewriting a bundle deletes its manifest first and, before writing the new one, every
+file the new bundle does not have.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import posixpath
 from dataclasses import dataclass
 from importlib import resources
@@ -106,6 +108,8 @@ def write_bundle(store: Store, model: ModelOutputs, frontend: FrontendConfig, ve
     files, count = bundle_files(model, frontend, vectors)
     for name, content in files.items():
         store.write_bytes(f"{folder}/{name}", content)
+    for stale in set(store.listdir(folder)) - {f"{folder}/{name}" for name in files}:
+        store.delete(stale)  # an earlier bundle's file (vectors of a run with more) must not sit in this one
     manifest = {
         "format": BUNDLE_FORMAT,
         "model": {"name": model.name, "sha256": _sha256(model.content), "bytes": len(model.content)},
@@ -121,34 +125,63 @@ def write_bundle(store: Store, model: ModelOutputs, frontend: FrontendConfig, ve
     return {**manifest, "location": store.location(folder)}
 
 
-def read_bundle(location: str, storage_options: dict[str, Any] | None = None) -> dict:
-    """Read a bundle's manifest and check every file it lists (and the model beside it, if there).
+def read_bundle(location: str, storage_options: dict[str, Any] | None = None, require_model: bool = True) -> dict:
+    """Read a bundle's manifest and check every file it lists and the model beside it.
+
+    Args:
+        location: the bundle folder (local, ``s3://``, ...).
+        storage_options: fsspec options for it.
+        require_model: refuse a bundle without its ``.tflite`` beside it (False: check the
+            model only when it is there, for a bundle copied on its own).
 
     Returns:
         The manifest.
 
     Raises:
-        BundleError: no manifest (incomplete bundle), an unknown format, or a missing or
-            changed file, named.
+        BundleError: no manifest (incomplete bundle), a malformed one, an unknown format, a
+            missing or changed file, or a missing or different model, named.
     """
     store = Store(location, storage_options or {})
     if not store.exists(MANIFEST):
         raise BundleError(f"{location!r} is not a complete bundle: it has no {MANIFEST} (written last)")
-    manifest = store.read_json(MANIFEST)
-    if manifest.get("format") != BUNDLE_FORMAT:
-        raise BundleError(f"{MANIFEST} format must be {BUNDLE_FORMAT!r}; got {manifest.get('format')!r} in {location!r}")
+    manifest = _read_manifest(store, location)
     for name, entry in manifest["files"].items():
         if not store.exists(name):
             raise BundleError(f"bundle file {name!r} is missing from {location!r}")
         digest = _sha256(store.read_bytes(name))
         if digest != entry["sha256"]:
             raise BundleError(f"bundle file {name!r} in {location!r} changed: sha256 {digest[:16]}…, {MANIFEST} says {entry['sha256'][:16]}…")
-    parent = Store(posixpath.dirname(location.rstrip("/")) or ".", storage_options or {})
+    parent_location = posixpath.dirname(location.rstrip("/")) or "."
+    parent = Store(parent_location, storage_options or {})
     model = manifest["model"]
-    if parent.exists(model["name"]):
-        digest = _sha256(parent.read_bytes(model["name"]))
-        if digest != model["sha256"]:
-            raise BundleError(
-                f"the model {model['name']!r} beside {location!r} is not the one the bundle was made for: sha256 {digest[:16]}…, {MANIFEST} says {model['sha256'][:16]}…"
-            )
+    if not parent.exists(model["name"]):
+        if require_model:
+            raise BundleError(f"the model {model['name']!r} the bundle was made for is not beside it in {parent_location!r} (never promoted, or moved)")
+        return manifest
+    digest = _sha256(parent.read_bytes(model["name"]))
+    if digest != model["sha256"]:
+        raise BundleError(
+            f"the model {model['name']!r} beside {location!r} is not the one the bundle was made for: sha256 {digest[:16]}…, {MANIFEST} says {model['sha256'][:16]}…"
+        )
+    return manifest
+
+
+#: what a manifest must hold for read_bundle to check it: key → type
+MANIFEST_KEYS = {"files": dict, "model": dict}
+
+
+def _read_manifest(store: Store, location: str) -> dict:
+    """The bundle's manifest, its format and the keys read_bundle uses checked (BundleError naming what is wrong)."""
+    where = f"{MANIFEST} in {location!r}"
+    try:
+        manifest = json.loads(store.read_bytes(MANIFEST))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{where}: not valid JSON ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{where}: not a JSON object; got {type(manifest).__name__}")
+    if manifest.get("format") != BUNDLE_FORMAT:
+        raise BundleError(f"{MANIFEST} format must be {BUNDLE_FORMAT!r}; got {manifest.get('format')!r} in {location!r}")
+    for key, kind in MANIFEST_KEYS.items():
+        if not isinstance(manifest.get(key), kind):
+            raise BundleError(f"{where}: has no {key!r} {kind.__name__}; got {manifest.get(key)!r}")
     return manifest

@@ -13,6 +13,7 @@ import io
 import numpy as np
 
 from shardkit.errors import ConfigError
+from shardkit.export.runtime import dequantize, quantize
 from shardkit.export.samples import NEGATIVE_STRATUM, SampleSet, stratified_pick
 
 #: vectors per class (and for the negatives) when a bundle has room for them
@@ -55,14 +56,19 @@ def int8_boundaries(predictor) -> dict:
     return boundaries
 
 
+def _int8_details(boundary: dict) -> dict:
+    """``boundary`` as the interpreter's tensor details, for `runtime.quantize` / `runtime.dequantize`."""
+    return {"dtype": np.int8, "quantization": (boundary["scale"], boundary["zero_point"])}
+
+
 def quantize_int8(values: np.ndarray, boundary: dict) -> np.ndarray:
-    """``clip(round(x / scale) + zero_point, -128, 127)`` as int8."""
-    return np.clip(np.round(np.asarray(values, np.float64) / boundary["scale"]) + boundary["zero_point"], -128, 127).astype(np.int8)
+    """``clip(round(x / scale) + zero_point, -128, 127)`` as int8, in float32 exactly as the INT8 model was fed."""
+    return quantize(np.asarray(values, np.float32), _int8_details(boundary))
 
 
 def dequantize_int8(values: np.ndarray, boundary: dict) -> np.ndarray:
-    """``(q - zero_point) * scale`` as float32."""
-    return ((np.asarray(values, np.float32) - boundary["zero_point"]) * np.float32(boundary["scale"])).astype(np.float32)
+    """``(q - zero_point) * scale`` as float32, as `runtime.dequantize` computes it."""
+    return dequantize(np.asarray(values), _int8_details(boundary))
 
 
 def pick_vectors(labels: np.ndarray, classes: tuple[str, ...], count: int, per_stratum: int = PER_STRATUM) -> list[int]:

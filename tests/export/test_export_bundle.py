@@ -139,6 +139,24 @@ def test_c_frontend_refuses_a_non_finite_chunk(cc, tmp_path):
     assert proc.returncode == 3 and "returned -2" in proc.stderr
 
 
+def test_class_names_reach_c_unchanged(cc, tmp_path):
+    """Each class name, compiled from the header's string literals, is its UTF-8 bytes: quotes, backslashes,
+    non-ASCII bytes followed by a digit, control characters, and ``??`` (C99 trigraphs, ``??!`` is ``|``)."""
+    classes = ("alpha", 'quote"d', "back\\slash", "mésange1", "why??!", "tab\tnew\nline", "??=x", "")
+    program = tmp_path / "names.c"
+    program.write_text(
+        '#include <stdio.h>\n#include <string.h>\n#include "shardkit_frontend_config.h"\n'
+        "static const char *names[SHARDKIT_N_CLASSES] = SHARDKIT_CLASS_NAMES;\n"
+        "int main(void) { int i; for (i = 0; i < SHARDKIT_N_CLASSES; i++) fwrite(names[i], 1, strlen(names[i]) + 1, stdout); return 0; }\n"
+    )
+    (tmp_path / HEADER_NAME).write_text(config_header(FrontendConfig(), classes))
+    binary = tmp_path / "names"
+    proc = subprocess.run([cc, *CFLAGS, f"-I{tmp_path}", str(program), "-o", str(binary)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    printed = subprocess.run([str(binary)], capture_output=True, check=True).stdout
+    assert printed.split(b"\0")[:-1] == [name.encode() for name in classes]
+
+
 # --- the bundle written by convert ------------------------------------------------------------
 
 pytest.importorskip("tensorflow")
@@ -193,6 +211,7 @@ def test_a_tampered_or_incomplete_bundle_is_named(bundled, tmp_path):
     _, out, folder = bundled
     copy = tmp_path / folder.name
     shutil.copytree(folder, copy)
+    shutil.copy(out / "tiny_int8.tflite", tmp_path / "tiny_int8.tflite")  # read_bundle wants the model beside it
     (copy / "shardkit_frontend.c").write_bytes((copy / "shardkit_frontend.c").read_bytes() + b"\n")
     with pytest.raises(BundleError, match=r"bundle file 'shardkit_frontend.c' .* changed"):
         read_bundle(str(copy))
