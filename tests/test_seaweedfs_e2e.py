@@ -59,8 +59,18 @@ def test_build_train_convert_through_seaweedfs(seaweedfs: str, local_s3, tmp_pat
     converted = convert(
         "s3://shardkit-e2e/models/tiny.keras",
         shards,
-        config=ConvertConfig(gate_samples=20, calibration=CalibrationConfig(samples=40), min_cosine_mean=-1.0, min_cosine_p5=-1.0),
+        # a 1-epoch tiny model is collapsed (score std ~3e-4): this run is about the storage, so the quality gates are waived
+        config=ConvertConfig(
+            gate_samples=20,
+            calibration=CalibrationConfig(samples=40),
+            min_cosine_mean=-1.0,
+            min_cosine_p5=-1.0,
+            min_score_std=0.0,
+            min_rank_agreement=0.0,
+            max_output_mae=1.0,
+        ),
         storage_options=options,
     )
     fs = s3fs.S3FileSystem(**{"endpoint_url": seaweedfs, "key": options["key"], "secret": options["secret"]})
     assert fs.exists("shardkit-e2e/models/tiny_int8.tflite") and converted.report["n6"]["ok"]
+    assert fs.exists("shardkit-e2e/models/tiny_int8_n6_bundle/bundle.json"), "the N6 bundle is written beside the model on S3 too"
