@@ -240,5 +240,6 @@ def ignored_options(given: dict[str, Any], config: TrainConfig) -> list[Need]:
         "focal_gamma": (config.loss == "focal", "loss='focal'", loss),
         "se_reduction": (config.model.se, "se=True", f"se={config.model.se}"),
         "expansion": (config.model.inverted_residual, "inverted_residual=True", f"inverted_residual={config.model.inverted_residual}"),
+        "log_floor_db": (config.frontend.compression == "log", "compression='log'", f"compression={config.frontend.compression!r}"),
     }
     return ignored_unless(given, table)

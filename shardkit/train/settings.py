@@ -45,9 +45,14 @@ def shards_sample_rate(shards: str, storage_options: dict | None = None) -> int 
 
 
 def probe_frontend(base_model: str, options: Mapping[str, Any], storage_options: dict | None = None) -> dict[str, Any]:
-    """The base model's frontend as flat options: those not given in ``options``, and always its sample rate."""
+    """The base model's frontend as flat options: those not given in ``options``, and always its sample rate.
+
+    The log floor comes along only with the ``log`` compression (elsewhere it is an ignored option).
+    """
     from shardkit.train.artifacts import read_model_config
 
     frontend = FrontendConfig.from_dict(read_model_config(base_model, storage_options)["frontend"]).to_dict()
     flat = {("frontend" if k == "name" else k): v for k, v in frontend.items()}
+    if (options.get("compression") or flat["compression"]) != "log":
+        flat.pop("log_floor_db")
     return {k: v for k, v in flat.items() if options.get(k) is None or k == "sample_rate_hz"}

@@ -54,6 +54,8 @@ def test_train_config_builds_and_round_trips_without_tensorflow():
         ({"focal_gamma": 3.0}, "train focal_gamma needs loss='focal' (it is ignored otherwise); got loss='bce'"),
         ({"se_reduction": 8}, "train se_reduction needs se=True (it is ignored otherwise); got se=False"),
         ({"expansion": 6}, "train expansion needs inverted_residual=True (it is ignored otherwise); got inverted_residual=False"),
+        ({"log_floor_db": 40.0}, "train log_floor_db needs compression='log' (it is ignored otherwise); got compression='none'"),
+        ({"log_floor_db": 40.0, "compression": "sqrt"}, "train log_floor_db needs compression='log' (it is ignored otherwise); got compression='sqrt'"),
     ],
 )
 def test_an_option_that_would_be_ignored_is_refused_naming_what_it_needs(options: dict, message: str):
@@ -88,6 +90,7 @@ def test_options_with_what_they_need_are_accepted():
     )
     assert config.momentum == 0.8 and config.mixup.alpha == 0.5 and config.spec_augment.time_mask_max == 4 and config.frontend.n_mfcc == 13
     assert config_from_options({"optimizer": "adamw", "weight_decay": 0.01}).weight_decay == 0.01
+    assert config_from_options({"compression": "log", "log_floor_db": 40.0}).frontend.log_floor_db == 40.0
     # an explicit switch-off keeps the stage's settings quiet (a file can turn mixup off and back on)
     assert config_from_options({"mixup_prob": 0, "mixup_alpha": 0.5}).mixup is None
     assert config_from_options({"spec_augment": False, "freq_masks": 3}).spec_augment is None
