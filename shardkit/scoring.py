@@ -1,5 +1,6 @@
 """Scoring a sigmoid classifier in pure numpy: multi-label ROC AUC and cmAP, two models' rank
-agreement, a paired bootstrap of a metric's drop, and which score is better.
+agreement, a paired bootstrap of a metric's drop, the spread that tells a collapsed model, and
+which score is better.
 
 Labels are ``[N, C]`` with a value ``>= 0.5`` meaning positive, so smoothed or mixup labels
 work; a row of all zeros (a negative-class sample) is a negative for every class. A class
@@ -15,6 +16,9 @@ import numpy as np
 
 #: a label at or above this value is a positive
 POSITIVE_THRESHOLD = 0.5
+#: a model whose every class score varies less than this across samples (one INT8 output step)
+#: has collapsed: it scores every input alike, and its ROC AUC ranks noise in the 4th decimal
+COLLAPSED_SCORE_STD = 1.0 / 256.0
 
 
 def _validated(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -200,6 +204,17 @@ def bootstrap_drops(labels: np.ndarray, reference: np.ndarray, other: np.ndarray
             if not math.isnan(drop):
                 drops[name].append(drop)
     return {name: np.asarray(values, dtype=np.float64) for name, values in drops.items()}
+
+
+def score_spread(scores: np.ndarray) -> float:
+    """The largest per-class standard deviation of ``[N, C]`` scores over the samples (NaN below two samples).
+
+    Below `COLLAPSED_SCORE_STD` the model has collapsed.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2 or len(scores) < 2:
+        return math.nan
+    return float(scores.std(axis=0).max())
 
 
 def is_better(value: float, best: float | None, mode: str) -> bool:

@@ -232,3 +232,12 @@ def test_bootstrap_drop_of_a_constant_model_matches_its_known_distribution():
     np.testing.assert_array_equal(again["cmap"], drops["cmap"])  # seeded
     same = bootstrap_drops(labels, perfect, perfect, resamples=50, seed=1)
     assert np.all(same["roc_auc"] == 0) and np.all(same["cmap"] == 0)  # paired: no drop, no spread
+
+
+def test_score_spread_is_the_widest_class_and_undefined_below_two_samples():
+    from shardkit.scoring import score_spread
+
+    scores = np.array([[0.1, 0.5], [0.3, 0.5], [0.5, 0.5]])
+    assert score_spread(scores) == pytest.approx(np.sqrt(((0.1 - 0.3) ** 2 + 0 + (0.5 - 0.3) ** 2) / 3))
+    assert score_spread(scores[:, 1:]) == 0.0
+    assert np.isnan(score_spread(scores[:1]))

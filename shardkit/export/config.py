@@ -8,6 +8,7 @@ from typing import ClassVar
 from shardkit.checks import DictConfig, check, check_needs, ignored_unless, integer, number, one_of, optional, positive
 from shardkit.errors import is_int
 from shardkit.export.qat_losses import LOSSES, TAIL_DISTILL_WEIGHTS
+from shardkit.scoring import COLLAPSED_SCORE_STD
 from shardkit.train.config import MONITORS
 
 
@@ -146,7 +147,7 @@ class ConvertConfig(DictConfig):
     undecided_fails: bool = False
     min_rank_agreement: float = 0.95
     max_output_mae: float = 1.0 / 256.0
-    min_score_std: float = 1.0 / 256.0
+    min_score_std: float = COLLAPSED_SCORE_STD
     min_cosine_mean: float = 0.95
     min_cosine_p5: float = 0.90
     int8_io: bool = False

@@ -21,7 +21,20 @@ from shardkit.errors import ConfigError
 from shardkit.storage import Store
 
 #: columns of the history CSV, in order
-HISTORY_COLUMNS = ("epoch", "loss", "val_loss", "val_roc_auc", "val_cmap", "lr", "steps", "seconds", "samples_per_s", "input_wait", "first_batch_s")
+HISTORY_COLUMNS = (
+    "epoch",
+    "loss",
+    "val_loss",
+    "val_roc_auc",
+    "val_cmap",
+    "val_score_std",
+    "lr",
+    "steps",
+    "seconds",
+    "samples_per_s",
+    "input_wait",
+    "first_batch_s",
+)
 #: format id of the model config
 MODEL_CONFIG_FORMAT = "shardkit-model/1"
 

@@ -32,6 +32,7 @@ from shardkit.train import artifacts
 from shardkit.train.config import TrainConfig
 from shardkit.train.optim import make_loss, make_optimizer
 from shardkit.train.readers import make_readers, steps_per_epoch
+from shardkit.train.report import collapse_note
 from shardkit.train.settings import config_for_run
 from shardkit.train.validation import validate
 
@@ -377,7 +378,7 @@ def _epochs(store, files, fit_model, core, config, state, context, train_reader,
         if previous and previous != checkpoint:
             store.delete(previous)
         log.info(
-            "epoch %d/%d: loss %.4f val_loss %.4f val_roc_auc %.4f val_cmap %.4f (%.1f s)",
+            "epoch %d/%d: loss %.4f val_loss %.4f val_roc_auc %.4f val_cmap %.4f (%.1f s)%s",
             epoch + 1,
             config.epochs,
             row["loss"],
@@ -385,6 +386,7 @@ def _epochs(store, files, fit_model, core, config, state, context, train_reader,
             row["val_roc_auc"],
             row["val_cmap"],
             seconds,
+            collapse_note(row),
         )
         if epoch_hook is not None:
             epoch_hook(epoch, row)
