@@ -197,6 +197,7 @@ def test_convert_writes_the_bundle_and_read_bundle_checks_it(bundled, bundle_mod
     assert json.loads((out / "tiny_int8_report.json").read_text())["bundle"]["vectors"] == manifest["vectors"] > 0
     classes = json.loads((bundle_model.parent / "tiny_model_config.json").read_text())["classes"]
     assert manifest["classes"] == classes and manifest["contract_version"] == 2
+    assert result.report["n6"]["ok"] and result.report["n6"]["violations"] == [], "a v2 (log) model's INT8 graph is N6-clean"
     expected = {HEADER_NAME, *C_SOURCES, "validation.npz", "val_inputs.npy", "val_outputs.npy", "val_outputs_float.npy", "README.md"}
     assert set(manifest["files"]) == expected and {p.name for p in folder.iterdir()} == expected | {MANIFEST}
     vectors = np.load(folder / "validation.npz")
