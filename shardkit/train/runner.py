@@ -388,6 +388,8 @@ def _epochs(store, files, fit_model, core, config, state, context, train_reader,
             seconds,
             collapse_note(row),
         )
+        if collapse_note(row) and not any(collapse_note(earlier) for earlier in state["history"][:-1]):
+            log.warning("epoch %d:%s; training goes on, and the summary says whether the best model is", epoch + 1, collapse_note(row))
         if epoch_hook is not None:
             epoch_hook(epoch, row)
         if stopped_early:

@@ -62,8 +62,12 @@ def test_the_summary_names_a_collapsed_best_model_and_only_that():
 def test_a_training_run_records_the_spread_and_says_collapse_where_it_is(tiny_shards: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture):
     with caplog.at_level(logging.INFO, logger="shardkit.train.runner"):
         result = train(str(tiny_shards), str(tmp_path), tiny_config(epochs=2), verbose=0)
-    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO and r.getMessage().startswith("epoch ")]
     assert len(lines) == 2 and all(0.0 <= row["val_score_std"] <= 0.5 for row in result.history)
     for line, row in zip(lines, result.history, strict=True):
         assert ("COLLAPSED" in line) == (row["val_score_std"] < 1 / 256), (line, row)
     assert ("COLLAPSED" in format_result(result)) == (result.best["val_score_std"] < 1 / 256)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "COLLAPSED" in r.getMessage()]
+    collapsed = [row["epoch"] for row in result.history if row["val_score_std"] < 1 / 256]
+    assert len(warnings) == (1 if collapsed else 0), warnings  # shown at the default verbosity, once
+    assert not collapsed or warnings[0].startswith(f"epoch {collapsed[0]}: COLLAPSED")
