@@ -8,7 +8,7 @@ from shardkit.scoring import COLLAPSED_SCORE_STD
 def is_collapsed(row: dict) -> bool:
     """Whether an epoch's validation scores barely vary across samples (a row without the spread: unknown, no)."""
     spread = row.get("val_score_std")
-    return spread is not None and spread == spread and spread < COLLAPSED_SCORE_STD
+    return spread is not None and spread < COLLAPSED_SCORE_STD  # NaN (under two samples) compares False
 
 
 def collapse_note(row: dict) -> str:
