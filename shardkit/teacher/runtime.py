@@ -13,7 +13,7 @@ import numpy as np
 
 from shardkit.errors import ConfigError
 from shardkit.teacher.config import TeacherConfig
-from shardkit.teacher.registry import model_files, read_labels
+from shardkit.teacher.registry import model_files, read_labels, species_labels
 
 #: windows per interpreter call
 BATCH = 8
@@ -27,6 +27,7 @@ class Teacher:
     Attributes:
         config: its settings.
         labels: its labels, in output order.
+        species: per label, whether it names a species (not ``Engine_Engine``: see `registry.is_species`).
         window: samples per input window.
         seconds: time spent in the interpreter so far.
         windows: windows scored so far.
@@ -38,6 +39,7 @@ class Teacher:
         model, labels = model_files(config)
         self.config = config
         self.labels = read_labels(labels)
+        self.species = np.array(species_labels(self.labels), dtype=bool)
         self.window = int(round(config.window_s * config.sample_rate_hz))
         with warnings.catch_warnings():  # preserve_all_tensors warns that it is meant for debugging
             warnings.simplefilter("ignore")
@@ -100,7 +102,7 @@ class Teacher:
 
 def load_teacher(config: TeacherConfig) -> Teacher:
     """The process's teacher for ``config`` (loaded on first use)."""
-    key = (config.name, config.model, config.embeddings)
+    key = (config.name, config.model, config.labels, config.sample_rate_hz, config.window_s, config.outputs, config.embeddings, config.embedding_offset)
     if key not in _loaded:
         _loaded[key] = Teacher(config)
     return _loaded[key]
