@@ -75,28 +75,23 @@ def build_command(
     from shardkit.ingest.runner import build
     from shardkit.ingest.salience import SalienceConfig
 
-    tuning = {
-        "outputs": teacher_outputs,
-        "candidates": teacher_candidates,
-        "weight": teacher_weight,
-        "min_prob": teacher_min_prob,
-        "embeddings": teacher_embeddings or None,
-    }
-    given = {
-        f"--teacher-{k.replace('_', '-')}": v
-        for k, v in {**tuning, "labels": teacher_labels, "rate": teacher_rate_hz, "map": teacher_map}.items()
-        if v is not None
-    }
-    if teacher is None and given:
-        raise click.UsageError(f"{', '.join(sorted(given))} need --teacher")
     try:
-        teacher_config = None
-        if teacher is not None:
-            from shardkit.teacher.mapping import read_mapping_file
-            from shardkit.teacher.registry import resolve_teacher
+        from shardkit.teacher.registry import teacher_from_options
 
-            overrides = read_mapping_file(teacher_map) if teacher_map else {}
-            teacher_config = resolve_teacher(teacher, teacher_labels, teacher_rate_hz, mapping=overrides, **{k: v for k, v in tuning.items() if v is not None})
+        teacher_config = teacher_from_options(
+            {
+                "teacher": teacher,
+                "teacher_labels": teacher_labels,
+                "teacher_rate": teacher_rate_hz,
+                "teacher_map": teacher_map,
+                "teacher_outputs": teacher_outputs,
+                "teacher_candidates": teacher_candidates,
+                "teacher_weight": teacher_weight,
+                "teacher_min_prob": teacher_min_prob,
+                "teacher_embeddings": teacher_embeddings,
+            }
+        )
+        if teacher_config is not None:
             click.echo(teacher_config.notice or f"teacher {teacher_config.name}: check the licence of its weights", err=True)
         config = BuildConfig(
             **settings,

@@ -162,3 +162,35 @@ def read_labels(path: str) -> list[str]:
     """A labels file: one label per line (blank lines dropped)."""
     with open(path, encoding="utf-8") as handle:
         return [line.strip() for line in handle if line.strip()]
+
+
+#: the flat teacher options of the command line and of a pipeline's [build] table → `resolve_teacher` arguments
+OPTIONS = {
+    "teacher_candidates": "candidates",
+    "teacher_weight": "weight",
+    "teacher_min_prob": "min_prob",
+    "teacher_embeddings": "embeddings",
+    "teacher_outputs": "outputs",
+}
+
+
+def teacher_from_options(options: dict) -> TeacherConfig | None:
+    """``teacher``, ``teacher_labels``, ``teacher_rate``, ``teacher_map`` and `OPTIONS` (None or absent: not given) → a config.
+
+    Raises:
+        ConfigError: a teacher option without ``teacher``, or any refusal of `resolve_teacher`.
+    """
+    from shardkit.teacher.mapping import read_mapping_file
+
+    given = {k: v for k, v in options.items() if v is not None and v is not False}
+    teacher = given.pop("teacher", None)
+    if teacher is None:
+        if given:
+            raise ConfigError(f"{', '.join('--' + k.replace('_', '-') for k in sorted(given))} need --teacher")
+        return None
+    mapping = read_mapping_file(given.pop("teacher_map")) if "teacher_map" in given else {}
+    labels, rate = given.pop("teacher_labels", None), given.pop("teacher_rate", None)
+    unknown = sorted(set(given) - set(OPTIONS))
+    if unknown:
+        raise ConfigError(f"unknown teacher options {unknown}; allowed: {sorted(['teacher', 'teacher_labels', 'teacher_rate', 'teacher_map', *OPTIONS])}")
+    return resolve_teacher(teacher, labels, rate, mapping=mapping, **{OPTIONS[k]: v for k, v in given.items()})

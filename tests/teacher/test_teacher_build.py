@@ -161,9 +161,16 @@ def test_a_teacher_whose_labels_do_not_fit_is_refused_naming_both_counts(tmp_pat
 def test_dask_workers_run_the_teacher_and_write_the_inline_builds_shards(corpus, tmp_path, standin_teacher):
     pytest.importorskip("distributed")
     teacher = teacher_config(standin_teacher)
-    inline = build(str(corpus), str(tmp_path / "inline"), BuildConfig(workers=0, val_fraction=0.3, shard_max_samples=4, teacher=teacher), executor="inline", progress=False)
-    dask = build(str(corpus), str(tmp_path / "dask"), BuildConfig(workers=2, val_fraction=0.3, shard_max_samples=4, teacher=teacher), executor="dask", progress=False)
-    shards = {name: {s["name"]: s["sha256"] for split in run.manifest["splits"].values() for s in split["shards"]} for name, run in (("inline", inline), ("dask", dask))}
+    inline = build(
+        str(corpus), str(tmp_path / "inline"), BuildConfig(workers=0, val_fraction=0.3, shard_max_samples=4, teacher=teacher), executor="inline", progress=False
+    )
+    dask = build(
+        str(corpus), str(tmp_path / "dask"), BuildConfig(workers=2, val_fraction=0.3, shard_max_samples=4, teacher=teacher), executor="dask", progress=False
+    )
+    shards = {
+        name: {s["name"]: s["sha256"] for split in run.manifest["splits"].values() for s in split["shards"]}
+        for name, run in (("inline", inline), ("dask", dask))
+    }
     assert shards["dask"] == shards["inline"] and shards["dask"]  # byte for byte: the teacher's blocks included
     assert dask.manifest["teacher"]["audit"] == inline.manifest["teacher"]["audit"] != []
     assert dask.manifest["teacher"]["candidates"] == inline.manifest["teacher"]["candidates"]

