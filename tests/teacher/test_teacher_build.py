@@ -174,3 +174,12 @@ def test_dask_workers_run_the_teacher_and_write_the_inline_builds_shards(corpus,
     assert shards["dask"] == shards["inline"] and shards["dask"]  # byte for byte: the teacher's blocks included
     assert dask.manifest["teacher"]["audit"] == inline.manifest["teacher"]["audit"] != []
     assert dask.manifest["teacher"]["candidates"] == inline.manifest["teacher"]["candidates"]
+
+
+def test_teacher_shards_verify_clean_and_read_with_the_embedding_left_alone(corpus, tmp_path, standin_teacher):
+    from shardkit.read.verify import verify_shards
+
+    config = BuildConfig(workers=0, val_fraction=0.0, teacher=teacher_config(standin_teacher, embeddings=True))
+    build(str(corpus), str(tmp_path / "out"), config, progress=False)
+    report = verify_shards(str(tmp_path / "out"))
+    assert report["problems"] == [] and report["samples_checked"] > 0, report
