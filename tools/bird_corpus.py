@@ -328,10 +328,10 @@ def make_recording(
         start = offset + lead
         truth["calls" if kind == "call" else "distractors"].append(
             {
-                "start_s": round(start / sr, 4),
-                "end_s": round((start + span[1] - span[0]) / sr, 4),
+                "start_s": round(start / sr, 6),
+                "end_s": round((start + span[1] - span[0]) / sr, 6),
                 "source": clip.name,
-                "source_span_s": [round(span[0] / sr, 4), round(span[1] / sr, 4)],
+                "source_span_s": [round(span[0] / sr, 6), round(span[1] / sr, 6)],
                 "snr_db": round(float(snr), 2),
             }
         )
@@ -390,7 +390,7 @@ def load_clips(layout: Layout, source_dir: Path) -> tuple[dict[tuple[str, str], 
                         "licence": package.licence,
                         "sha256": hashlib.sha256(data).hexdigest(),
                         "duration_s": round(len(audio) / SAMPLE_RATE_HZ, 3),
-                        "cut_spans_s": [[round(a / SAMPLE_RATE_HZ, 4), round(b / SAMPLE_RATE_HZ, 4)] for a, b in spans],
+                        "cut_spans_s": [[round(a / SAMPLE_RATE_HZ, 6), round(b / SAMPLE_RATE_HZ, 6)] for a, b in spans],
                     }
                 )
     missing = sorted(f"{package}:{pattern}" for package, pattern in roles if (package, pattern) not in clips)
