@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
-import tarfile
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 from helpers.tools import loaded_tool
+from helpers.truth import chunk, chunks, write_build, write_truth
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import shardkit
 
 
 @pytest.fixture(scope="module")
@@ -23,76 +20,17 @@ def tool() -> ModuleType:
     yield from loaded_tool("chunk_truth")
 
 
-def _call(start_s: float, end_s: float) -> dict:
-    return {"start_s": start_s, "end_s": end_s, "source": "x.ogg", "snr_db": 6.0}
-
-
-#: a: 30 s, 3 calls; b: 50 s, 5 calls 10 s apart (3 chunks of 3 s reach only 3 of them); n: noise
-TRUTH = {
-    "files": [
-        {"file": "A/a.flac", "class": "A", "duration_s": 30.0, "calls": [_call(2.0, 3.0), _call(10.0, 10.4), _call(20.0, 22.0)], "distractors": []},
-        {"file": "B/b.flac", "class": "B", "duration_s": 50.0, "calls": [_call(5.0 + 10 * i, 6.0 + 10 * i) for i in range(5)], "distractors": []},
-        {"file": "noise/n.flac", "class": "noise", "duration_s": 25.0, "calls": [], "distractors": [_call(4.0, 6.0)]},
-    ]
-}
-
-
-def _chunk(source: str, label: str, offset_s: float) -> dict:
-    return {"source": source, "class": label, "labels": [] if label == "noise" else [label], "offset_s": offset_s, "duration_s": 3.0}
-
-
-def chunks(second_a_offset_s: float = 9.21) -> list[dict]:
-    """a: one chunk on call 1, one reaching ``10.4 - offset`` into the 0.4 s call 2 (0.2 s needed), one on nothing; b: 3 calls; n: 2."""
-    return [
-        _chunk("A/a.flac", "A", 1.5),
-        _chunk("A/a.flac", "A", second_a_offset_s),
-        _chunk("A/a.flac", "A", 25.0),
-        *(_chunk("B/b.flac", "B", offset) for offset in (4.0, 14.0, 24.5)),
-        _chunk("noise/n.flac", "noise", 3.0),
-        _chunk("noise/n.flac", "noise", 12.0),
-    ]
-
-
-def write_build(folder: Path, samples: list[dict], *, chunk_s: float = 3.0, max_chunks: int = 3) -> Path:
-    """A shard set by hand: two tar shards (KEY.json + KEY.flac members) and a manifest listing them."""
-    folder.mkdir(parents=True)
-    splits = {}
-    for split, part in (("train", samples[::2]), ("val", samples[1::2])):
-        name = f"{split}-000000.tar"
-        with tarfile.open(folder / name, "w") as tar:
-            for i, meta in enumerate(part):
-                for member, data in ((f"k{i:04d}.json", json.dumps(meta).encode()), (f"k{i:04d}.flac", b"fLaC")):
-                    info = tarfile.TarInfo(member)
-                    info.size = len(data)
-                    tar.addfile(info, io.BytesIO(data))
-        splits[split] = {"shards": [{"name": name, "samples": len(part)}], "samples": len(part)}
-    manifest = {
-        "format": shardkit.FORMAT_ID,
-        "classes": ["A", "B"],
-        "negative_classes": ["noise"],
-        "splits": splits,
-        "settings": {"chunk_s": chunk_s, "max_chunks_per_file": max_chunks, "variable_length": False, "max_segment_s": 10.0},
-    }
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    return folder
-
-
-def write_truth(path: Path, truth: dict = TRUTH) -> Path:
-    path.write_text(json.dumps(truth))
-    return path
-
-
 # ---------------------------------------------------------------- bad cases first
 
 
 def test_a_chunk_of_a_file_the_truth_lacks_is_refused(tool: ModuleType, tmp_path: Path) -> None:
-    build = write_build(tmp_path / "out", [*chunks(), _chunk("A/other.flac", "A", 0.0)])
+    build = write_build(tmp_path / "out", [*chunks(), chunk("A/other.flac", "A", 0.0)])
     with pytest.raises(tool.TruthError, match=r"chunk of 'A/other.flac' \(offset 0.0 s\): no such file in the truth"):
         tool.score_build(str(build), write_truth(tmp_path / "TRUTH.json"))
 
 
 def test_a_chunk_whose_class_contradicts_the_truth_is_refused(tool: ModuleType, tmp_path: Path) -> None:
-    build = write_build(tmp_path / "out", [_chunk("A/a.flac", "B", 1.5)])
+    build = write_build(tmp_path / "out", [chunk("A/a.flac", "B", 1.5)])
     with pytest.raises(tool.TruthError, match="chunk of 'A/a.flac' has class 'B'; the truth says 'A'"):
         tool.score_build(str(build), write_truth(tmp_path / "TRUTH.json"))
 
