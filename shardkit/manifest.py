@@ -1,4 +1,7 @@
-"""The manifest contract (format ``shardkit/1``): build it from shard records, write it, read it.
+"""The manifest contract (format ``shardkit/2``): build it from shard records, write it, read it.
+
+``shardkit/2`` adds an optional top-level ``teacher`` block (and a ``teacher`` entry in each
+sample's JSON); a ``shardkit/1`` manifest is the same contract without teacher data, and reads.
 
 ``manifest.json`` is written last and atomically; a reader trusts only the shards it lists.
 Beside it, ``failed.jsonl`` holds one line per skipped input with its reason.
@@ -109,7 +112,7 @@ def read_manifest(url: str, storage_options: dict[str, Any] | None = None) -> di
     """Read and check the manifest of a shard folder (or a URL ending in ``manifest.json``).
 
     Raises:
-        ConfigError: no manifest there, unreadable JSON, or another format.
+        ConfigError: no manifest there, unreadable JSON, or a format not in `shardkit.READABLE_FORMATS`.
     """
     folder = url[: -len(MANIFEST_NAME)].rstrip("/") if url.endswith(MANIFEST_NAME) else url
     store = Store(folder, storage_options or {})
@@ -119,8 +122,8 @@ def read_manifest(url: str, storage_options: dict[str, Any] | None = None) -> di
         raise ConfigError(f"no {MANIFEST_NAME} in {folder!r}: not a finished shardkit build") from exc
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{MANIFEST_NAME} in {folder!r} is not valid JSON: {exc}") from exc
-    if manifest.get("format") != shardkit.FORMAT_ID:
-        raise ConfigError(f"{MANIFEST_NAME} in {folder!r} has format {manifest.get('format')!r}; expected {shardkit.FORMAT_ID!r}")
+    if manifest.get("format") not in shardkit.READABLE_FORMATS:
+        raise ConfigError(f"{MANIFEST_NAME} in {folder!r} has format {manifest.get('format')!r}; expected one of {list(shardkit.READABLE_FORMATS)}")
     return manifest
 
 
