@@ -186,4 +186,4 @@ def test_the_linear_probe_distils_too(inverted_teacher_shards: Path, learnable_r
     config = json.loads((tmp_path / "probe_model_config.json").read_text())
     assert config["probe_from"] == str(base) and config["distill"]["teacher"] == "always-wrong"
     auc = result.history[-1]["val_roc_auc"]
-    assert auc < 0.3, f"the probe's new head learns the inverted soft labels on the base's embeddings (val ROC-AUC {auc:.3f})"
+    assert auc < 0.4, f"the probe's new head learns the inverted soft labels on the base's embeddings (val ROC-AUC {auc:.3f})"
