@@ -134,3 +134,11 @@ def s3_env(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch):
     s3fs.S3FileSystem.clear_instance_cache()
     yield bucket
     s3fs.S3FileSystem.clear_instance_cache()
+
+
+@pytest.fixture(scope="session")
+def standin_teacher(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, int]:
+    """A real .tflite with BirdNET's interface (`helpers.teacher`), made once: (model, labels, embedding offset)."""
+    from helpers.standin_teacher import make_standin_teacher
+
+    return make_standin_teacher(tmp_path_factory.mktemp("standin_teacher"))
