@@ -45,9 +45,9 @@ from shardkit.errors import StorageUnavailableError
     "--teacher-outputs", default=None, help="What a .tflite teacher outputs: 'probabilities' or 'logits' (a sigmoid is applied) [default: probabilities]."
 )
 @click.option("--teacher-map", default=None, help="CSV 'class,teacher_label' for classes whose folder names match no teacher label.")
-@click.option("--teacher-candidates", type=int, default=None, help="Salient candidates per recording the teacher scores [default: 8].")
+@click.option("--teacher-candidates", type=int, default=None, help="Salient candidates per recording the teacher scores [default: 16].")
 @click.option("--teacher-weight", type=float, default=None, help="Teacher share of a candidate's rank (the rest is salience) [default: 0.8].")
-@click.option("--teacher-min-prob", type=float, default=None, help="Drop candidates the teacher hears their class in below this [default: 0.1].")
+@click.option("--teacher-min-prob", type=float, default=None, help="Drop candidates the teacher hears their class in below this [default: 0.01].")
 @click.option("--teacher-embeddings", is_flag=True, help="Also store the teacher's embedding of each chunk (KEY.emb.npy).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def build_command(

@@ -46,9 +46,9 @@ class TeacherConfig(DictConfig):
     window_s: float = 3.0
     outputs: str = "logits"
     mapping: dict = field(default_factory=dict)
-    candidates: int = 8
+    candidates: int = 16
     weight: float = 0.8
-    min_prob: float = 0.1
+    min_prob: float = 0.01
     flag_threshold: float = 0.5
     top_k: int = 5
     embeddings: bool = False
