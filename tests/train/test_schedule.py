@@ -38,26 +38,31 @@ def test_the_batch_is_the_largest_giving_16_steps_per_epoch(samples, batch):
 def test_a_tiny_split_gets_many_epochs_not_a_handful_of_steps():
     schedule = resolve_schedule(94)  # the real corpus: batch 64 was 1 step per epoch, 30 steps in all
     assert (schedule.batch_size, schedule.steps_per_epoch, schedule.epochs) == (16, 5, EPOCH_RANGE[1])
-    assert schedule.total_steps == 500 and schedule.warmup_epochs == 5.0
+    assert schedule.total_steps == 300 and schedule.warmup_epochs == 1.0
 
 
-def test_a_small_split_reaches_the_target_steps():
-    schedule = resolve_schedule(238)  # the demo corpus
-    assert (schedule.batch_size, schedule.steps_per_epoch, schedule.epochs) == (16, 14, 72)
+def test_a_small_split_gets_the_demos_schedule():
+    schedule = resolve_schedule(238)  # the demo corpus: its settings are batch 16, 60 epochs, 1 warm-up epoch
+    assert (schedule.batch_size, schedule.steps_per_epoch, schedule.epochs, schedule.warmup_epochs) == (16, 14, 60, 1.0)
+
+
+def test_a_mid_sized_split_reaches_the_target_steps():
+    schedule = resolve_schedule(600)
+    assert (schedule.batch_size, schedule.steps_per_epoch, schedule.epochs) == (32, 18, 56)
     assert TARGET_STEPS <= schedule.total_steps < TARGET_STEPS + schedule.steps_per_epoch
 
 
 def test_a_large_split_gets_a_large_batch_and_few_epochs():
     schedule = resolve_schedule(300_000)
     assert (schedule.batch_size, schedule.epochs) == (64, EPOCH_RANGE[0])  # not 30 epochs of 4,687 steps
-    assert schedule.warmup_epochs == pytest.approx(0.25)
+    assert schedule.warmup_epochs == pytest.approx(0.25)  # 5 % of the run, not one epoch of 4,687 steps
 
 
 def test_given_values_are_kept_and_the_rest_chosen_around_them():
     schedule = resolve_schedule(238, batch_size=64, warmup_epochs=0.5)
-    assert (schedule.batch_size, schedule.steps_per_epoch, schedule.epochs, schedule.warmup_epochs) == (64, 3, 100, 0.5)
+    assert (schedule.batch_size, schedule.steps_per_epoch, schedule.epochs, schedule.warmup_epochs) == (64, 3, 60, 0.5)
     assert schedule.chosen == ("epochs",)
-    assert schedule.describe() == "batch 64, 100 epochs (300 steps), warm-up 0.5 epochs: chosen for 238 training samples (given: batch_size, warmup_epochs)"
+    assert schedule.describe() == "batch 64, 60 epochs (180 steps), warm-up 0.5 epochs: chosen for 238 training samples (given: batch_size, warmup_epochs)"
     assert resolve_schedule(238, epochs=4).epochs == 4
 
 
@@ -73,4 +78,4 @@ def test_without_a_sample_count_the_fixed_defaults_are_used_and_said():
 
 
 def test_the_line_a_person_reads():
-    assert resolve_schedule(238).describe() == "batch 16, 72 epochs (1008 steps), warm-up 3.6 epochs: chosen for 238 training samples"
+    assert resolve_schedule(600).describe() == "batch 32, 56 epochs (1008 steps), warm-up 1 epochs: chosen for 600 training samples"
