@@ -27,6 +27,12 @@ from shardkit.train.command import train_command
 TF_COMMANDS = frozenset({"train", "qat", "convert", "evaluate", "pipeline", "demo"})
 
 
+def starts_native_runtime(command: str | None, args: list[str]) -> bool:
+    """Does this command line start TensorFlow or LiteRT (a build with a teacher runs LiteRT in its workers)?"""
+    teacher = any(a == "--teacher" or a.startswith("--teacher=") for a in args)
+    return command in TF_COMMANDS or (command == "build" and teacher)
+
+
 @click.group(cls=ShardkitGroup)
 @click.version_option(package_name="shardkit")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug), TensorFlow's own logs, and tracebacks of errors.")
@@ -36,7 +42,7 @@ def cli(ctx: click.Context, verbose: int) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     ctx.meta["shardkit.verbose"] = verbose
-    if not verbose and ctx.invoked_subcommand in TF_COMMANDS:
+    if not verbose and starts_native_runtime(ctx.invoked_subcommand, sys.argv[1:]):
         from shardkit.console import quiet_tensorflow
 
         quiet_tensorflow(native=bool((ctx.obj or {}).get("native_log_filter")))

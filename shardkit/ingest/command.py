@@ -36,6 +36,19 @@ from shardkit.errors import StorageUnavailableError
     show_default=True,
     help="The build's lease on OUTPUT expires this long after its last heartbeat (a crashed build's OUTPUT is free again after it).",
 )
+@click.option(
+    "--teacher", default=None, help="A pretrained model that ranks candidates and stores soft labels: 'birdnet' (needs shardkit[teacher]) or a .tflite."
+)
+@click.option("--teacher-labels", default=None, help="Labels file of a .tflite teacher (one per line, output order).")
+@click.option("--teacher-rate", "teacher_rate_hz", type=int, default=None, help="Input sample rate of a .tflite teacher (Hz) [default: 48000].")
+@click.option(
+    "--teacher-outputs", default=None, help="What a .tflite teacher outputs: 'probabilities' or 'logits' (a sigmoid is applied) [default: probabilities]."
+)
+@click.option("--teacher-map", default=None, help="CSV 'class,teacher_label' for classes whose folder names match no teacher label.")
+@click.option("--teacher-candidates", type=int, default=None, help="Salient candidates per recording the teacher scores [default: 8].")
+@click.option("--teacher-weight", type=float, default=None, help="Teacher share of a candidate's rank (the rest is salience) [default: 0.8].")
+@click.option("--teacher-min-prob", type=float, default=None, help="Drop candidates the teacher hears their class in below this [default: 0.1].")
+@click.option("--teacher-embeddings", is_flag=True, help="Also store the teacher's embedding of each chunk (KEY.emb.npy).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def build_command(
     input_dir: str,
@@ -46,6 +59,15 @@ def build_command(
     no_progress: bool,
     threshold_db: float,
     workers: int | None,
+    teacher: str | None,
+    teacher_labels: str | None,
+    teacher_rate_hz: int | None,
+    teacher_map: str | None,
+    teacher_outputs: str | None,
+    teacher_candidates: int | None,
+    teacher_weight: float | None,
+    teacher_min_prob: float | None,
+    teacher_embeddings: bool,
     **settings,
 ) -> None:
     """Decode recordings under INPUT once into WebDataset shards at OUTPUT (folder or s3://...)."""
@@ -54,7 +76,29 @@ def build_command(
     from shardkit.ingest.salience import SalienceConfig
 
     try:
-        config = BuildConfig(**settings, salience=SalienceConfig(threshold_db=threshold_db), **({} if workers is None else {"workers": workers}))
+        from shardkit.teacher.registry import teacher_from_options
+
+        teacher_config = teacher_from_options(
+            {
+                "teacher": teacher,
+                "teacher_labels": teacher_labels,
+                "teacher_rate": teacher_rate_hz,
+                "teacher_map": teacher_map,
+                "teacher_outputs": teacher_outputs,
+                "teacher_candidates": teacher_candidates,
+                "teacher_weight": teacher_weight,
+                "teacher_min_prob": teacher_min_prob,
+                "teacher_embeddings": teacher_embeddings,
+            }
+        )
+        if teacher_config is not None:
+            click.echo(teacher_config.notice or f"teacher {teacher_config.name}: check the licence of its weights", err=True)
+        config = BuildConfig(
+            **settings,
+            salience=SalienceConfig(threshold_db=threshold_db),
+            teacher=teacher_config,
+            **({} if workers is None else {"workers": workers}),
+        )
         summary = build(input_dir, output, config, storage_options=storage_options, executor=executor, scheduler=scheduler, progress=not no_progress)
     except StorageUnavailableError as exc:  # an environment failure: exit status 1, one line
         raise click.ClickException(f"{exc}; committed shards are kept: rerun the same command to resume") from exc

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from shardkit.checks import DictConfig, check, check_needs, ignored_unless, integer, number, one_of, positive
 from shardkit.ingest.salience import SalienceConfig
+from shardkit.teacher.config import TeacherConfig
 
 #: folder names (case-insensitive) whose recordings are negatives: all-zero label vector
 NEGATIVE_CLASS_NAMES = frozenset({"noise", "silence", "background", "other"})
@@ -28,6 +29,7 @@ CONTENT_FIELDS = (
     "test_fraction",
     "codec",
     "salience",
+    "teacher",
 )
 
 
@@ -55,6 +57,8 @@ class BuildConfig(DictConfig):
         lease_ttl_s: the build's lease on OUTPUT expires this long after its last heartbeat
             (renewed every quarter of it); a crashed build's OUTPUT is free again after this.
             Not a content setting.
+        teacher: a pretrained model that re-ranks the detector's candidates and labels each
+            chunk (soft labels, top labels, flags; see `shardkit.teacher`), or None.
     """
 
     sample_rate_hz: int = 24000
@@ -73,10 +77,13 @@ class BuildConfig(DictConfig):
     seed: int = 0
     salience: SalienceConfig = field(default_factory=SalienceConfig)
     lease_ttl_s: float = 60.0
+    teacher: TeacherConfig | None = None
 
     CONFIG_NAME = "build"
     UNKNOWN_MESSAGE = "unknown build settings {unknown}; allowed: {allowed}"
-    NESTED: ClassVar[dict[str, type]] = {"salience": SalienceConfig}
+    NESTED: ClassVar[dict[str, type]] = {"salience": SalienceConfig, "teacher": TeacherConfig}
+    #: builds saved before the teacher existed had none
+    SAVED_BEFORE: ClassVar[dict] = {"teacher": None}
 
     def __post_init__(self) -> None:
         from shardkit.codecs import CODECS
@@ -110,6 +117,7 @@ class BuildConfig(DictConfig):
                 ("workers", self.workers, integer(0, 1024), "an integer in [0, 1024]"),
                 ("lease_ttl_s", self.lease_ttl_s, number(1, 86400), "a number of seconds in [1, 86400]"),
                 ("salience", self.salience, lambda v: isinstance(v, SalienceConfig), "a SalienceConfig"),
+                ("teacher", self.teacher, lambda v: v is None or isinstance(v, TeacherConfig), "None or a TeacherConfig"),
             ],
         )
         changed = [f.name for f in fields(self) if f.name in MODE_SETTINGS and getattr(self, f.name) != f.default]

@@ -2,13 +2,15 @@
 
 Two passes over the file keep memory bounded: the first streams the whole recording at its
 native rate into band-power features (never the audio itself); the second seeks to the chosen
-segments and resamples only those.
+segments and resamples only those. With a teacher, the detector proposes more candidates, the
+teacher scores only those (at its own rate), and its opinion re-ranks them and labels each chunk.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import io
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -35,6 +37,7 @@ class Sample:
     extension: str
     audio: bytes
     meta: dict
+    extra: dict[str, bytes] = field(default_factory=dict)
 
 
 def sample_key(source: str, offset_s: float) -> str:
@@ -49,6 +52,7 @@ class Extraction:
 
     samples: list[Sample]
     duration_s: float
+    teacher: dict | None = None
 
 
 def extract_file(source: SourceFile, config: BuildConfig) -> Extraction:
@@ -69,19 +73,24 @@ def extract_file(source: SourceFile, config: BuildConfig) -> Extraction:
         powers = features.result()
         frame_s = layout.n_fft / native_hz
         scores = frame_scores(powers, frame_s, config.salience.smooth_s)
+        wanted = config.max_chunks_per_file if config.teacher is None else max(config.max_chunks_per_file, config.teacher.candidates)
         segments = select_segments(
             scores,
             frame_s,
             duration_s,
-            max_segments=config.max_chunks_per_file,
+            max_segments=wanted,
             threshold_db=config.salience.threshold_db,
             chunk_s=None if config.variable_length else config.chunk_s,
             min_segment_s=config.min_segment_s if config.variable_length else None,
             max_segment_s=config.max_segment_s if config.variable_length else None,
             context_s=config.salience.context_s,
         )
+        extras: list[tuple[dict, dict[str, bytes]]] = [({}, {})] * len(segments)
+        teacher_report = None
+        if config.teacher is not None:
+            segments, extras, teacher_report = _teacher_pick(handle, source, config, segments, duration_s)
         samples = []
-        for segment in segments:
+        for segment, (teacher_meta, members) in zip(segments[: config.max_chunks_per_file], extras, strict=False):
             n_out = max(1, int(round(segment.duration_s * config.sample_rate_hz)))
             audio = read_resampled(handle, segment.start_s, n_out, config.sample_rate_hz)
             snr_db = segment_snr_db(powers, frame_s, segment)
@@ -90,9 +99,50 @@ def extract_file(source: SourceFile, config: BuildConfig) -> Extraction:
                 "source_sample_rate": native_hz,
                 "source_channels": handle.channels,
                 "source_duration_s": round(duration_s, 3),
+                **teacher_meta,
             }
-            samples.append(_make_sample(source, config, segment, audio, provenance))
-    return Extraction(samples, duration_s)
+            sample = _make_sample(source, config, segment, audio, provenance)
+            samples.append(Sample(sample.key, sample.extension, sample.audio, sample.meta, members))
+    return Extraction(samples, duration_s, teacher_report)
+
+
+def _teacher_pick(handle, source: SourceFile, config: BuildConfig, candidates: list[Segment], duration_s: float):
+    """Score the candidates with the teacher, keep the best; return (segments, [(meta, members)], report)."""
+    from shardkit.teacher.crops import Scored, choose, chunk_block, pool_windows, recording_audit, window_starts
+    from shardkit.teacher.runtime import load_teacher
+
+    tc = config.teacher
+    teacher = load_teacher(tc)
+    index = {label: i for i, label in enumerate(teacher.labels)}
+    columns = {name: (None if label is None else index[label]) for name, label in tc.mapping.items()}
+    windows, counts = [], []
+    for segment in candidates:
+        starts = window_starts(segment.start_s, segment.duration_s, tc.window_s, duration_s)
+        counts.append(len(starts))
+        windows.extend(read_resampled(handle, start, teacher.window, tc.sample_rate_hz) for start in starts)
+    seconds_before = teacher.seconds
+    probs, embeddings = teacher.predict(np.stack(windows)) if windows else (np.zeros((0, len(teacher.labels))), None)
+    pooled, pooled_embeddings = pool_windows(probs, embeddings, counts) if windows else (probs, [])
+    scored = [Scored(segment, pooled[i], pooled_embeddings[i]) for i, segment in enumerate(candidates)]
+    column = None if source.negative else columns.get(source.label)
+    chosen, ranked = choose(scored, column, tc, config.max_chunks_per_file)
+    extras = []
+    for s in chosen:
+        block = chunk_block(s.probs, teacher.labels, teacher.species, tc, columns, source.label, source.negative, s.combined)
+        members = {}
+        if s.embedding is not None:
+            buffer = io.BytesIO()
+            np.save(buffer, s.embedding, allow_pickle=False)
+            members["emb.npy"] = buffer.getvalue()
+        extras.append(({"teacher": block}, members))
+    report = {
+        "candidates": len(candidates),
+        "windows": len(windows),
+        "seconds": round(teacher.seconds - seconds_before, 4),
+        "ranked": ranked,
+        "audit": recording_audit(source.source, source.label, scored, teacher.labels, teacher.species, column, tc),
+    }
+    return [s.segment for s in chosen], extras, report
 
 
 def _make_sample(source: SourceFile, config: BuildConfig, segment: Segment, audio: np.ndarray, provenance: dict) -> Sample:

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shardkit.errors import ConfigError
@@ -24,6 +24,10 @@ from shardkit.ingest.plan import plan_tasks
 from shardkit.ingest.shards import DONE_DIR, STATE_DIR, record_name, recover_record
 from shardkit.manifest import MANIFEST_NAME, build_manifest, write_manifest
 from shardkit.storage import Store
+from shardkit.teacher.config import TeacherConfig
+from shardkit.teacher.mapping import map_classes
+from shardkit.teacher.registry import model_files, read_labels
+from shardkit.teacher.runtime import load_teacher
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +129,23 @@ def build(
         raise ConfigError(f"--scheduler needs an executor that uses one ({sorted(SCHEDULED)}); got executor {executor!r}")
     started = time.perf_counter()
     scan = scan_inputs(input_dir, config.val_fraction, config.test_fraction)
+    if config.teacher is not None:
+        config = replace(config, teacher=complete_mapping(config.teacher, scan))
     store = Store(output_url, dict(storage_options or {}))
     store.check_writable()
     with hold_lease(store, config.lease_ttl_s) as lease:
         return _build_holding(lease, scan, config, output_url, executor=executor, scheduler=scheduler, progress=progress, started=started)
+
+
+def complete_mapping(teacher: TeacherConfig, scan: InputScan) -> TeacherConfig:
+    """The teacher, loaded once here to refuse a misfit before any work, with every positive class
+    of INPUT mapped (its ``mapping`` so far overrides name matching)."""
+    load_teacher(teacher)
+    classes = sorted({f.label for f in scan.files if not f.negative})
+    mapping = map_classes(classes, read_labels(model_files(teacher)[1]), {k: v for k, v in teacher.mapping.items()})
+    for name in mapping.unmapped:
+        log.info("class %r has no teacher label (%s): its chunks keep the salience ranking", name, mapping.how[name])
+    return replace(teacher, mapping=mapping.labels)
 
 
 def _build_holding(

@@ -1,7 +1,7 @@
 """Write shards and their commit records.
 
-A shard is a plain POSIX (ustar) tar of ``KEY.<codec>`` + ``KEY.json`` members with fixed
-headers, so the same samples always give the same bytes. It is written to a local staging
+A shard is a plain POSIX (ustar) tar of ``KEY.<codec>`` + ``KEY.json`` members (and, from a
+teacher build that stores embeddings, ``KEY.emb.npy``) with fixed headers, so the same samples always give the same bytes. It is written to a local staging
 file, hashed, and committed to ``{split}-{index:06d}.tar`` in one atomic step (rename or
 single upload). Its record, ``_shardkit/done/{split}-{index:06d}.json``, is written after the
 commit; a shard found without a record (killed in between) gets its record back from the
@@ -76,6 +76,8 @@ def write_tar(samples: Iterable[Sample], path: str) -> tuple[str, int]:
             for sample in samples:
                 _add_member(tar, f"{sample.key}.{sample.extension}", sample.audio)
                 _add_member(tar, f"{sample.key}.json", dumps(sample.meta, sort_keys=True).encode())
+                for extension, data in sorted(sample.extra.items()):
+                    _add_member(tar, f"{sample.key}.{extension}", data)
         raw.flush()
         os.fsync(raw.fileno())
     digest = hashlib.sha256()
@@ -87,7 +89,11 @@ def write_tar(samples: Iterable[Sample], path: str) -> tuple[str, int]:
 
 def sample_summary(meta: dict, key: str) -> dict:
     """What a record keeps of each sample (enough for the manifest)."""
-    return {"key": key, "source": meta["source"], "class": meta["class"], "labels": meta["labels"], "duration_s": meta["duration_s"]}
+    summary = {"key": key, "source": meta["source"], "class": meta["class"], "labels": meta["labels"], "duration_s": meta["duration_s"]}
+    flag = (meta.get("teacher") or {}).get("flag")
+    if flag:
+        summary["teacher_flag"] = flag
+    return summary
 
 
 def commit_shard(store: Store, task: ShardTask, samples: list[Sample]) -> dict:

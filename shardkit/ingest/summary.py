@@ -28,4 +28,27 @@ def format_build_summary(summary: BuildSummary) -> str:
         )
     elif failures:
         lines.append(f"  failures: {dict(failures)}")
+    if manifest.get("teacher"):
+        lines.extend(teacher_lines(manifest["teacher"], summary.output))
     return "\n".join(lines)
+
+
+#: audit entries printed (the rest are in the manifest)
+AUDIT_SHOWN = 5
+
+
+def teacher_lines(teacher: dict, output: str) -> list[str]:
+    """What the teacher did: cost, re-ranked recordings, flags, unmapped classes, the label audit."""
+    speed = f"{teacher['x_realtime']:.0f}x real time" if teacher.get("x_realtime") else "no time measured"
+    flags = ", ".join(f"{name} {n}" for name, n in teacher["flags"].items()) or "none"
+    lines = [
+        f"  teacher {teacher['name']}: {teacher['candidates']} candidates scored in {teacher['seconds']:.1f} s ({speed}); "
+        f"{teacher['ranked_recordings']} recordings re-ranked; chunks flagged: {flags}"
+    ]
+    if teacher["unmapped"]:
+        lines.append(f"  classes without a teacher label (salience ranking only): {', '.join(teacher['unmapped'])}; map them with --teacher-map")
+    audit = teacher["audit"]
+    if audit:
+        lines.append(f"  the teacher contradicts the folder of {len(audit)} recordings (all in {output.rstrip('/')}/manifest.json, teacher.audit):")
+        lines.extend(f"    {e['source']} ({e['class']}): {e['teacher_top1']} {e['confidence']:.2f}" for e in audit[:AUDIT_SHOWN])
+    return lines

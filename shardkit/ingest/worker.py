@@ -88,6 +88,7 @@ def run_task(task: ShardTask, store: Store, config: BuildConfig, lease: LeaseTok
     samples = []
     failures: list[dict] = []
     decoded_s = 0.0
+    teacher = {"candidates": 0, "windows": 0, "seconds": 0.0, "ranked": 0, "audit": []} if config.teacher is not None else None
     for source in task.files:
         try:
             extraction = extract_file(source, config)
@@ -101,6 +102,13 @@ def run_task(task: ShardTask, store: Store, config: BuildConfig, lease: LeaseTok
             continue
         samples.extend(extraction.samples)
         decoded_s += extraction.duration_s
+        if teacher is not None and extraction.teacher is not None:
+            report = extraction.teacher
+            for name in ("candidates", "windows", "seconds"):
+                teacher[name] += report[name]
+            teacher["ranked"] += int(report["ranked"])
+            if report["audit"] is not None:
+                teacher["audit"].append(report["audit"])
     record = {
         "shard": None,
         "split": task.split,
@@ -112,6 +120,8 @@ def run_task(task: ShardTask, store: Store, config: BuildConfig, lease: LeaseTok
         "failures": failures,
         "decoded_s": round(decoded_s, 3),
     }
+    if teacher is not None:
+        record["teacher"] = {**teacher, "seconds": round(teacher["seconds"], 3)}
     _check_may_commit(store, lease)
     if samples:
         record.update(commit_shard(store, task, samples))

@@ -7,7 +7,9 @@ input = "recordings/"             # INPUT of the build (a local folder)
 work = "s3://bucket/birds"        # every stage's output under here: shards/, model/, qat/, int8/, eval/
 demo_corpus = false               # generate the demo corpus into `input` when it is missing
 
-[build]      # BuildConfig fields (threshold_db for the salience detector; executor, scheduler)
+[build]      # BuildConfig fields (threshold_db for the salience detector; executor, scheduler;
+             # teacher, teacher_labels, teacher_rate, teacher_map, teacher_outputs, teacher_candidates,
+             # teacher_weight, teacher_min_prob, teacher_embeddings as the --teacher options)
 [train]      # `shardkit train` options, flat names (alpha, epochs, n_mels, ...)
 [qat]        # QATConfig fields (enabled = false: convert the trained model directly)
 [convert]    # ConvertConfig fields, calibration_split / calibration_samples / seed flat

@@ -83,10 +83,12 @@ def _typed(stage: str, config: PipelineConfig, make: Callable[[], Any]) -> Any:
 def _build_config(config: PipelineConfig, settings: dict):
     from shardkit.ingest.config import BuildConfig
     from shardkit.ingest.salience import SalienceConfig
+    from shardkit.teacher.registry import teacher_from_options
 
     executor, scheduler = settings.pop("executor", "local"), settings.pop("scheduler", None)
     salience = SalienceConfig(threshold_db=settings.pop("threshold_db")) if "threshold_db" in settings else SalienceConfig()
-    return _typed("build", config, lambda: BuildConfig(**settings, salience=salience)), executor, scheduler
+    teacher = teacher_from_options({key: settings.pop(key) for key in list(settings) if key.startswith("teacher")})
+    return _typed("build", config, lambda: BuildConfig(**settings, salience=salience, teacher=teacher)), executor, scheduler
 
 
 def _qat_config(config: PipelineConfig, settings: dict):
@@ -156,6 +158,9 @@ def _run_build(config: PipelineConfig, settings: dict, storage: dict) -> dict[st
 
     build_config, executor, scheduler = _build_config(config, settings)
     from shardkit.ingest.summary import format_build_summary
+
+    if build_config.teacher is not None:
+        log.warning("%s", build_config.teacher.notice or f"teacher {build_config.teacher.name}: check the licence of its weights")
 
     summary = build(config.input, config.url("shards"), build_config, storage_options=storage, executor=executor, scheduler=scheduler, progress=False)
     log.info("%s", format_build_summary(summary))

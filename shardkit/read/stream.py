@@ -32,6 +32,8 @@ from shardkit.errors import StorageUnavailableError
 log = logging.getLogger(__name__)
 
 AUDIO_EXTENSIONS = frozenset(codec.extension for codec in CODECS.values())
+#: members shardkit may write beside a sample that the sample stream does not read (``KEY.emb.npy``)
+OPTIONAL_EXTENSIONS = frozenset({"emb.npy"})
 ERROR_POLICIES = ("skip", "raise")
 #: a well-formed sample key: a plain name (no folder, no dot, no ``..``), as shardkit writes them
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
@@ -151,6 +153,8 @@ def group_samples(members: Iterable[tuple[str, bytes]], shard: str, stats: ReadS
             if key is not None and not done:
                 stats.add("samples_incomplete")
             key, parts, done = member_key, {}, False
+        if extension in OPTIONAL_EXTENSIONS:
+            continue  # written by shardkit, not read by the sample stream (a teacher's embedding)
         if extension != "json" and extension not in AUDIO_EXTENSIONS:
             stats.add("members_ignored")  # never decoded: pickles and anything unknown
             continue
