@@ -5,4 +5,6 @@ them, so importing this package is cheap and never pulls in TensorFlow.
 """
 
 __version__ = "0.1.0"
-FORMAT_ID = "shardkit/1"
+FORMAT_ID = "shardkit/2"
+#: manifest formats the reader accepts: shardkit/1 (no teacher data) and shardkit/2 (optional teacher block)
+READABLE_FORMATS = ("shardkit/1", "shardkit/2")

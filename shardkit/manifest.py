@@ -1,5 +1,8 @@
 """The manifest contract (format ``shardkit/2``): build it from shard records, write it, read it.
 
+``shardkit/2`` adds an optional top-level ``teacher`` block (and a ``teacher`` entry in each
+sample's JSON); a ``shardkit/1`` manifest is the same contract without teacher data, and reads.
+
 ``manifest.json`` is written last and atomically; a reader trusts only the shards it lists.
 Beside it, ``failed.jsonl`` holds one line per skipped input with its reason.
 """
@@ -95,32 +98,6 @@ def build_manifest(
             "ignored_by_reason": dict(sorted(ignored.items())),
         },
         "failed_report": FAILED_REPORT_NAME,
-        **({"teacher": teacher_summary(records, settings["teacher"])} if settings.get("teacher") else {}),
-    }
-
-
-def teacher_summary(records: list[dict], teacher: dict) -> dict:
-    """The manifest's ``teacher`` block: who, on what terms, the class mapping, its cost and its audit.
-
-    ``x_realtime`` is decoded input seconds per second the teacher ran (its interpreter only).
-    """
-    reports = [r["teacher"] for r in records if r.get("teacher")]
-    seconds = sum(r["seconds"] for r in reports)
-    decoded = sum(r.get("decoded_s") or 0.0 for r in records if r.get("teacher"))
-    flags = Counter(s["teacher_flag"] for r in records for s in r["samples"] if s.get("teacher_flag"))
-    return {
-        "name": teacher["name"],
-        "licence": teacher["licence"],
-        "notice": teacher["notice"],
-        "mapping": dict(sorted(teacher["mapping"].items())),
-        "unmapped": sorted(name for name, label in teacher["mapping"].items() if label is None),
-        "candidates": sum(r["candidates"] for r in reports),
-        "windows": sum(r["windows"] for r in reports),
-        "ranked_recordings": sum(r["ranked"] for r in reports),
-        "seconds": round(seconds, 3),
-        "x_realtime": round(decoded / seconds, 1) if seconds > 0 else None,
-        "flags": dict(sorted(flags.items())),
-        "audit": sorted((entry for r in reports for entry in r["audit"]), key=lambda e: (-e["confidence"], e["source"])),
     }
 
 
@@ -135,7 +112,7 @@ def read_manifest(url: str, storage_options: dict[str, Any] | None = None) -> di
     """Read and check the manifest of a shard folder (or a URL ending in ``manifest.json``).
 
     Raises:
-        ConfigError: no manifest there, unreadable JSON, or another format.
+        ConfigError: no manifest there, unreadable JSON, or a format not in `shardkit.READABLE_FORMATS`.
     """
     folder = url[: -len(MANIFEST_NAME)].rstrip("/") if url.endswith(MANIFEST_NAME) else url
     store = Store(folder, storage_options or {})
@@ -145,8 +122,8 @@ def read_manifest(url: str, storage_options: dict[str, Any] | None = None) -> di
         raise ConfigError(f"no {MANIFEST_NAME} in {folder!r}: not a finished shardkit build") from exc
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{MANIFEST_NAME} in {folder!r} is not valid JSON: {exc}") from exc
-    if manifest.get("format") != shardkit.FORMAT_ID:
-        raise ConfigError(f"{MANIFEST_NAME} in {folder!r} has format {manifest.get('format')!r}; expected {shardkit.FORMAT_ID!r}")
+    if manifest.get("format") not in shardkit.READABLE_FORMATS:
+        raise ConfigError(f"{MANIFEST_NAME} in {folder!r} has format {manifest.get('format')!r}; expected one of {list(shardkit.READABLE_FORMATS)}")
     return manifest
 
 

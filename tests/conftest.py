@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from factories import make_class_corpus, tone_in_noise, write_audio
+from factories import make_class_corpus, make_learnable_corpus, tone_in_noise, write_audio
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -64,6 +64,30 @@ def tiny_model(tiny_shards: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 
 @pytest.fixture(scope="session")
+def inverted_teacher_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`make_learnable_corpus` built into 1 s chunks, rewritten with a teacher that is always wrong (p = 1 - hard label)."""
+    from helpers.teacher import add_teacher, inverted
+
+    from shardkit.ingest.config import BuildConfig
+    from shardkit.ingest.runner import build
+
+    root = tmp_path_factory.mktemp("learnable")
+    corpus = make_learnable_corpus(root / "corpus")
+    build(str(corpus), str(root / "shards"), BuildConfig(workers=2, codec="pcm16", chunk_s=1.0, shard_max_samples=16, val_fraction=0.3), progress=False)
+    return add_teacher(root / "shards", root / "inverted", inverted, name="always-wrong")
+
+
+@pytest.fixture(scope="session")
+def learnable_run(inverted_teacher_shards: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A tiny run on `inverted_teacher_shards` without distillation (the hard labels): the `TrainResult`, its model ``tiny.keras``."""
+    from helpers.training import LEARNS, tiny_config
+
+    from shardkit.train.runner import train
+
+    return train(str(inverted_teacher_shards), str(tmp_path_factory.mktemp("learnable_run")), tiny_config(**LEARNS))
+
+
+@pytest.fixture(scope="session")
 def real_recordings(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Real animal recordings (``tools/real_corpus.py --small``: 2 classes x 3 files from a Debian package), fetched once.
 
@@ -110,3 +134,11 @@ def s3_env(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch):
     s3fs.S3FileSystem.clear_instance_cache()
     yield bucket
     s3fs.S3FileSystem.clear_instance_cache()
+
+
+@pytest.fixture(scope="session")
+def standin_teacher(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, int]:
+    """A real .tflite with BirdNET's interface (`helpers.teacher`), made once: (model, labels, embedding offset)."""
+    from helpers.standin_teacher import make_standin_teacher
+
+    return make_standin_teacher(tmp_path_factory.mktemp("standin_teacher"))

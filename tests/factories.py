@@ -48,6 +48,20 @@ def make_class_corpus(root: Path, n_per_class: int = 6, classes: tuple[tuple[str
     return root
 
 
+def make_learnable_corpus(root: Path, n_per_class: int = 10, classes: tuple[tuple[str, float], ...] = (("low", 1000), ("high", 5000))) -> Path:
+    """Class folders of 6.5 s recordings whose 0.3 s tones repeat every 0.5 s at 20 dB over the noise, and a noise folder.
+
+    Every 1 s chunk holds a call, so a tiny model learns the classes in a few epochs (build with ``chunk_s=1.0``).
+    """
+    for c, (label, freq) in enumerate(classes):
+        for i in range(n_per_class):
+            calls = tuple((0.1 + 0.5 * k, 0.3, freq) for k in range(12))
+            write_audio(root / label / f"{label}{i}.flac", tone_in_noise(6.5, 24000, calls=calls, noise_rms=0.01, call_amplitude=0.1, seed=100 * c + i), 24000)
+    for i in range(n_per_class // 2):
+        write_audio(root / "noise" / f"n{i}.flac", tone_in_noise(6.5, 24000, noise_rms=0.01, seed=500 + i), 24000)
+    return root
+
+
 def tar_bytes(members: list[tuple[str, bytes]], tar_format: int = tarfile.USTAR_FORMAT) -> bytes:
     """A tar archive of ``(name, bytes)`` members, in order, as bytes."""
     buffer = io.BytesIO()

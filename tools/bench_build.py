@@ -9,9 +9,14 @@ each: coloured background noise at about -30 dBFS with a short tonal call every 
 reused while its parameters stay the same. Every measurement is repeated and the best kept,
 because the machine is shared and noisy.
 
+With ``--teacher birdnet`` (or a .tflite with ``--teacher-labels``) it also builds with that
+teacher on 1 worker and reports its x real time beside the plain build's: the cost of the
+teacher scoring the candidates (no target: it is there to show the build does not become an
+hours-long job).
+
 Usage::
 
-    python tools/bench_build.py [--files 16] [--repeats 2] [--work bench-out/build] [--json r.json]
+    python tools/bench_build.py [--files 16] [--repeats 2] [--work bench-out/build] [--json r.json] [--teacher birdnet]
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ from shardkit.audio.decode import iter_mono_blocks, open_audio
 from shardkit.ingest.config import BuildConfig
 from shardkit.ingest.runner import build
 from shardkit.jsonio import dumps
+from shardkit.teacher.config import TeacherConfig
+from shardkit.teacher.registry import teacher_from_options
 
 #: bump when the generated signal changes, so an old cached corpus is regenerated
 GENERATOR_VERSION = 1
@@ -64,6 +71,8 @@ ROWS = (
     ("build, 2 workers", "build_2w", "build_2w_per_core"),
     ("ratio build 1 worker / decode-only", None, "build_1w_over_decode"),
     ("ratio build 2 workers / build 1 worker", None, "build_2w_over_build_1w"),
+    ("build, 1 worker, with the teacher", "build_1w_teacher", "build_1w_teacher_per_core"),
+    ("ratio with teacher / without (1 worker)", None, "teacher_over_build_1w"),
 )
 
 
@@ -295,10 +304,10 @@ def decode_only(paths: Sequence[Path]) -> float:
     return audio_s / (time.perf_counter() - started)
 
 
-def build_once(corpus: Corpus, out_dir: Path, workers: int, executor: str = "local") -> float:
+def build_once(corpus: Corpus, out_dir: Path, workers: int, executor: str = "local", teacher: TeacherConfig | None = None) -> float:
     """One fresh `build` with ``workers`` workers of ``executor`` (local pool or a local Dask cluster); return its x real time."""
     shutil.rmtree(out_dir, ignore_errors=True)
-    summary = build(str(corpus.root), str(out_dir), BuildConfig(workers=workers), executor=executor, progress=False)
+    summary = build(str(corpus.root), str(out_dir), BuildConfig(workers=workers, teacher=teacher), executor=executor, progress=False)
     if summary.failures or summary.samples_written == 0:
         print(f"warning: build with {workers} worker(s) wrote {summary.samples_written} samples, failures {dict(summary.failures)}")
     if abs(summary.decoded_s - corpus.audio_s) > 1.0:
@@ -382,14 +391,19 @@ def measure(name: str, cores: int, repeats: int, run: Callable[[int], float]) ->
     return result
 
 
-def run_benchmark(corpus: Corpus, work: Path, repeats: int, executor: str = "local") -> dict[str, Measurement]:
-    """Decode-only, then builds with 1 and 2 workers of ``executor``, each ``repeats`` times."""
+def run_benchmark(corpus: Corpus, work: Path, repeats: int, executor: str = "local", teacher: TeacherConfig | None = None) -> dict[str, Measurement]:
+    """Decode-only, then builds with 1 and 2 workers of ``executor`` (and with ``teacher`` on 1 worker), each ``repeats`` times."""
     runs_dir = work / "runs"
-    return {
+    measurements = {
         "decode_only": measure("decode-only", 1, repeats, lambda _: decode_only(corpus.paths)),
         "build_1w": measure(f"build 1 worker ({executor})", 1, repeats, lambda i: build_once(corpus, runs_dir / f"w1-r{i}", 1, executor)),
         "build_2w": measure(f"build 2 workers ({executor})", 2, repeats, lambda i: build_once(corpus, runs_dir / f"w2-r{i}", 2, executor)),
     }
+    if teacher is not None:
+        measurements["build_1w_teacher"] = measure(
+            f"build 1 worker + {teacher.name}", 1, repeats, lambda i: build_once(corpus, runs_dir / f"t1-r{i}", 1, executor, teacher)
+        )
+    return measurements
 
 
 # --------------------------------------------------------------------------- report
@@ -398,7 +412,14 @@ def run_benchmark(corpus: Corpus, work: Path, repeats: int, executor: str = "loc
 def figures(measurements: dict[str, Measurement]) -> dict[str, float]:
     """Best x real time, per core, and the two ratios the targets are about."""
     decode, one, two = (measurements[k] for k in ("decode_only", "build_1w", "build_2w"))
+    taught = measurements.get("build_1w_teacher")
+    extra = (
+        {}
+        if taught is None
+        else {"build_1w_teacher": taught.best, "build_1w_teacher_per_core": taught.per_core, "teacher_over_build_1w": taught.best / one.best}
+    )
     return {
+        **extra,
         "decode_only": decode.best,
         "build_1w": one.best,
         "build_2w": two.best,
@@ -447,7 +468,7 @@ def format_table(report: dict) -> str:
         "",
         f"{'measurement':<40} {'x real time':>11} {'per core':>9} {'target':>8}  {'result':<6}  others busy",
     ]
-    lines += [_table_row(label, xrt_key, key, report) for label, xrt_key, key in ROWS]
+    lines += [_table_row(label, xrt_key, key, report) for label, xrt_key, key in ROWS if key in report["figures"]]
     busiest = max((v for v in report["other_cores_busy_in_best"].values() if v is not None), default=0.0)
     if busiest >= BUSY_OTHER_CORES:
         lines.append(f"note: other processes kept up to {busiest:.1f} cores busy during a kept run; rerun on a quiet machine for clean figures")
@@ -498,6 +519,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=_positive_int, default=2, help="runs per measurement; the best is kept (default 2)")
     parser.add_argument("--work", type=Path, default=Path("bench-out/build"), help="corpus cache and build outputs (default bench-out/build)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    parser.add_argument("--teacher", default=None, help="also build with this teacher on 1 worker: 'birdnet' or a .tflite (default none)")
+    parser.add_argument("--teacher-labels", default=None, help="labels file of a .tflite --teacher")
+    parser.add_argument("--teacher-rate", type=int, default=None, help="input rate of a .tflite --teacher (default 48000)")
     parser.add_argument(
         "--executor", choices=("local", "dask"), default="local", help="local process pool, or a local Dask cluster of the same size (default local)"
     )
@@ -514,7 +538,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     spec = CorpusSpec(files=args.files, min_minutes=args.min_minutes, max_minutes=args.max_minutes, seed=args.seed)
     args.work.mkdir(parents=True, exist_ok=True)
     corpus = ensure_corpus(args.work, spec)
-    measurements = run_benchmark(corpus, args.work, args.repeats, args.executor)
+    teacher = teacher_from_options({"teacher": args.teacher, "teacher_labels": args.teacher_labels, "teacher_rate": args.teacher_rate})
+    measurements = run_benchmark(corpus, args.work, args.repeats, args.executor, teacher)
     report = make_report(corpus, measurements, args.repeats)
     print()
     print(format_table(report))

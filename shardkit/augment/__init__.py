@@ -15,6 +15,7 @@ _OPS = {
     "random_gain": "waveform",
     "time_shift": "waveform",
     "mixup": "spectral",
+    "mix_teacher": "spectral",
     "spec_augment": "spectral",
 }
 
@@ -37,6 +38,7 @@ __all__ = [
     "augment_waveforms",
     "coloured_noise",
     "mix_at_snr",
+    "mix_teacher",
     "mixup",
     "random_gain",
     "spec_augment",

@@ -1,4 +1,4 @@
-"""Batch and spectrogram augmentation: multi-source mixup with max-combined labels, SpecAugment masks.
+"""Batch and spectrogram augmentation: multi-source mixup with max-combined labels (and teacher soft labels), SpecAugment masks.
 
 `mixup` works on waveforms ``[B, N]`` or spectrograms ``[B, F, T]``; `spec_augment` on
 spectrograms ``[B, F, T]`` (frequency rows, time frames). Both are stateless-seeded TF ops
@@ -7,7 +7,7 @@ spectrograms ``[B, F, T]`` (frequency rows, time frames). Both are stateless-see
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import tensorflow as tf
 
@@ -23,6 +23,46 @@ def _per_row(values: tf.Tensor, rank: int) -> tf.Tensor:
     return tf.reshape(values, tf.concat([tf.shape(values), tf.ones([rank - 1], tf.int32)], axis=0))
 
 
+class MixupPlan(NamedTuple):
+    """One batch's mixup draw, shared by the rows and every label column mixed with them.
+
+    Attributes:
+        sources: ``max_sources`` int ``[B]`` tensors; ``sources[0]`` is the row itself.
+        active: bool ``[B, max_sources]``: which sources a row mixes.
+        weights: float32 ``[B, max_sources]`` Dirichlet weights (0 for inactive sources).
+        mixed: bool ``[B]``: rows picked by the ``prob`` draw (the others stay unchanged).
+    """
+
+    sources: list
+    active: tf.Tensor
+    weights: tf.Tensor
+    mixed: tf.Tensor
+
+
+def mixup_plan(batch: Any, config: MixupConfig, seed: Any) -> MixupPlan:
+    """The stateless draw of `mixup` for a batch of ``batch`` rows (see `mixup` for the rule)."""
+    mask_seed, perm_seed, count_seed, gamma_seed = split_seed(seed, 4)
+    # random permutation; row perm[m] takes the rows perm[m + 1], perm[m + 2] (cyclically) as partners
+    order = tf.argsort(tf.random.stateless_uniform([batch], seed=perm_seed))
+    position = tf.math.invert_permutation(order)
+    sources = [tf.range(batch)] + [tf.gather(order, (position + j) % batch) for j in range(1, config.max_sources)]
+
+    count = tf.random.stateless_uniform([batch], seed=count_seed, minval=2, maxval=config.max_sources + 1, dtype=tf.int32)
+    active = tf.range(config.max_sources)[tf.newaxis, :] < count[:, tf.newaxis]  # [B, max_sources]
+    gammas = tf.random.stateless_gamma([batch, config.max_sources], seed=gamma_seed, alpha=float(config.alpha))
+    gammas = tf.where(active, tf.maximum(gammas, _GAMMA_FLOOR), 0.0)
+    weights = gammas / tf.reduce_sum(gammas, axis=1, keepdims=True)
+    return MixupPlan(sources, active, weights, row_mask(batch, config.prob, mask_seed))
+
+
+def _combine(values: tf.Tensor, plan: MixupPlan, combine) -> tf.Tensor:
+    """``[B, C]`` columns combined element-wise over each mixed row's active sources; other rows unchanged."""
+    out = values
+    for j in range(1, len(plan.sources)):
+        out = tf.where(plan.active[:, j : j + 1], combine(out, tf.gather(values, plan.sources[j])), out)
+    return tf.where(plan.mixed[:, tf.newaxis], out, values)
+
+
 def mixup(x: tf.Tensor, y: tf.Tensor, config: MixupConfig, seed: Any) -> tuple[tf.Tensor, tf.Tensor]:
     """Mix a fraction of rows with 1 or 2 other rows of the batch; labels combine by element-wise max.
 
@@ -31,7 +71,8 @@ def mixup(x: tf.Tensor, y: tf.Tensor, config: MixupConfig, seed: Any) -> tuple[t
     Weights are a Dirichlet(alpha) draw (normalised stateless gammas, all > 0, sum 1):
     ``x_i = sum_j w_j x_src_j`` and ``y_i = max_j y_src_j`` (a call of either class is still
     present, whatever its weight). Sources are always the unmixed input rows; rows not picked
-    by the ``prob`` draw come back unchanged.
+    by the ``prob`` draw come back unchanged. `mix_teacher` mixes the teacher's soft labels
+    with the same draw (`mixup_plan`, the same seed).
 
     Args:
         x: float32 ``[B, N]`` waveforms or ``[B, F, T]`` spectrograms (any rank >= 2).
@@ -47,29 +88,34 @@ def mixup(x: tf.Tensor, y: tf.Tensor, config: MixupConfig, seed: Any) -> tuple[t
     rank = x.shape.rank
     if rank is None or rank < 2:
         raise ValueError(f"mixup expects x of rank >= 2 ([B, N] or [B, F, T]); got shape {x.shape}")
-    mask_seed, perm_seed, count_seed, gamma_seed = split_seed(seed, 4)
-    batch = tf.shape(x)[0]
+    plan = mixup_plan(tf.shape(x)[0], config, seed)
+    x_mixed = tf.add_n([_per_row(plan.weights[:, j], rank) * tf.gather(x, plan.sources[j]) for j in range(config.max_sources)])
+    x_out = tf.where(_per_row(plan.mixed, rank), x_mixed, x)
+    return x_out, _combine(y, plan, tf.maximum)
 
-    # random permutation; row perm[m] takes the rows perm[m + 1], perm[m + 2] (cyclically) as partners
-    order = tf.argsort(tf.random.stateless_uniform([batch], seed=perm_seed))
-    position = tf.math.invert_permutation(order)
-    sources = [tf.range(batch)] + [tf.gather(order, (position + j) % batch) for j in range(1, config.max_sources)]
 
-    count = tf.random.stateless_uniform([batch], seed=count_seed, minval=2, maxval=config.max_sources + 1, dtype=tf.int32)
-    active = tf.range(config.max_sources)[tf.newaxis, :] < count[:, tf.newaxis]  # [B, max_sources]
-    gammas = tf.random.stateless_gamma([batch, config.max_sources], seed=gamma_seed, alpha=float(config.alpha))
-    gammas = tf.where(active, tf.maximum(gammas, _GAMMA_FLOOR), 0.0)
-    weights = gammas / tf.reduce_sum(gammas, axis=1, keepdims=True)
+def mix_teacher(soft: tf.Tensor, mask: tf.Tensor, config: MixupConfig, seed: Any) -> tuple[tf.Tensor, tf.Tensor]:
+    """The teacher's soft labels and mask of the rows `mixup` mixed with the same ``config`` and ``seed``.
 
-    x_mixed = tf.add_n([_per_row(weights[:, j], rank) * tf.gather(x, sources[j]) for j in range(config.max_sources)])
-    y_mixed = y
-    for j in range(1, config.max_sources):
-        y_mixed = tf.where(active[:, j : j + 1], tf.maximum(y_mixed, tf.gather(y, sources[j])), y_mixed)
+    The hard labels' rule, per class: a mixed row's soft label is the largest of its
+    sources' (the teacher heard the call in one of them, whatever its weight). A class keeps
+    its soft label only where every source has one (mask = the smallest of the sources'
+    masks); elsewhere the row falls back to its mixed hard label. Soft values are 0 where
+    the mask is.
 
-    mixed = row_mask(batch, config.prob, mask_seed)
-    x_out = tf.where(_per_row(mixed, rank), x_mixed, x)
-    y_out = tf.where(mixed[:, tf.newaxis], y_mixed, y)
-    return x_out, y_out
+    Args:
+        soft: float32 ``[B, C]`` teacher probabilities (0 where masked out).
+        mask: float32 ``[B, C]``, 1 where the teacher's probability is known.
+        config: the mixup settings `mixup` used.
+        seed: the seed `mixup` used.
+
+    Returns:
+        ``(soft_mixed, mask_mixed)``, ``[B, C]`` each.
+    """
+    soft, mask = tf.convert_to_tensor(soft, tf.float32), tf.convert_to_tensor(mask, tf.float32)
+    plan = mixup_plan(tf.shape(soft)[0], config, seed)
+    mask_out = _combine(mask, plan, tf.minimum)
+    return _combine(soft, plan, tf.maximum) * mask_out, mask_out
 
 
 def _band_mask(batch: tf.Tensor, size: tf.Tensor, masks: int, max_width: int, seed: Any) -> tf.Tensor:

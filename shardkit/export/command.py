@@ -62,6 +62,14 @@ def _needs_tf(command: str):
 @click.option("--tail-cosine-weight", type=float, default=0.75, show_default=True, help="tail_distill: weight of 1 - mean of the worst cosines.")
 @click.option("--tail-fraction", type=float, default=0.10, show_default=True, help="tail_distill: share of each batch's samples that are its worst.")
 @click.option(
+    "--distill-weight",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of the stored teacher's soft labels mixed into the labels' part (needs --teacher-weight below 1 and shards built with a teacher).",
+)
+@click.option("--distill-temperature", type=float, default=1.0, show_default=True, help="Temperature T of those soft labels: sigmoid(logit(p) / T).")
+@click.option(
     "--monitor", default="val_roc_auc", show_default=True, help="Fake-quant validation metric that picks the epoch kept: val_roc_auc, val_cmap or val_loss."
 )
 @add_options(_CALIBRATION)

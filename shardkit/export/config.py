@@ -57,6 +57,10 @@ class QATConfig(DictConfig):
         monitor: the fake-quant model's validation metric that picks the epoch kept (the
             choices of training's ``monitor``; ``val_loss`` is this QAT loss on the validation samples).
         calibration: the calibration draw (the same as the converter's, so the ranges agree).
+        distill_weight: share of the stored teacher's soft labels (shards built with a
+            teacher) in the labels' part of the loss, mixed into the labels as training mixes
+            them (`shardkit.train.distill`); 0: the hard labels. Needs ``teacher_weight < 1``.
+        distill_temperature: temperature of those soft labels (1: as stored).
     """
 
     epochs: int = 3
@@ -74,6 +78,8 @@ class QATConfig(DictConfig):
     tail_fraction: float = TAIL_DISTILL_WEIGHTS["tail_fraction"]
     monitor: str = "val_roc_auc"
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    distill_weight: float = 0.0
+    distill_temperature: float = 1.0
 
     NESTED: ClassVar[dict[str, type]] = {"calibration": CalibrationConfig}
 
@@ -93,6 +99,8 @@ class QATConfig(DictConfig):
                 ("tail_cosine_weight", self.tail_cosine_weight, number(0), "a number >= 0"),
                 ("tail_fraction", self.tail_fraction, number(0, 1, open_low=True), "a number in (0, 1]"),
                 ("monitor", self.monitor, one_of(MONITORS), f"one of {list(MONITORS)}"),
+                ("distill_weight", self.distill_weight, number(0, 1), "a number in [0, 1]"),
+                ("distill_temperature", self.distill_temperature, positive, "a positive number"),
             ],
         )
         if self.loss == "tail_distill":
@@ -101,6 +109,16 @@ class QATConfig(DictConfig):
         check_needs(
             "qat", ignored_unless(changed, dict.fromkeys(TAIL_DISTILL_WEIGHTS, (self.loss == "tail_distill", "loss='tail_distill'", f"loss={self.loss!r}")))
         )
+        distill = [
+            name
+            for name, off_default in (("distill_weight", self.distill_weight != 0.0), ("distill_temperature", self.distill_temperature != 1.0))
+            if off_default
+        ]
+        table = {
+            "distill_weight": (self.teacher_weight < 1.0, "teacher_weight < 1 (the labels' share of the loss)", f"teacher_weight={self.teacher_weight}"),
+            "distill_temperature": (self.distill_weight > 0, "distill_weight > 0", f"distill_weight={self.distill_weight}"),
+        }
+        check_needs("qat", ignored_unless(distill, table))
 
     @property
     def monitor_mode(self) -> str:

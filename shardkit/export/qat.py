@@ -8,7 +8,9 @@ ranges re-calibrated after each. The loss is distillation from the float model
 set the labels are already memorised, and what QAT must learn is to give the float model's
 answers through INT8 rounding. The epoch whose fake-quant model scores best on the validation
 samples (`QATConfig.monitor`, ROC-AUC by default; epoch 0 is the model before fine-tuning) is
-kept: a small set over-fits quickly, and QAT must not make the deployed model worse. Every
+kept: a small set over-fits quickly, and QAT must not make the deployed model worse. With
+`QATConfig.distill_weight` the labels' share of the loss trains on the labels mixed with the
+stored teacher's soft labels (shards built with a teacher), as training does. Every
 epoch's validation metrics are in the history. The saved ``<stem>_qat.keras`` is the
 deployable model itself — its weights trained through the fake quantization — with no
 fake-quant layer.
@@ -119,6 +121,7 @@ def qat(checkpoint_path: str, shards: str, out: str | None = None, config: QATCo
     from shardkit.read.dataset import ReaderPosition, ShardReader
     from shardkit.scoring import is_better
     from shardkit.train import artifacts
+    from shardkit.train.distill import require_teacher, with_distill_targets
 
     checkpoint = load_checkpoint(checkpoint_path, storage_options)
     require_trained(checkpoint)
@@ -135,10 +138,13 @@ def qat(checkpoint_path: str, shards: str, out: str | None = None, config: QATCo
             seed=config.seed,
             epochs=1,
             storage_options=storage_options or {},
+            soft_labels=config.distill_weight > 0,
         ),
     )
     if not reader.urls:
         raise ConfigError(f"the {config.train_split!r} split of {shards!r} has no shards to fine-tune on")
+    if config.distill_weight > 0:
+        require_teacher(reader.manifest, shards, "qat distill_weight")
 
     deployable = deployable_model(checkpoint.model)
     twin = fake_quant_model(deployable)
@@ -154,6 +160,8 @@ def qat(checkpoint_path: str, shards: str, out: str | None = None, config: QATCo
     step = _train_step(twin, teacher, _optimizer(config), loss_fn)
     for epoch in range(config.epochs):
         dataset = reader.dataset(start=ReaderPosition(epoch, 0))
+        if config.distill_weight > 0:
+            dataset = with_distill_targets(dataset, config.distill_weight, config.distill_temperature)
         if config.max_steps_per_epoch:
             dataset = dataset.take(config.max_steps_per_epoch)
         started = time.monotonic()

@@ -70,6 +70,9 @@ class ReaderConfig(DictConfig):
         classes: class order when the source has no manifest.
         codec: member codec when the source has no manifest.
         with_position: add ``[epoch, next_index]`` to each batch, for resuming.
+        soft_labels: each batch's labels become ``{"labels", "soft", "mask"}``: the hard labels,
+            the teacher's stored soft labels and their mask (`shardkit.read.stream.teacher_vector`;
+            all masked out for samples without teacher data), mixed by mixup alike.
         storage_options: fsspec options for the shards' storage.
         retries: attempts on transient read errors.
         prefetch_shards: shards fetched ahead in a background thread (hides S3 latency).
@@ -99,6 +102,7 @@ class ReaderConfig(DictConfig):
     classes: tuple[str, ...] | None = None
     codec: str | None = None
     with_position: bool = False
+    soft_labels: bool = False
     storage_options: dict[str, Any] = field(default_factory=dict)
     retries: int = 3
     prefetch_shards: int = 2

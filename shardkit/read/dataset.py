@@ -127,7 +127,7 @@ class ShardReader:
         """Numbered samples → dense int16 blocks (decoded, cropped/padded; random crops seeded by (seed, tag, epoch, index))."""
         crop_seed = (self.config.seed, tag, epoch) if self.config.training else None
         rows = decoded_rows(groups(items, GROUP_SIZE), self._decode)
-        return dense_blocks(rows, epoch, self.config.frontend.chunk_samples, self.class_index, crop_seed)
+        return dense_blocks(rows, epoch, self.config.frontend.chunk_samples, self.class_index, crop_seed, self.config.soft_labels)
 
     @producer
     def _fixed_generator(self, epoch: np.int64, skip: np.int64) -> Iterator[tuple]:
@@ -140,7 +140,7 @@ class ShardReader:
     def _generator(self, epoch: np.int64, skip: np.int64) -> Iterator[tuple]:
         """Bucketed batching: one epoch of encoded blocks."""
         items = tf_decodable(self.samples(int(epoch), int(skip)), self.codec, self.stats)
-        return encoded_blocks(groups(items, GROUP_SIZE), int(epoch), self.class_index)
+        return encoded_blocks(groups(items, GROUP_SIZE), int(epoch), self.class_index, self.config.soft_labels)
 
     @producer
     def _background_generator(self) -> Iterator[tuple]:
@@ -164,13 +164,14 @@ class ShardReader:
     # ----- the tf.data side ---------------------------------------------------------------------
 
     def _epoch_dataset(self, epoch: tf.Tensor, skip: tf.Tensor) -> tf.data.Dataset:
-        n_classes = len(self.classes)
+        n_classes, soft = len(self.classes), self.config.soft_labels
         if self.buckets is None:
-            signature = tf_data.block_signature(n_classes, self.config.frontend.chunk_samples)
+            signature = tf_data.block_signature(n_classes, self.config.frontend.chunk_samples, soft)
             return tf_data.fixed_epoch(self._fixed_generator, (epoch, skip), signature, self.config.batch_size, self.config.training)
         uppers = [int(round(u * self.sample_rate_hz)) for u in self.buckets.upper_s]
         decode = tf_data.decode_element(self.codec, self._decode_numpy)
-        return tf_data.bucketed_epoch(self._generator, (epoch, skip), tf_data.block_signature(n_classes), decode, uppers, self.buckets.batch_sizes)
+        signature = tf_data.block_signature(n_classes, None, soft)
+        return tf_data.bucketed_epoch(self._generator, (epoch, skip), signature, decode, uppers, self.buckets.batch_sizes)
 
     def dataset(self, start: ReaderPosition | None = None) -> tf.data.Dataset:
         """The `tf.data.Dataset` of ``(features, labels)`` batches (see `ReaderConfig`).
@@ -179,7 +180,8 @@ class ShardReader:
         frontends, pipeline placement) or ``[B, N]`` (raw or deferred); bucketed batching
         yields ``{"features": ..., "lengths": ...}`` with lengths in frames (or samples).
         With ``with_position`` a third element ``[epoch, next_index]`` gives the position
-        to restart from.
+        to restart from. With ``soft_labels`` the labels are a dict: ``labels`` (multi-hot),
+        ``soft`` (the teacher's stored probabilities) and ``mask`` (1 where it has one).
 
         Args:
             start: restart mid-way: skip to this position (same seed → same remaining batches).
@@ -192,7 +194,7 @@ class ShardReader:
         ds = tf_data.epochs_dataset(self._epoch_dataset, start.epoch, start.samples, config.epochs)
         background_prob = getattr(config.augment, "background_prob", 0) if config.augment is not None else 0
         if config.training and background_prob > 0 and self.buckets is None and (self.manifest or {}).get("negative_classes"):
-            signature = tf_data.block_signature(len(self.classes), config.frontend.chunk_samples)
+            signature = tf_data.block_signature(len(self.classes), config.frontend.chunk_samples, config.soft_labels)
             ds = tf_data.with_background(ds, self._background_generator, signature, config.batch_size)
         bucketed = self.buckets is not None
         return track_dataset(tf_data.finished(ds, lambda *batch: tf_data.finish_batch(*batch, config, bucketed)))

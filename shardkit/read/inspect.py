@@ -18,7 +18,7 @@ def summarize(url: str, storage_options: dict[str, Any] | None = None, *, verify
         progress: a progress bar while verifying, on a terminal.
 
     Raises:
-        ConfigError: no readable ``shardkit/1`` manifest at ``url``.
+        ConfigError: no readable shardkit manifest at ``url``.
     """
     manifest = read_manifest(url, storage_options)
     splits = {}

@@ -8,7 +8,8 @@ labels → class caps → shuffle buffer):
     numbered(...) → tf_decodable(...) → groups(...) → encoded_blocks(...)   bucketed batching
 
 A block is one Python → tf.data hand-over: ``(epochs, indices, audio, labels)`` arrays of one
-group, because tf.data's per-element overhead, not the arithmetic, was the reader's cost.
+group, because tf.data's per-element overhead, not the arithmetic, was the reader's cost. With
+soft labels asked for, two more arrays follow: the teacher's soft labels and their mask.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from shardkit.read.chunks import decode_int16, fit_into
-from shardkit.read.stream import RawSample, ReadStats, labels_vector
+from shardkit.read.stream import RawSample, ReadStats, labels_vector, teacher_vector
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,16 @@ log = logging.getLogger(__name__)
 GROUP_SIZE = 32
 
 Numbered = tuple[int, RawSample]
-Block = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+Block = tuple[np.ndarray, ...]
+
+
+def label_columns(samples: Sequence[RawSample], class_index: Mapping[str, int], soft_labels: bool = False) -> tuple[np.ndarray, ...]:
+    """A group's ``[K, C]`` label arrays: the multi-hot labels, then (``soft_labels``) the teacher's soft labels and their mask."""
+    labels = np.stack([labels_vector(sample.meta, class_index) for sample in samples])
+    if not soft_labels:
+        return (labels,)
+    soft, mask = zip(*(teacher_vector(sample.meta, class_index) for sample in samples), strict=True)
+    return labels, np.stack(soft), np.stack(mask)
 
 
 def with_extension(samples: Iterable[RawSample], extension: str, stats: ReadStats) -> Iterator[RawSample]:
@@ -68,14 +78,14 @@ def tf_decodable(items: Iterable[Numbered], codec: str, stats: ReadStats) -> Ite
         yield index, sample
 
 
-def encoded_blocks(batches: Iterable[list[Numbered]], epoch: int, class_index: Mapping[str, int]) -> Iterator[Block]:
-    """Groups as blocks of encoded member bytes (bucketed batching decodes them per element in tf.data)."""
+def encoded_blocks(batches: Iterable[list[Numbered]], epoch: int, class_index: Mapping[str, int], soft_labels: bool = False) -> Iterator[Block]:
+    """Groups as blocks of encoded member bytes (bucketed batching decodes them per element in tf.data); see `label_columns`."""
     for group in batches:
         yield (
             np.full(len(group), epoch, dtype=np.int64),
             np.array([index for index, _ in group], dtype=np.int64),
             np.array([sample.audio for _, sample in group], dtype=object),
-            np.stack([labels_vector(sample.meta, class_index) for _, sample in group]),
+            *label_columns([sample for _, sample in group], class_index, soft_labels),
         )
 
 
@@ -128,6 +138,7 @@ def dense_blocks(
     chunk_samples: int,
     class_index: Mapping[str, int],
     crop_seed: Sequence[int] | None = None,
+    soft_labels: bool = False,
 ) -> Iterator[Block]:
     """Decoded groups as dense ``[K, chunk_samples]`` int16 blocks, each row cropped or padded.
 
@@ -138,6 +149,7 @@ def dense_blocks(
         class_index: class name → label column.
         crop_seed: random crop/pad (training): a row of another length draws from
             ``default_rng([*crop_seed, index])``; None centres every row (evaluation).
+        soft_labels: add the teacher's soft labels and their mask (`label_columns`).
     """
     for rows in batches:
         audio = np.zeros((len(rows), chunk_samples), dtype=np.int16)
@@ -148,5 +160,5 @@ def dense_blocks(
             np.full(len(rows), epoch, dtype=np.int64),
             np.array([index for index, _, _ in rows], dtype=np.int64),
             audio,
-            np.stack([labels_vector(sample.meta, class_index) for _, sample, _ in rows]),
+            *label_columns([sample for _, sample, _ in rows], class_index, soft_labels),
         )

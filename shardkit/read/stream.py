@@ -7,7 +7,8 @@ name (a path, ``..``, spaces). A truncated or corrupt shard is skipped with a wa
 counted (or raises, by policy); samples before the damage are kept. Data that contradicts
 the manifest is never used quietly: a shard yields at most the samples the manifest lists,
 and a sample with a label outside the class list is skipped, counted and warned about (or
-raises), never read as a negative. A shard whose storage endpoint stays
+raises), never read as a negative. `teacher_vector` reads a sample's stored teacher soft
+labels (format shardkit/2) beside `labels_vector`'s hard ones. A shard whose storage endpoint stays
 unavailable after retries is skipped the same way, but several in a row mean the endpoint is
 gone, and the stream stops with a `StorageUnavailableError`.
 """
@@ -32,8 +33,9 @@ from shardkit.errors import StorageUnavailableError
 log = logging.getLogger(__name__)
 
 AUDIO_EXTENSIONS = frozenset(codec.extension for codec in CODECS.values())
-#: members shardkit may write beside a sample that the sample stream does not read (``KEY.emb.npy``)
-OPTIONAL_EXTENSIONS = frozenset({"emb.npy"})
+#: members shardkit writes that the audio stream does not use (the teacher's embedding, format
+#: shardkit/2): skipped unread and counted as ``members_unused``, not as foreign members
+UNUSED_EXTENSIONS = frozenset({"emb.npy"})
 ERROR_POLICIES = ("skip", "raise")
 #: a well-formed sample key: a plain name (no folder, no dot, no ``..``), as shardkit writes them
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
@@ -153,8 +155,9 @@ def group_samples(members: Iterable[tuple[str, bytes]], shard: str, stats: ReadS
             if key is not None and not done:
                 stats.add("samples_incomplete")
             key, parts, done = member_key, {}, False
-        if extension in OPTIONAL_EXTENSIONS:
-            continue  # written by shardkit, not read by the sample stream (a teacher's embedding)
+        if extension in UNUSED_EXTENSIONS:
+            stats.add("members_unused")
+            continue
         if extension != "json" and extension not in AUDIO_EXTENSIONS:
             stats.add("members_ignored")  # never decoded: pickles and anything unknown
             continue
@@ -361,3 +364,40 @@ def labels_vector(meta: dict, index: Mapping[str, int]) -> np.ndarray:
             raise ValueError(f"label {name!r} is not in the class list {list(index)}")
         vector[index[name]] = 1.0
     return vector
+
+
+def teacher_vector(meta: dict, index: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The teacher's soft labels and their mask from a sample's metadata (float32, ``index`` order).
+
+    A shardkit/2 build with a teacher stores ``meta["teacher"]["probs"]``: the teacher's
+    probability, or null, for every class of the manifest. A class's mask is 1 where that
+    probability is a number and 0 where it is null or missing, and for every class of a sample
+    without a teacher block (there training uses the hard label); soft values are 0 where
+    the mask is. Classes of ``probs`` outside ``index`` are ignored.
+
+    Args:
+        meta: the sample's JSON member.
+        index: class name → position (manifest order).
+
+    Returns:
+        ``(soft, mask)``, each of shape ``[len(index)]``.
+
+    Raises:
+        ValueError: a teacher block or its ``probs`` that is not an object, or a probability
+            that is not a number in [0, 1] (naming the class and the value).
+    """
+    soft, mask = np.zeros(len(index), dtype=np.float32), np.zeros(len(index), dtype=np.float32)
+    teacher = meta.get("teacher")
+    if teacher is None:
+        return soft, mask
+    probs = teacher.get("probs") if isinstance(teacher, dict) else None
+    if not isinstance(probs, dict):
+        raise ValueError(f"a sample's teacher block must be an object with a 'probs' object; got {teacher!r}")
+    for name, position in index.items():
+        p = probs.get(name)
+        if p is None:
+            continue
+        if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p <= 1.0:
+            raise ValueError(f"teacher probability of class {name!r} must be a number in [0, 1] or null; got {p!r}")
+        soft[position], mask[position] = p, 1.0
+    return soft, mask

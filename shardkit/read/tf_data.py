@@ -22,12 +22,20 @@ from shardkit.read.config import ReaderConfig
 EPOCH_STRIDE = 1 << 32
 #: sub-stream tags folded into seeds so crop, augmentation and mixup draw independently
 CROP, AUGMENT, MIXUP, SPEC, BACKGROUND = 1, 2, 3, 4, 5
+#: a block's arrays in order (`shardkit.read.stages`); ``soft`` and ``mask`` only with soft labels
+BLOCK_FIELDS = ("epoch", "index", "audio", "labels", "soft", "mask")
 
 
-def block_signature(n_classes: int, chunk_samples: int | None = None) -> tuple:
-    """A block's ``(epochs, indices, audio, labels)`` specs: dense int16 rows of ``chunk_samples``, or encoded bytes when None."""
+def block_signature(n_classes: int, chunk_samples: int | None = None, soft_labels: bool = False) -> tuple:
+    """A block's ``(epochs, indices, audio, labels[, soft, mask])`` specs: dense int16 rows of ``chunk_samples``, or encoded bytes when None."""
     audio = tf.TensorSpec([None], tf.string) if chunk_samples is None else tf.TensorSpec([None, chunk_samples], tf.int16)
-    return (tf.TensorSpec([None], tf.int64), tf.TensorSpec([None], tf.int64), audio, tf.TensorSpec([None, n_classes], tf.float32))
+    columns = 3 if soft_labels else 1
+    return (tf.TensorSpec([None], tf.int64), tf.TensorSpec([None], tf.int64), audio, *[tf.TensorSpec([None, n_classes], tf.float32)] * columns)
+
+
+def as_element(*block) -> dict:
+    """A block's (or one row's) arrays as a dict keyed by `BLOCK_FIELDS`."""
+    return dict(zip(BLOCK_FIELDS, block, strict=False))
 
 
 def stage_seed(seed: int, epoch, index, tag: int) -> tf.Tensor:
@@ -38,18 +46,19 @@ def stage_seed(seed: int, epoch, index, tag: int) -> tf.Tensor:
 def fixed_epoch(generator: Callable, args: tuple, signature: tuple, batch_size: int, drop_remainder: bool) -> tf.data.Dataset:
     """Dense blocks → batches of ``batch_size`` rows (one element per block, then one rebatch)."""
     ds = tf.data.Dataset.from_generator(generator, output_signature=signature, args=args)
-    ds = ds.map(lambda e, i, audio, labels: {"epoch": e, "index": i, "audio": audio, "labels": labels})
+    ds = ds.map(as_element)
     return ds.rebatch(batch_size, drop_remainder=drop_remainder)
 
 
 def decode_element(codec: str, decode_numpy: Callable[[bytes], tuple[np.ndarray, np.bool_]]) -> Callable:
-    """The per-element decode of bucketed batching: encoded member → int16 samples and an ok flag.
+    """The per-element decode of bucketed batching: an element's encoded member → int16 samples and an ok flag.
 
     pcm16 decodes in tf; FLAC/WAV through ``decode_numpy`` (``(samples, ok)``). The float
     conversion happens once per batch, later.
     """
 
-    def decode(epoch, index, data, labels) -> dict:
+    def decode(element: dict) -> dict:
+        data = element["audio"]
         if codec == "pcm16":
             audio = tf.io.decode_raw(data, tf.int16, little_endian=True)
             ok = tf.size(audio) > 0
@@ -57,7 +66,7 @@ def decode_element(codec: str, decode_numpy: Callable[[bytes], tuple[np.ndarray,
             audio, ok = tf.numpy_function(decode_numpy, [data], (tf.int16, tf.bool), stateful=False)
             audio.set_shape([None])
             ok.set_shape([])
-        return {"audio": audio, "labels": labels, "epoch": epoch, "index": index, "ok": ok}
+        return {**element, "audio": audio, "ok": ok}
 
     return decode
 
@@ -71,7 +80,7 @@ def bucketed_epoch(
     generator: Callable, args: tuple, signature: tuple, decode: Callable, upper_samples: Sequence[int], batch_sizes: Sequence[int]
 ) -> tf.data.Dataset:
     """Encoded blocks → decoded elements → length buckets padded to their upper bound (with lengths)."""
-    ds = tf.data.Dataset.from_generator(generator, output_signature=signature, args=args).unbatch()
+    ds = tf.data.Dataset.from_generator(generator, output_signature=signature, args=args).unbatch().map(as_element)
     ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.filter(lambda e: e["ok"])
     ds = ds.map(partial(_limit_length, n_max=upper_samples[-1]), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -88,14 +97,19 @@ def bucketed_epoch(
 def with_background(ds: tf.data.Dataset, generator: Callable, signature: tuple, batch_size: int) -> tf.data.Dataset:
     """Zip batches with batches of negative-class audio (dense blocks from ``generator``) for background mixing."""
     background = tf.data.Dataset.from_generator(generator, output_signature=signature)
-    background = background.map(lambda e, i, audio, labels: audio).rebatch(batch_size, drop_remainder=True)
+    background = background.map(lambda *block: block[2]).rebatch(batch_size, drop_remainder=True)
     background = background.map(lambda b: tf.cast(b, tf.float32) / 32768.0)
     return tf.data.Dataset.zip(ds, background).map(lambda b, noise: {**b, "background": noise})
 
 
 def finish_batch(batch: dict, config: ReaderConfig, bucketed: bool) -> tuple:
-    """Augment (training), apply the frontend (pipeline placement), shape the output."""
+    """Augment (training), apply the frontend (pipeline placement), shape the output.
+
+    With ``config.soft_labels`` the labels are ``{"labels", "soft", "mask"}``: the hard labels,
+    the teacher's soft labels and their mask, mixed by mixup alike (`shardkit.augment.mix_teacher`).
+    """
     audio, labels = tf.cast(batch["audio"], tf.float32) / 32768.0, batch["labels"]
+    soft, mask = batch.get("soft"), batch.get("mask")
     first = batch["index"][0]
     epoch = batch["epoch"][0]
     if config.training and config.augment is not None:
@@ -103,9 +117,12 @@ def finish_batch(batch: dict, config: ReaderConfig, bucketed: bool) -> tuple:
 
         audio = augment_waveforms(audio, config.augment, stage_seed(config.seed, epoch, first, AUGMENT), background=batch.get("background"))
     if config.training and config.mixup is not None:
-        from shardkit.augment import mixup
+        from shardkit.augment import mix_teacher, mixup
 
-        audio, labels = mixup(audio, labels, config.mixup, stage_seed(config.seed, epoch, first, MIXUP))
+        mixup_seed = stage_seed(config.seed, epoch, first, MIXUP)
+        audio, labels = mixup(audio, labels, config.mixup, mixup_seed)
+        if config.soft_labels:
+            soft, mask = mix_teacher(soft, mask, config.mixup, mixup_seed)
     if config.placement == "pipeline" and config.frontend.name != "raw":
         features = tf_frontend(audio, config.frontend, variable_length=bucketed)
         if config.training and config.spec_augment is not None:
@@ -121,6 +138,8 @@ def finish_batch(batch: dict, config: ReaderConfig, bucketed: bool) -> tuple:
         if bucketed
         else features
     )
+    if config.soft_labels:
+        labels = {"labels": labels, "soft": soft, "mask": mask}
     if config.with_position:
         position = tf.stack([epoch, tf.reduce_max(batch["index"]) + 1])
         return x, labels, position

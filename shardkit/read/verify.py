@@ -101,7 +101,7 @@ def verify_shards(url: str, storage_options: dict[str, Any] | None = None, *, pr
         one of the manifest itself (its class list).
 
     Raises:
-        ConfigError: no readable ``shardkit/1`` manifest at ``url``.
+        ConfigError: no readable shardkit manifest at ``url``.
     """
     from tqdm import tqdm
 

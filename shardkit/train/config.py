@@ -65,6 +65,9 @@ class TrainConfig(DictConfig):
         spec_augment: SpecAugment settings (SpecAugmentConfig, pipeline placement) or None.
         train_split: split to train on.
         val_split: split the metrics are computed on.
+        distill_weight: share ``w`` of the teacher's stored soft labels in the training target
+            (`shardkit.train.distill`; 0: off, hard labels only); needs shards built with a teacher.
+        distill_temperature: ``T`` of the soft labels, ``sigmoid(logit(p) / T)`` (1: as stored).
     """
 
     name: str = "model"
@@ -96,6 +99,8 @@ class TrainConfig(DictConfig):
     spec_augment: Any = None
     train_split: str = "train"
     val_split: str = "val"
+    distill_weight: float = 0.0
+    distill_temperature: float = 1.0
 
     NESTED: ClassVar[dict[str, type]] = {
         "frontend": FrontendConfig,
@@ -135,6 +140,8 @@ class TrainConfig(DictConfig):
                 ("balance", self.balance, one_of(BALANCE_MODES), f"one of {list(BALANCE_MODES)}"),
                 ("shuffle_buffer", self.shuffle_buffer, integer(0), "an integer >= 0"),
                 ("val_split", self.val_split, lambda v: v != self.train_split, f"a split other than train_split={self.train_split!r}"),
+                ("distill_weight", self.distill_weight, number(0, 1), "a number in [0, 1]"),
+                ("distill_temperature", self.distill_temperature, positive, "a positive number"),
             ],
         )
         hybrid = self.frontend.name == "hybrid"
@@ -143,6 +150,8 @@ class TrainConfig(DictConfig):
         spectrogram = self.placement == "pipeline" and self.frontend.name != "raw"
         found = f"placement={self.placement!r}, frontend={self.frontend.name!r}"
         check_needs("train", [("spec_augment", self.spec_augment is None or spectrogram, "placement='pipeline' and a spectrogram frontend", found)])
+        distill = {"distill_temperature": (self.distill_weight > 0, "distill_weight > 0", f"distill_weight={self.distill_weight}")}
+        check_needs("train", ignored_unless(["distill_temperature"] if self.distill_temperature != 1.0 else [], distill))
 
     @property
     def scheduled(self) -> bool:
@@ -251,5 +260,6 @@ def ignored_options(given: dict[str, Any], config: TrainConfig) -> list[Need]:
         "se_reduction": (config.model.se, "se=True", f"se={config.model.se}"),
         "expansion": (config.model.inverted_residual, "inverted_residual=True", f"inverted_residual={config.model.inverted_residual}"),
         "log_floor_db": (config.frontend.compression == "log", "compression='log'", f"compression={config.frontend.compression!r}"),
+        "distill_temperature": (config.distill_weight > 0, "distill_weight > 0", f"distill_weight={config.distill_weight}"),
     }
     return ignored_unless(given, table)

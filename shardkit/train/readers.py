@@ -1,4 +1,8 @@
-"""The readers a training run uses: the shuffled, augmented training reader and the validation reader."""
+"""The readers a training run uses: the shuffled, augmented training reader and the validation reader.
+
+With distillation on, the training reader also carries the teacher's stored soft labels; the
+validation reader never does: validation scores against the hard labels.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,15 @@ from shardkit.errors import ConfigError
 from shardkit.read.config import ReaderConfig
 from shardkit.read.dataset import ShardReader
 from shardkit.train.config import TrainConfig
+from shardkit.train.distill import require_teacher
 
 
 def make_readers(source: str, config: TrainConfig, storage_options: dict[str, Any] | None = None) -> tuple[ShardReader, ShardReader]:
     """The training reader (shuffled, augmented, one epoch per `dataset` call) and the validation reader.
 
     Raises:
-        ConfigError: no class list, an empty split, or shards that do not fit the frontend.
+        ConfigError: no class list, an empty split, shards that do not fit the frontend, or
+            distillation asked of shards without teacher data.
     """
     common = {
         "batch_size": config.batch_size,
@@ -34,9 +40,12 @@ def make_readers(source: str, config: TrainConfig, storage_options: dict[str, An
             augment=config.augment,
             mixup=config.mixup,
             spec_augment=config.spec_augment,
+            soft_labels=config.distill_weight > 0,
             **common,
         ),
     )
+    if config.distill_weight > 0:
+        require_teacher(train.manifest, source)
     val = ShardReader(source, ReaderConfig(split=config.val_split, training=False, **common))
     for reader, split in ((train, config.train_split), (val, config.val_split)):
         if not reader.urls:

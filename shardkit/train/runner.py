@@ -30,6 +30,7 @@ from shardkit.scoring import is_better
 from shardkit.storage import Store
 from shardkit.train import artifacts
 from shardkit.train.config import TrainConfig
+from shardkit.train.distill import distill_record, with_distill_targets
 from shardkit.train.optim import make_loss, make_optimizer
 from shardkit.train.readers import make_readers, steps_per_epoch
 from shardkit.train.report import collapse_note
@@ -226,6 +227,7 @@ def _write_model_config(store: Store, files: dict, core: keras.Model, config: Tr
             "model": context["probe_model"] or config.model.to_dict(),
             "train": config.to_dict(),
             "probe_from": context["probe_from"],
+            "distill": context["distill"],
             "shards": context["shards"],
             "best": best,
             "sha256": {files["model"]: digest},
@@ -296,7 +298,10 @@ def train(
         "negative_classes": (train_reader.manifest or {}).get("negative_classes", []),
         "probe_from": base_model if state is None else state.get("probe_from"),
         "shards": shards,
+        "distill": distill_record(train_reader.manifest["teacher"], config.distill_weight, config.distill_temperature) if config.distill_weight > 0 else None,
     }
+    if context["distill"]:
+        log.info("distillation from the stored soft labels of teacher %r: %s", context["distill"]["teacher"], context["distill"])
     # a probe's architecture is its backbone's: record that, not the (unused) model settings
     context["probe_model"] = artifacts.read_model_config(context["probe_from"], storage_options)["model"] if context["probe_from"] else None
     previous_policy = keras.mixed_precision.global_policy()
@@ -345,6 +350,8 @@ def _epochs(store, files, fit_model, core, config, state, context, train_reader,
         started = time.perf_counter()
         reseed_layers(fit_model, config.seed, epoch)
         dataset = train_reader.dataset(start=ReaderPosition(epoch, 0))
+        if config.distill_weight > 0:
+            dataset = with_distill_targets(dataset, config.distill_weight, config.distill_temperature)
         if config.max_steps_per_epoch:
             dataset = dataset.take(config.max_steps_per_epoch)
         with warnings.catch_warnings():  # the reader's epochs have no declared length; Keras warns when one ends

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from shardkit.augment import MixupConfig, SpecAugmentConfig, mixup, spec_augment
+from shardkit.augment import MixupConfig, SpecAugmentConfig, mix_teacher, mixup, spec_augment
 from shardkit.errors import ConfigError
 
 
@@ -87,6 +87,23 @@ def test_mixup_is_seeded() -> None:
     c = mixup(x, y, MixupConfig(), [1, 2])
     assert np.array_equal(a[0].numpy(), b[0].numpy()) and np.array_equal(a[1].numpy(), b[1].numpy())
     assert not np.array_equal(a[0].numpy(), c[0].numpy())
+
+
+@pytest.mark.parametrize("max_sources", [2, 3])
+def test_mix_teacher_uses_mixups_draw_max_for_soft_labels_min_for_masks(max_sources: int) -> None:
+    batch, seed, config = 600, [8, 9], MixupConfig(prob=0.5, max_sources=max_sources)
+    rng = np.random.default_rng(3)
+    x, y = np.eye(batch, dtype=np.float32), multi_hot(batch, seed=3)
+    mask = (rng.random(y.shape) < 0.8).astype(np.float32)
+    soft = rng.random(y.shape).astype(np.float32) * mask
+    x_out, y_out = mixup(x, y, config, seed)
+    soft_out, mask_out = (t.numpy() for t in mix_teacher(soft, mask, config, seed))
+    mixed, _ = check_mixup(x_out.numpy(), y_out.numpy(), y, max_sources)
+    assert 0.4 < mixed.mean() < 0.6
+    for i, (sources, _) in enumerate(recover(x_out.numpy())):
+        np.testing.assert_array_equal(mask_out[i], mask[sources].min(axis=0))  # known only where every source is
+        np.testing.assert_array_equal(soft_out[i], soft[sources].max(axis=0) * mask_out[i])  # the hard labels' rule
+    assert not np.array_equal(mask_out, mask), "some classes lost their soft label by mixing"
 
 
 # --- SpecAugment --------------------------------------------------------------------------------

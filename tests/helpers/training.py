@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from shardkit.audio.frontends import FrontendConfig
 from shardkit.model.config import ModelConfig
 from shardkit.train.config import TrainConfig
@@ -10,6 +12,9 @@ from shardkit.train.config import TrainConfig
 TINY_FRONTEND = FrontendConfig(chunk_s=1.0, n_fft=128, n_frames=32, n_mels=16, n_mfcc=8)
 #: average pooling pinned: the export tests deploy this model as it always was (the default is max pooling now)
 TINY_MODEL = ModelConfig(architecture="dscnn_lite", alpha=0.25, embeddings_size=32, pooling="gap")
+#: `tiny_config` settings that learn `factories.make_learnable_corpus` in a few epochs (the tiny model's
+#: average pooling does not learn it in 6 epochs; max pooling does)
+LEARNS = {"batch_size": 4, "epochs": 6, "model": replace(TINY_MODEL, pooling="max")}
 
 
 def tiny_config(**overrides) -> TrainConfig:

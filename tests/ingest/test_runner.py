@@ -54,7 +54,7 @@ def test_shards_readable_by_webdataset_and_tar(built):
 def test_manifest_contents(built):
     corpus, out, _ = built
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["format"] == "shardkit/1"
+    assert manifest["format"] == "shardkit/2"
     assert manifest["classes"] == ["alpha", "beta"] and manifest["negative_classes"] == ["noise"]
     assert manifest["sample_rate"] == 24000 and manifest["codec"] == "flac"
     assert manifest["settings"]["chunk_s"] == 3.0

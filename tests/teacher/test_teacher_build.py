@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from factories import tone_in_noise, write_audio
-from helpers.teacher import TONES
+from helpers.standin_teacher import TONES
 
 from shardkit.errors import ConfigError
 from shardkit.ingest.config import BuildConfig

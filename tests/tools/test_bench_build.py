@@ -86,3 +86,14 @@ def test_bad_arguments_name_the_value(bench: ModuleType, argv: list[str], messag
         bench.main(argv)
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_teacher_run_is_reported_beside_the_plain_build(bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture, standin_teacher) -> None:
+    model, labels, _ = standin_teacher
+    out = tmp_path / "r.json"
+    teacher = ["--teacher", str(model), "--teacher-labels", str(labels), "--teacher-rate", "16000"]
+    assert bench.main([*TINY, "--work", str(tmp_path / "work"), "--json", str(out), *teacher]) == 0
+    figures = json.loads(out.read_text())["figures"]
+    assert figures["build_1w_teacher"] > 0
+    assert figures["teacher_over_build_1w"] == pytest.approx(figures["build_1w_teacher"] / figures["build_1w"])
+    assert "build, 1 worker, with the teacher" in capsys.readouterr().out
