@@ -98,6 +98,32 @@ def build_manifest(
             "ignored_by_reason": dict(sorted(ignored.items())),
         },
         "failed_report": FAILED_REPORT_NAME,
+        **({"teacher": teacher_summary(records, settings["teacher"])} if settings.get("teacher") else {}),
+    }
+
+
+def teacher_summary(records: list[dict], teacher: dict) -> dict:
+    """The manifest's ``teacher`` block: who, on what terms, the class mapping, its cost and its audit.
+
+    ``x_realtime`` is decoded input seconds per second the teacher ran (its interpreter only).
+    """
+    reports = [r["teacher"] for r in records if r.get("teacher")]
+    seconds = sum(r["seconds"] for r in reports)
+    decoded = sum(r.get("decoded_s") or 0.0 for r in records if r.get("teacher"))
+    flags = Counter(s["teacher_flag"] for r in records for s in r["samples"] if s.get("teacher_flag"))
+    return {
+        "name": teacher["name"],
+        "licence": teacher["licence"],
+        "notice": teacher["notice"],
+        "mapping": dict(sorted(teacher["mapping"].items())),
+        "unmapped": sorted(name for name, label in teacher["mapping"].items() if label is None),
+        "candidates": sum(r["candidates"] for r in reports),
+        "windows": sum(r["windows"] for r in reports),
+        "ranked_recordings": sum(r["ranked"] for r in reports),
+        "seconds": round(seconds, 3),
+        "x_realtime": round(decoded / seconds, 1) if seconds > 0 else None,
+        "flags": dict(sorted(flags.items())),
+        "audit": sorted((entry for r in reports for entry in r["audit"]), key=lambda e: (-e["confidence"], e["source"])),
     }
 
 
