@@ -103,10 +103,26 @@ def train_run(shards: Path, placement: str, epochs: int, steps: int) -> dict:
     return {"steps_per_s": step_count / fit_s, "samples_per_s": step_count * BATCH_SIZE / fit_s, "input_wait": wait, "epochs": result.history}
 
 
+def workload_model():
+    """The issue's model: DS-CNN alpha 1.0, 256 embeddings, global average pooling (the defaults of its recorded figures, pinned so they stay comparable)."""
+    from shardkit.model.config import ModelConfig
+
+    return ModelConfig(architecture="dscnn", alpha=1.0, embeddings_size=256, pooling="gap")
+
+
 def run_config(placement: str, epochs: int, steps: int):
     from shardkit.train.config import TrainConfig
 
-    return TrainConfig(name="bench", placement=placement, batch_size=BATCH_SIZE, epochs=epochs, max_steps_per_epoch=steps, shuffle_buffer=1000)
+    return TrainConfig(
+        name="bench",
+        model=workload_model(),
+        placement=placement,
+        batch_size=BATCH_SIZE,
+        epochs=epochs,
+        max_steps_per_epoch=steps,
+        warmup_epochs=1.0,
+        shuffle_buffer=1000,
+    )
 
 
 def run_benchmark(args: argparse.Namespace) -> dict:

@@ -43,6 +43,10 @@ POOLINGS = ("gap", "attention", "time", "max")
 class ModelConfig(DictConfig):
     """Settings of one model of the family.
 
+    The defaults (``dscnn_lite``, 64 embeddings, max pooling) are the ones that learn from a
+    few hundred chunks; README "Defaults" has the measurements. The wide ``dscnn`` with global
+    average pooling collapsed there (every input scored alike).
+
     Attributes:
         architecture: a name in `ARCHITECTURES` (stage widths).
         alpha: width multiplier; every channel count is scaled and rounded up to a multiple of 8.
@@ -66,15 +70,15 @@ class ModelConfig(DictConfig):
         l2: L2 penalty on conv kernels (0 disables).
     """
 
-    architecture: str = "dscnn"
+    architecture: str = "dscnn_lite"
     alpha: float = 1.0
     depth_multiplier: int = 1
-    embeddings_size: int = 256
+    embeddings_size: int = 64
     se: bool = False
     se_reduction: int = 4
     inverted_residual: bool = False
     expansion: int = 4
-    pooling: str = "gap"
+    pooling: str = "max"
     dropout: float = 0.3
     mag_scale: str = "pwl"
     mel_trainable: bool = False

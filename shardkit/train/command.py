@@ -64,7 +64,7 @@ TRAIN_OPTIONS = [
     _opt("--l2", _MODEL, "l2", "L2 penalty on conv kernels.", type=float),
     _opt("--optimizer", _TRAIN, "optimizer", "Optimizer.", type=_choice(OPTIMIZERS)),
     _opt("--learning-rate", _TRAIN, "learning_rate", "Peak learning rate.", type=float),
-    _opt("--warmup-epochs", _TRAIN, "warmup_epochs", "Linear warm-up, then cosine decay.", type=float),
+    click.option("--warmup-epochs", type=float, default=None, help="Linear warm-up, then cosine decay. [default: 1 epoch, at most 5% of the run's steps]"),
     _opt("--final-lr-ratio", _TRAIN, "final_lr_ratio", "Final learning rate / peak.", type=float),
     _opt("--weight-decay", _TRAIN, "weight_decay", "AdamW weight decay.", type=float),
     _opt("--momentum", _TRAIN, "momentum", "SGD momentum.", type=float),
@@ -72,8 +72,8 @@ TRAIN_OPTIONS = [
     _opt("--loss", _TRAIN, "loss", "Loss.", type=_choice(LOSSES)),
     _opt("--focal-gamma", _TRAIN, "focal_gamma", "Focal loss gamma.", type=float),
     _opt("--label-smoothing", _TRAIN, "label_smoothing", "Label smoothing.", type=float),
-    _opt("--batch-size", _TRAIN, "batch_size", "Global batch size.", type=int),
-    _opt("--epochs", _TRAIN, "epochs", "Epochs.", type=int),
+    click.option("--batch-size", type=int, default=None, help="Global batch size. [default: the largest of 64/32/16 giving 16 steps per epoch]"),
+    click.option("--epochs", type=int, default=None, help="Epochs. [default: about 1000 steps, within 5 to 60 epochs]"),
     _opt("--max-steps-per-epoch", _TRAIN, "max_steps_per_epoch", "Cut epochs at this many batches.", type=int),
     _opt("--monitor", _TRAIN, "monitor", "Validation metric that picks the best checkpoint.", type=_choice(MONITORS)),
     _opt("--patience", _TRAIN, "patience", "Early stopping patience in epochs.", type=int),
@@ -139,4 +139,9 @@ def train_command(shards: str, out: str, resume: bool, probe_from: str | None, t
         config = config_for_run(options, shards, storage_options=storage_options)
         click.echo(dumps(run_tune(shards, out, config, trials=trials, storage_options=storage_options), indent=2))
         return
-    click.echo(format_result(train(shards, out, options, base_model=probe_from, storage_options=storage_options, verbose=verbose)))
+    from shardkit.train.settings import resolved_config
+
+    config, schedule = resolved_config(options, shards, base_model=probe_from, storage_options=storage_options)
+    if schedule is not None:
+        click.echo(schedule.describe())
+    click.echo(format_result(train(shards, out, config, base_model=probe_from, storage_options=storage_options, verbose=verbose)))

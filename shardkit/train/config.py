@@ -18,7 +18,7 @@ LOSSES = ("bce", "focal")
 MONITORS = {"val_roc_auc": "max", "val_cmap": "max", "val_loss": "min"}
 DISTRIBUTIONS = ("none", "mirrored")
 #: settings that must be numbers (ints or floats)
-NUMBERS = ("learning_rate", "warmup_epochs", "final_lr_ratio", "weight_decay", "momentum", "focal_gamma", "label_smoothing")
+NUMBERS = ("learning_rate", "final_lr_ratio", "weight_decay", "momentum", "focal_gamma", "label_smoothing")
 
 
 @dataclass(frozen=True)
@@ -32,12 +32,16 @@ class TrainConfig(DictConfig):
         placement: ``pipeline`` (the reader computes spectrograms on the CPU) or ``deferred``
             (the reader yields waveforms and the training model starts with the frontend
             layer, on the accelerator; the saved model still starts after it).
-        batch_size: global batch size (split across replicas under ``mirrored``).
-        epochs: total epochs of the run (a resumed run counts the epochs already done).
+        batch_size: global batch size (split across replicas under ``mirrored``); None: chosen
+            from the training split's size (`shardkit.train.schedule`: the largest of 64/32/16
+            giving 16 steps per epoch), and the chosen value is what the saved config records.
+        epochs: total epochs of the run (a resumed run counts the epochs already done); None:
+            enough to reach about 1000 optimizer steps, within 5 to 60 epochs.
         max_steps_per_epoch: stop an epoch after this many batches (None: the whole split).
         learning_rate: peak learning rate.
         warmup_epochs: linear warm-up from 0 to the peak, then cosine decay to
-            ``learning_rate * final_lr_ratio`` at the last step.
+            ``learning_rate * final_lr_ratio`` at the last step; None: one epoch, at most 5 %
+            of the run's steps.
         final_lr_ratio: see above.
         optimizer: ``adam``, ``adamw`` (decoupled ``weight_decay``) or ``sgd`` (Nesterov momentum).
         weight_decay: AdamW weight decay.
@@ -70,11 +74,11 @@ class TrainConfig(DictConfig):
     frontend: FrontendConfig = field(default_factory=FrontendConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     placement: str = "pipeline"
-    batch_size: int = 64
-    epochs: int = 30
+    batch_size: int | None = None
+    epochs: int | None = None
     max_steps_per_epoch: int | None = None
-    learning_rate: float = 1e-3
-    warmup_epochs: float = 1.0
+    learning_rate: float = 3e-3
+    warmup_epochs: float | None = None
     final_lr_ratio: float = 0.01
     optimizer: str = "adam"
     weight_decay: float = 1e-4
@@ -110,17 +114,18 @@ class TrainConfig(DictConfig):
         check(
             "train",
             [
-                *((name, getattr(self, name), is_int, "an integer") for name in ("batch_size", "epochs", "seed", "shuffle_buffer")),
-                *((name, getattr(self, name), optional(is_int), "an integer") for name in ("max_steps_per_epoch", "patience")),
+                *((name, getattr(self, name), is_int, "an integer") for name in ("seed", "shuffle_buffer")),
+                *((name, getattr(self, name), optional(is_int), "an integer") for name in ("batch_size", "epochs", "max_steps_per_epoch", "patience")),
+                ("warmup_epochs", self.warmup_epochs, optional(is_number), "a number"),
                 *((name, getattr(self, name), is_number, "a number") for name in NUMBERS),
                 ("clip_norm", self.clip_norm, optional(is_number), "a number"),
                 ("name", self.name, lambda v: isinstance(v, str) and bool(v) and "/" not in v and not v.startswith("."), "a file name prefix without '/'"),
                 ("placement", self.placement, one_of(PLACEMENTS), f"one of {list(PLACEMENTS)}"),
-                ("batch_size", self.batch_size, integer(1), "an integer >= 1"),
-                ("epochs", self.epochs, integer(1), "an integer >= 1"),
+                ("batch_size", self.batch_size, optional(integer(1)), "None (auto) or an integer >= 1"),
+                ("epochs", self.epochs, optional(integer(1)), "None (auto) or an integer >= 1"),
                 ("max_steps_per_epoch", self.max_steps_per_epoch, optional(integer(1)), "None or an integer >= 1"),
                 ("learning_rate", self.learning_rate, positive, "a positive number"),
-                ("warmup_epochs", self.warmup_epochs, number(0), "a number of epochs >= 0"),
+                ("warmup_epochs", self.warmup_epochs, optional(number(0)), "None (auto) or a number of epochs >= 0"),
                 ("final_lr_ratio", self.final_lr_ratio, number(0, 1), "a ratio in [0, 1]"),
                 ("optimizer", self.optimizer, one_of(OPTIMIZERS), f"one of {list(OPTIMIZERS)}"),
                 ("weight_decay", self.weight_decay, number(0), "a number >= 0"),
@@ -147,6 +152,11 @@ class TrainConfig(DictConfig):
         check_needs("train", [("spec_augment", self.spec_augment is None or spectrogram, "placement='pipeline' and a spectrogram frontend", found)])
         distill = {"distill_temperature": (self.distill_weight > 0, "distill_weight > 0", f"distill_weight={self.distill_weight}")}
         check_needs("train", ignored_unless(["distill_temperature"] if self.distill_temperature != 1.0 else [], distill))
+
+    @property
+    def scheduled(self) -> bool:
+        """Whether the batch size, epochs and warm-up are all set (none left to choose from the data)."""
+        return None not in (self.batch_size, self.epochs, self.warmup_epochs)
 
     @property
     def monitor_mode(self) -> str:

@@ -47,7 +47,16 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def make_schedule(config: TrainConfig, steps_per_epoch: int) -> WarmupCosine:
-    """The run's schedule for ``steps_per_epoch`` batches per epoch."""
+    """The run's schedule for ``steps_per_epoch`` batches per epoch.
+
+    Raises:
+        ValueError: ``config`` still has settings to choose from the data (`TrainConfig.scheduled`
+            is False): `shardkit.train.settings.with_schedule` chooses them (`train` does).
+    """
+    if not config.scheduled:
+        raise ValueError(
+            f"the schedule needs batch_size, epochs and warmup_epochs; got {config.batch_size}, {config.epochs}, {config.warmup_epochs} (with_schedule sets them)"
+        )
     return WarmupCosine(config.learning_rate, round(config.warmup_epochs * steps_per_epoch), config.epochs * steps_per_epoch, config.final_lr_ratio)
 
 

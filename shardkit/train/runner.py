@@ -34,7 +34,7 @@ from shardkit.train.distill import distill_record, with_distill_targets
 from shardkit.train.optim import make_loss, make_optimizer
 from shardkit.train.readers import make_readers, steps_per_epoch
 from shardkit.train.report import collapse_note
-from shardkit.train.settings import config_for_run
+from shardkit.train.settings import resolved_config, with_schedule
 from shardkit.train.validation import validate
 
 log = logging.getLogger(__name__)
@@ -259,7 +259,9 @@ def train(
             `shardkit.train.config.config_from_options` takes them; None for a fresh run: all
             defaults) completed from the data: the frontend's sample rate is the shards' unless
             given, and with ``base_model`` the frontend options not given are the base model's
-            (its sample rate always); see `shardkit.train.settings.config_for_run`. With
+            (its sample rate always); see `shardkit.train.settings.config_for_run`. A batch
+            size, epoch count or warm-up left None (in either form) is chosen from the
+            training split's size (`shardkit.train.schedule`) and saved as chosen. With
             ``resume`` it may be None (the saved settings are used).
         resume: continue the run saved in ``out`` (same settings) from its last finished epoch.
         name: with ``resume`` and no config, which run in ``out`` (default: the only one).
@@ -275,8 +277,13 @@ def train(
     """
     if config is None and not resume:
         config = {}
+    schedule = None
     if isinstance(config, Mapping):
-        config = config_for_run(config, shards, base_model=base_model, storage_options=storage_options)
+        config, schedule = resolved_config(config, shards, base_model=base_model, storage_options=storage_options)
+    elif config is not None:
+        config, schedule = with_schedule(config, shards, storage_options)
+    if schedule is not None:
+        log.info("%s", schedule.describe())
     store = Store(out, storage_options or {})
     store.check_writable()
     config, state = _start_state(store, config, resume, name)

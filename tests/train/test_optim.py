@@ -16,6 +16,9 @@ from shardkit.train.optim import WarmupCosine, make_loss, make_optimizer, make_s
 PEAK, WARMUP, TOTAL, RATIO = 2e-3, 10, 110, 0.05
 FLOOR = PEAK * RATIO
 
+#: what a run resolves before it builds an optimizer (`with_schedule`): the old fixed defaults
+SCHEDULED = {"batch_size": 64, "epochs": 30, "warmup_epochs": 1.0}
+
 
 def rates(schedule: WarmupCosine, steps) -> np.ndarray:
     return np.array([float(schedule(step)) for step in steps])
@@ -84,7 +87,7 @@ def test_total_steps_is_at_least_one_past_warmup():
 
 @pytest.mark.parametrize(("warmup_epochs", "steps", "expected_warmup"), [(1.0, 20, 20), (0.5, 10, 5), (0.0, 7, 0), (2.3, 10, 23)])
 def test_schedule_follows_the_config(warmup_epochs: float, steps: int, expected_warmup: int):
-    config = TrainConfig(epochs=6, learning_rate=3e-3, warmup_epochs=warmup_epochs, final_lr_ratio=0.1)
+    config = TrainConfig(epochs=6, learning_rate=3e-3, warmup_epochs=warmup_epochs, final_lr_ratio=0.1, batch_size=8)
     schedule = make_schedule(config, steps)
     assert schedule.warmup_steps == expected_warmup
     assert schedule.total_steps == 6 * steps
@@ -93,25 +96,25 @@ def test_schedule_follows_the_config(warmup_epochs: float, steps: int, expected_
 
 @pytest.mark.parametrize(("name", "kind"), [("adam", keras.optimizers.Adam), ("adamw", keras.optimizers.AdamW), ("sgd", keras.optimizers.SGD)])
 def test_optimizer_types(name: str, kind: type):
-    optimizer = make_optimizer(TrainConfig(optimizer=name), steps_per_epoch=10)
+    optimizer = make_optimizer(TrainConfig(optimizer=name, **SCHEDULED), steps_per_epoch=10)
     assert type(optimizer) is kind
     assert isinstance(optimizer._learning_rate, WarmupCosine)
     assert optimizer.global_clipnorm is None
 
 
 def test_optimizer_settings():
-    adamw = make_optimizer(TrainConfig(optimizer="adamw", weight_decay=0.05), 10)
+    adamw = make_optimizer(TrainConfig(optimizer="adamw", weight_decay=0.05, **SCHEDULED), 10)
     assert adamw.weight_decay == pytest.approx(0.05)
-    sgd = make_optimizer(TrainConfig(optimizer="sgd", momentum=0.8), 10)
+    sgd = make_optimizer(TrainConfig(optimizer="sgd", momentum=0.8, **SCHEDULED), 10)
     assert sgd.momentum == pytest.approx(0.8) and sgd.nesterov is True
-    plain = make_optimizer(TrainConfig(optimizer="sgd", momentum=0.0), 10)
+    plain = make_optimizer(TrainConfig(optimizer="sgd", momentum=0.0, **SCHEDULED), 10)
     assert plain.momentum == 0.0 and plain.nesterov is False
-    clipped = make_optimizer(TrainConfig(clip_norm=2.5), 10)
+    clipped = make_optimizer(TrainConfig(clip_norm=2.5, **SCHEDULED), 10)
     assert clipped.global_clipnorm == pytest.approx(2.5) and clipped.clipnorm is None
 
 
 def test_optimizer_rate_follows_the_schedule():
-    config = TrainConfig(epochs=4, learning_rate=1e-2, warmup_epochs=1.0, final_lr_ratio=0.1)
+    config = TrainConfig(epochs=4, learning_rate=1e-2, warmup_epochs=1.0, final_lr_ratio=0.1, batch_size=8)
     optimizer = make_optimizer(config, steps_per_epoch=5)
     schedule = make_schedule(config, 5)
     seen = []
@@ -123,8 +126,13 @@ def test_optimizer_rate_follows_the_schedule():
     assert seen[2] > seen[3] > seen[4] > seen[5] == pytest.approx(1e-3) == seen[6]
 
 
+def test_an_unscheduled_config_is_refused_by_the_schedule():
+    with pytest.raises(ValueError, match="the schedule needs batch_size, epochs and warmup_epochs; got None, None, None"):
+        make_optimizer(TrainConfig(), steps_per_epoch=10)
+
+
 def test_a_restored_optimizer_continues_the_curve():
-    config = TrainConfig(epochs=3, learning_rate=1e-2, optimizer="adamw")
+    config = TrainConfig(epochs=3, learning_rate=1e-2, optimizer="adamw", batch_size=8, warmup_epochs=1.0)
     optimizer = make_optimizer(config, steps_per_epoch=8)
     restored = keras.optimizers.AdamW.from_config(optimizer.get_config())
     for step in (1, 8, 17):

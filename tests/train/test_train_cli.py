@@ -26,7 +26,7 @@ def run(*args: str):
     ("options", "message"),
     [
         (["--alpha", "0"], "model alpha must be a width multiplier in [0.1, 4]; got 0.0"),
-        (["--epochs", "0"], "train epochs must be an integer >= 1; got 0"),
+        (["--epochs", "0"], "train epochs must be None (auto) or an integer >= 1; got 0"),
         (["--learning-rate", "-1"], "train learning_rate must be a positive number; got -1.0"),
         (["--label-smoothing", "1"], "train label_smoothing must be a number in [0, 1); got 1.0"),
         (["--optimizer", "rmsprop"], "'rmsprop' is not one of 'adam', 'adamw', 'sgd'"),
@@ -67,6 +67,23 @@ def test_a_cli_run_writes_the_model_and_resume_continues_it(tiny_shards: Path, t
 
     refused = run(str(tiny_shards), "--out", str(out), "--name", "cli", *TINY)
     assert refused.exit_code == 2 and "already holds a run named 'cli'" in refused.output
+
+
+def test_a_run_without_batch_or_warm_up_says_once_what_it_chose_and_saves_that(tiny_shards: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    at = TINY.index("--batch-size")
+    options = TINY[:at] + TINY[at + 2 :]
+    result = run(str(tiny_shards), "--out", str(out), "--name", "auto", "--epochs", "1", *options)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tiny_shards / "manifest.json").read_text())
+    samples = manifest["splits"]["train"]["samples"]
+    batch = min(16, samples)  # a tiny split: the smallest automatic batch, never above the split
+    line = f"batch {batch}, 1 epochs ({samples // batch} steps), warm-up 0.05 epochs: chosen for {samples} training samples (given: epochs)"
+    assert result.output.count(line) == 1, result.output
+    for saved in (json.loads((out / "auto_train_state.json").read_text())["config"], json.loads((out / "auto_model_config.json").read_text())["train"]):
+        assert (saved["batch_size"], saved["epochs"], saved["warmup_epochs"]) == (batch, 1, 0.05)
+    again = run(str(tiny_shards), "--out", str(out), "--resume")  # the saved, chosen values are the run's
+    assert again.exit_code == 0 and "1/1 epochs" in again.output and line not in again.output, again.output
 
 
 def test_resume_takes_only_the_run_name(tiny_shards: Path, tmp_path: Path) -> None:
