@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers.children import no_tensorflow_dir
 
 from shardkit.cli import cli
 
@@ -76,16 +77,7 @@ def test_inspect_without_manifest_exits_2(tmp_path: Path):
 
 def test_build_never_imports_tensorflow(small_corpus: Path, tmp_path: Path):
     """A meta-path hook makes any TensorFlow import fail loudly, in parent and spawned workers alike."""
-    guard = tmp_path / "guard"
-    guard.mkdir()
-    (guard / "sitecustomize.py").write_text(
-        "import sys\n"
-        "class _NoTF:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('tensorflow', 'keras'):\n"
-        "            raise ImportError('shardkit build must not import ' + name)\n"
-        "sys.meta_path.insert(0, _NoTF())\n"
-    )
+    guard = no_tensorflow_dir(tmp_path / "guard")
     env = {"PYTHONPATH": str(guard), "PATH": "/usr/bin:/bin"}
     control = subprocess.run([sys.executable, "-c", "import tensorflow"], env=env, capture_output=True, text=True)
     assert "shardkit build must not import tensorflow" in control.stderr, "the guard itself works"

@@ -60,6 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from real_corpus import FARM, GC, MEMORY, RCC, STAMPS, TUX, CorpusError, fetch_package, file_name, iter_members
 
 from shardkit.audio.synthetic import background_noise, plant_calls
+from shardkit.audio.synthetic import draw_offsets as synthetic_offsets
 from shardkit.jsonio import dumps
 
 SONIC = "sonic-pi-samples"
@@ -250,21 +251,12 @@ def unit_rms(audio: np.ndarray) -> np.ndarray:
 
 
 def draw_offsets(rng: np.random.Generator, n_total: int, lengths: list[int], sample_rate_hz: int) -> list[int]:
-    """Random non-overlapping offsets for events of ``lengths`` (in the given order), with margins and gaps.
+    """Random non-overlapping offsets for events of ``lengths`` (in the given order): the demo corpus's draw with this corpus's margins.
 
     Raises:
         ValueError: the events do not fit.
     """
-    edge, gap = round(EDGE_MARGIN_S * sample_rate_hz), round(MIN_GAP_S * sample_rate_hz)
-    slack = n_total - 2 * edge - sum(lengths) - gap * (len(lengths) - 1)
-    if slack < 0:
-        raise ValueError(f"no room for events of {lengths} samples in {n_total} samples")
-    starts = np.sort(rng.integers(0, slack + 1, size=len(lengths)))
-    offsets, used = [], edge
-    for start, length in zip(starts, lengths, strict=True):
-        offsets.append(int(used + start))
-        used += length + gap
-    return offsets
+    return synthetic_offsets(rng, n_total, lengths, sample_rate_hz, edge_s=EDGE_MARGIN_S, gap_s=MIN_GAP_S, what="events")
 
 
 # ---------------------------------------------------------------- one recording (pure)

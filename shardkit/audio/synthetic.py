@@ -425,12 +425,25 @@ def file_rng(seed: int, class_index: int, file_index: int) -> np.random.Generato
     return np.random.default_rng([seed, class_index, file_index])
 
 
-def _draw_offsets(rng: np.random.Generator, n_total: int, lengths: Sequence[int], sample_rate_hz: int) -> list[int]:
-    """Uniformly random non-overlapping offsets honouring the edge margin and the call gap."""
-    edge, gap = round(EDGE_MARGIN_S * sample_rate_hz), round(MIN_CALL_GAP_S * sample_rate_hz)
+def draw_offsets(
+    rng: np.random.Generator,
+    n_total: int,
+    lengths: Sequence[int],
+    sample_rate_hz: int,
+    *,
+    edge_s: float = EDGE_MARGIN_S,
+    gap_s: float = MIN_CALL_GAP_S,
+    what: str = "calls",
+) -> list[int]:
+    """Uniformly random non-overlapping offsets (in the given order) honouring an edge margin and a gap.
+
+    Raises:
+        ValueError: the ``what`` of ``lengths`` samples do not fit in ``n_total``.
+    """
+    edge, gap = round(edge_s * sample_rate_hz), round(gap_s * sample_rate_hz)
     slack = n_total - 2 * edge - sum(lengths) - gap * (len(lengths) - 1)
     if slack < 0:
-        raise ValueError(f"no room for calls of {list(lengths)} samples in {n_total} samples")
+        raise ValueError(f"no room for {what} of {list(lengths)} samples in {n_total} samples")
     starts = np.sort(rng.integers(0, slack + 1, size=len(lengths)))
     offsets, used = [], edge
     for start, length in zip(starts, lengths, strict=True):
@@ -462,7 +475,7 @@ def synth_recording(rng: np.random.Generator, label: str, config: DemoCorpusConf
         n_calls = int(rng.integers(config.calls_per_file[0], config.calls_per_file[1] + 1))
         calls = tuple(CALL_SYNTHS[label](rng, sr) for _ in range(n_calls))
         snrs = tuple(float(s) for s in rng.uniform(*config.snr_db, size=n_calls))
-        offsets = _draw_offsets(rng, n_total, [len(c) for c in calls], sr)
+        offsets = draw_offsets(rng, n_total, [len(c) for c in calls], sr)
         mix = plant_calls(mix, calls, offsets, snrs)
     peak = float(np.max(np.abs(mix)))
     if peak > MAX_PEAK:

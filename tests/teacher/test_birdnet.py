@@ -13,11 +13,11 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.shards import samples_with_members
 from helpers.tools import loaded_tool
 
 pytestmark = pytest.mark.slow
@@ -61,18 +61,6 @@ def build(birds: Path, name: str, *args: str) -> subprocess.CompletedProcess:
     return done
 
 
-def chunks(out: Path) -> list[tuple[dict, dict[str, bytes]]]:
-    found = []
-    for shard in sorted(out.glob("*.tar")):
-        with tarfile.open(shard) as tar:
-            members = {m.name: tar.extractfile(m).read() for m in tar}
-        for name, data in members.items():
-            if name.endswith(".json"):
-                key = name[: -len(".json")]
-                found.append((json.loads(data), {n[len(key) + 1 :]: d for n, d in members.items() if n.startswith(key + ".")}))
-    return found
-
-
 def test_birdnet_ranks_the_crops_stores_soft_labels_and_embeddings_with_its_licence(birds):
     done = build(birds, "taught", "--teacher", "birdnet", "--teacher-embeddings")
     assert "CC BY-NC-SA 4.0 (non-commercial, share-alike)" in done.stderr
@@ -81,7 +69,7 @@ def test_birdnet_ranks_the_crops_stores_soft_labels_and_embeddings_with_its_lice
     assert teacher["name"] == "birdnet-2.4" and "CC BY-NC-SA 4.0" in teacher["licence"]
     assert teacher["mapping"] == {"American_Crow": "Corvus brachyrhynchos_American Crow", "Great_Horned_Owl": "Bubo virginianus_Great Horned Owl"}
     assert teacher["unmapped"] == [] and teacher["x_realtime"] > 1.0 and teacher["candidates"] >= 5
-    found = chunks(birds / "taught")
+    found = samples_with_members(birds / "taught")
     assert found
     for meta, members in found:
         block = meta["teacher"]

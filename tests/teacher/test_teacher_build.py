@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from factories import tone_in_noise, write_audio
+from helpers.shards import samples_with_members
 from helpers.standin_teacher import TONES
 
 from shardkit.errors import ConfigError
@@ -58,15 +58,8 @@ def teacher_config(standin, **settings):
 def samples(out: Path) -> dict[str, list[tuple[dict, dict[str, bytes]]]]:
     """source → [(meta, other members)] from every shard."""
     found: dict[str, list] = {}
-    for shard in sorted(out.glob("*.tar")):
-        with tarfile.open(shard) as tar:
-            members = {m.name: tar.extractfile(m).read() for m in tar}
-        for name, data in members.items():
-            if name.endswith(".json"):
-                key = name[: -len(".json")]
-                meta = json.loads(data)
-                extra = {n[len(key) + 1 :]: d for n, d in members.items() if n.startswith(key + ".") and not n.endswith((".json", ".flac"))}
-                found.setdefault(meta["source"], []).append((meta, extra))
+    for meta, members in samples_with_members(out):
+        found.setdefault(meta["source"], []).append((meta, members))
     return found
 
 

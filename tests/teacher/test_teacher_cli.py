@@ -10,27 +10,16 @@ from pathlib import Path
 
 import pytest
 from factories import tone_in_noise, write_audio
+from helpers.children import no_tensorflow_dir
 
 from shardkit.errors import ConfigError
-
-GUARD = (
-    "import sys\n"
-    "class _NoTF:\n"
-    "    def find_spec(self, name, path=None, target=None):\n"
-    "        if name.split('.')[0] in ('tensorflow', 'keras'):\n"
-    "            raise ImportError('shardkit build must not import ' + name)\n"
-    "sys.meta_path.insert(0, _NoTF())\n"
-)
 
 
 def shardkit(*args: str, tmp_path: Path, guard: bool = True) -> subprocess.CompletedProcess:
     """Run ``python -m shardkit ARGS`` (with TensorFlow and Keras made unimportable when ``guard``)."""
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if guard:
-        folder = tmp_path / "guard"
-        folder.mkdir(exist_ok=True)
-        (folder / "sitecustomize.py").write_text(GUARD)
-        paths.insert(0, str(folder))
+        paths.insert(0, str(no_tensorflow_dir(tmp_path / "guard")))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     return subprocess.run([sys.executable, "-m", "shardkit", *args], env=env, capture_output=True, text=True, timeout=300)
 
