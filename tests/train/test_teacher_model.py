@@ -83,7 +83,7 @@ def test_an_inverted_teacher_model_at_full_weight_teaches_the_inverse(inverted_t
     assert "teacher" not in json.loads((plain / "manifest.json").read_text())
     result = train(str(plain), str(tmp_path), tiny_config(distill_weight=1.0, teacher_model=str(inverted_teacher), **LEARNS))
     auc = result.history[-1]["val_roc_auc"]
-    assert auc < 0.5, f"w=1 learns the inverted teacher's scores (val ROC-AUC {auc:.3f} against the hard labels)"
+    assert auc < 0.3, f"w=1 learns the inverted teacher's scores (val ROC-AUC {auc:.3f} against the hard labels)"
 
 
 def test_the_teacher_scores_exactly_the_augmented_batch_the_student_gets(inverted_teacher_shards: Path, good_teacher: Path) -> None:
