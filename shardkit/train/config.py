@@ -263,6 +263,6 @@ def ignored_options(given: dict[str, Any], config: TrainConfig) -> list[Need]:
         "se_reduction": (config.model.se, "se=True", f"se={config.model.se}"),
         "expansion": (config.model.inverted_residual, "inverted_residual=True", f"inverted_residual={config.model.inverted_residual}"),
         "log_floor_db": (config.frontend.compression == "log", "compression='log'", f"compression={config.frontend.compression!r}"),
-        **dict.fromkeys(("distill_temperature", "teacher_model"), (config.distill_weight > 0, "distill_weight > 0", f"distill_weight={config.distill_weight}")),
+        "distill_temperature": (config.distill_weight > 0, "distill_weight > 0", f"distill_weight={config.distill_weight}"),
     }
     return ignored_unless(given, table)
