@@ -35,8 +35,8 @@ def compare(model_path: str, shards: str, out: str, settings: dict, variants: di
     from shardkit.export.qat import qat
     from shardkit.export.quantize import deployable_model
     from shardkit.export.runtime import KerasPredictor, TFLitePredictor
-    from shardkit.export.trained_model import load_checkpoint
     from shardkit.scoring import classification_metrics
+    from shardkit.train.trained_model import load_checkpoint
 
     calibration = CalibrationConfig(samples=settings.pop("calibration_samples", 200))
     convert_config = ConvertConfig(calibration=calibration, gate_samples=gate_samples, min_cosine_mean=-1.0, min_cosine_p5=-1.0)

@@ -28,8 +28,8 @@ def ablation(model_path: str, shards: str, gate_samples: int = 500) -> list[dict
     from shardkit.export.convert import draw_samples
     from shardkit.export.quantize import calibrate, deployable_model, fake_quant_model, quantizers
     from shardkit.export.runtime import KerasPredictor, agreement
-    from shardkit.export.trained_model import load_checkpoint
     from shardkit.scoring import classification_metrics
+    from shardkit.train.trained_model import load_checkpoint
 
     checkpoint = load_checkpoint(model_path)
     gate, calibration = draw_samples(shards, checkpoint, ConvertConfig(gate_samples=gate_samples), None)

@@ -27,9 +27,9 @@ from shardkit.export.config import ConvertConfig
 from shardkit.export.gates import check_not_collapsed, describe_gate, evaluate_gates, gate_failures
 from shardkit.export.runtime import KerasPredictor, TFLitePredictor, agreement
 from shardkit.export.samples import SampleSet, pick_samples
-from shardkit.export.trained_model import Checkpoint, load_checkpoint
 from shardkit.jsonio import dumps
 from shardkit.storage import Store
+from shardkit.train.trained_model import Checkpoint, load_checkpoint
 
 log = logging.getLogger(__name__)
 

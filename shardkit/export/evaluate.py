@@ -47,7 +47,7 @@ def load_any(path: str, storage_options: dict[str, Any] | None = None) -> Loaded
     if not path.endswith(MODEL_SUFFIXES):
         raise ConfigError(f"MODEL must end in {' or '.join(MODEL_SUFFIXES)}; got {path!r}")
     if path.endswith(".keras"):
-        from shardkit.export.trained_model import load_checkpoint
+        from shardkit.train.trained_model import load_checkpoint
 
         checkpoint = load_checkpoint(path, storage_options)
         return LoadedModel(path, KerasPredictor(checkpoint.model), checkpoint.config)

@@ -29,8 +29,8 @@ from shardkit.errors import ConfigError
 from shardkit.export.config import ConvertConfig, QATConfig
 from shardkit.export.convert import draw_samples
 from shardkit.export.runtime import KerasPredictor
-from shardkit.export.trained_model import load_checkpoint, require_trained
 from shardkit.storage import Store
+from shardkit.train.trained_model import load_checkpoint, require_trained
 
 log = logging.getLogger(__name__)
 

@@ -90,6 +90,12 @@ TRAIN_OPTIONS = [
         type=float,
     ),
     _opt("--distill-temperature", _TRAIN, "distill_temperature", "Temperature T of the soft labels: sigmoid(logit(p) / T).", type=float),
+    _opt(
+        "--teacher-model",
+        _TRAIN,
+        "teacher_model",
+        "A trained shardkit .keras (same frontend) whose scores of each augmented batch are the soft labels (needs --distill-weight).",
+    ),
     click.option("--augment/--no-augment", default=None, help="Waveform augmentation (gain, coloured noise, background, shift). [default: off]"),
     click.option("--mixup-prob", type=float, default=None, help="Share of rows mixed (0: off). [default: 0]"),
     click.option("--mixup-sources", type=int, default=None, help="Most sources per mixed row (2 or 3). [default: 3]"),
@@ -115,8 +121,9 @@ TRAIN_OPTIONS = [
 def train_command(shards: str, out: str, resume: bool, probe_from: str | None, tune: bool, trials: int, storage_options: dict, quiet: bool, **options) -> None:
     """Train the DS-CNN on SHARDS (a shard folder or manifest, local or s3://) into --out."""
     require_path(shards, "SHARDS", storage_options)  # before TensorFlow's import: a typo costs no 8 s
-    if probe_from:
-        require_path(probe_from, "--probe-from", storage_options)
+    for path, flag in ((probe_from, "--probe-from"), (options["teacher_model"], "--teacher-model")):
+        if path:
+            require_path(path, flag, storage_options)
     with tensorflow_required(NEEDS_TF):
         from shardkit.train.runner import train
     from shardkit.train.report import format_result

@@ -21,6 +21,10 @@ DISTRIBUTIONS = ("none", "mirrored")
 NUMBERS = ("learning_rate", "final_lr_ratio", "weight_decay", "momentum", "focal_gamma", "label_smoothing")
 
 
+def _keras_path(value: Any) -> bool:
+    return isinstance(value, str) and value.endswith(".keras")
+
+
 @dataclass(frozen=True)
 class TrainConfig(DictConfig):
     """Settings of one training run (saved in ``<name>_model_config.json`` and the train state).
@@ -68,6 +72,10 @@ class TrainConfig(DictConfig):
         distill_weight: share ``w`` of the teacher's stored soft labels in the training target
             (`shardkit.train.distill`; 0: off, hard labels only); needs shards built with a teacher.
         distill_temperature: ``T`` of the soft labels, ``sigmoid(logit(p) / T)`` (1: as stored).
+        teacher_model: a trained shardkit ``.keras`` whose scores of each (augmented) training
+            batch are the soft labels (`shardkit.train.teacher_model`: self-distillation; its
+            frontend must be the run's); None: the soft labels stored in the shards. Given, it
+            wins over stored ones. Needs ``distill_weight > 0``.
     """
 
     name: str = "model"
@@ -101,6 +109,7 @@ class TrainConfig(DictConfig):
     val_split: str = "val"
     distill_weight: float = 0.0
     distill_temperature: float = 1.0
+    teacher_model: str | None = None
 
     NESTED: ClassVar[dict[str, type]] = {
         "frontend": FrontendConfig,
@@ -142,6 +151,7 @@ class TrainConfig(DictConfig):
                 ("val_split", self.val_split, lambda v: v != self.train_split, f"a split other than train_split={self.train_split!r}"),
                 ("distill_weight", self.distill_weight, number(0, 1), "a number in [0, 1]"),
                 ("distill_temperature", self.distill_temperature, positive, "a positive number"),
+                ("teacher_model", self.teacher_model, optional(_keras_path), "None or the path of a .keras written by shardkit train"),
             ],
         )
         hybrid = self.frontend.name == "hybrid"
@@ -150,8 +160,11 @@ class TrainConfig(DictConfig):
         spectrogram = self.placement == "pipeline" and self.frontend.name != "raw"
         found = f"placement={self.placement!r}, frontend={self.frontend.name!r}"
         check_needs("train", [("spec_augment", self.spec_augment is None or spectrogram, "placement='pipeline' and a spectrogram frontend", found)])
-        distill = {"distill_temperature": (self.distill_weight > 0, "distill_weight > 0", f"distill_weight={self.distill_weight}")}
-        check_needs("train", ignored_unless(["distill_temperature"] if self.distill_temperature != 1.0 else [], distill))
+        needs_weight = (self.distill_weight > 0, "distill_weight > 0", f"distill_weight={self.distill_weight}")
+        set_here = [
+            name for name, is_set in (("distill_temperature", self.distill_temperature != 1.0), ("teacher_model", self.teacher_model is not None)) if is_set
+        ]
+        check_needs("train", ignored_unless(set_here, dict.fromkeys(("distill_temperature", "teacher_model"), needs_weight)))
 
     @property
     def scheduled(self) -> bool:

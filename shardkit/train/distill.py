@@ -10,6 +10,8 @@ The target a run trains on, with ``w`` = ``distill_weight`` and ``T`` = ``distil
 ``T > 1`` flattens the teacher's probabilities towards 0.5, ``T < 1`` sharpens them; ``T = 1``
 keeps them. The loss (BCE or focal, with label smoothing) then runs on that target as on hard
 labels. Validation always scores against the hard labels. TensorFlow is imported on first use.
+The soft labels may instead come from a trained model run on each batch
+(`shardkit.train.teacher_model`); the target is the same.
 """
 
 from __future__ import annotations
@@ -76,7 +78,12 @@ def with_distill_targets(dataset: Any, weight: float, temperature: float = 1.0) 
     return dataset.map(target)
 
 
-def distill_record(teacher: dict, weight: float, temperature: float) -> dict:
-    """What a model's config records of its distillation: the teacher's name, its mapped classes, ``w`` and ``T``."""
+def distill_record(teacher: dict, weight: float, temperature: float, source: str = "shards") -> dict:
+    """What a model's config records of its distillation: the teacher's name, its mapped classes, ``w``, ``T`` and the source.
+
+    ``source`` is ``shards`` (the soft labels stored by the build) or ``teacher_model`` (a trained
+    model run on each batch, `shardkit.train.teacher_model`; its name is its path).
+    """
     mapping = teacher.get("mapping") if isinstance(teacher.get("mapping"), dict) else {}
-    return {"teacher": teacher.get("name"), "mapped_classes": sorted(c for c, label in mapping.items() if label), "weight": weight, "temperature": temperature}
+    mapped = sorted(c for c, label in mapping.items() if label)
+    return {"teacher": teacher.get("name"), "source": source, "mapped_classes": mapped, "weight": weight, "temperature": temperature}

@@ -1,7 +1,7 @@
 """The readers a training run uses: the shuffled, augmented training reader and the validation reader.
 
-With distillation on, the training reader also carries the teacher's stored soft labels; the
-validation reader never does: validation scores against the hard labels.
+With distillation from stored soft labels (no ``teacher_model``), the training reader also
+carries them; the validation reader never does: validation scores against the hard labels.
 """
 
 from __future__ import annotations
@@ -40,11 +40,11 @@ def make_readers(source: str, config: TrainConfig, storage_options: dict[str, An
             augment=config.augment,
             mixup=config.mixup,
             spec_augment=config.spec_augment,
-            soft_labels=config.distill_weight > 0,
+            soft_labels=stored_soft_labels(config),
             **common,
         ),
     )
-    if config.distill_weight > 0:
+    if stored_soft_labels(config):
         require_teacher(train.manifest, source)
     val = ShardReader(source, ReaderConfig(split=config.val_split, training=False, **common))
     for reader, split in ((train, config.train_split), (val, config.val_split)):
@@ -53,6 +53,11 @@ def make_readers(source: str, config: TrainConfig, storage_options: dict[str, An
     if train.classes != val.classes:
         raise ConfigError(f"train and val class lists differ: {train.classes} vs {val.classes}")
     return train, val
+
+
+def stored_soft_labels(config: TrainConfig) -> bool:
+    """Whether the run distils from the soft labels stored in the shards (a ``teacher_model`` wins over them)."""
+    return config.distill_weight > 0 and config.teacher_model is None
 
 
 def steps_per_epoch(reader: ShardReader, config: TrainConfig) -> int:

@@ -35,6 +35,7 @@ from shardkit.train.optim import make_loss, make_optimizer
 from shardkit.train.readers import make_readers, steps_per_epoch
 from shardkit.train.report import collapse_note
 from shardkit.train.settings import resolved_config, with_schedule
+from shardkit.train.teacher_model import OnlineTeacher, load_teacher, with_teacher_soft_labels
 from shardkit.train.validation import validate
 
 log = logging.getLogger(__name__)
@@ -211,6 +212,22 @@ def _find_state(store: Store, name: str | None) -> str:
     return found[0]
 
 
+def _distill(config: TrainConfig, manifest: dict | None, teacher: OnlineTeacher | None) -> dict | None:
+    """The model config's ``distill`` record (None: no distillation), logged; a ``teacher_model`` wins over stored soft labels."""
+    if config.distill_weight <= 0:
+        return None
+    if teacher is None:
+        record = distill_record(manifest["teacher"], config.distill_weight, config.distill_temperature)
+        log.info("distillation from the stored soft labels of teacher %r: %s", record["teacher"], record)
+        return record
+    stored = (manifest or {}).get("teacher")
+    if isinstance(stored, dict):
+        log.info("teacher_model %r is the teacher; the soft labels the shards store (teacher %r) are not used", teacher.path, stored.get("name"))
+    record = distill_record(teacher.record(), config.distill_weight, config.distill_temperature, source="teacher_model")
+    log.info("distillation from teacher model %r, run on each augmented training batch: %s", teacher.path, record)
+    return record
+
+
 def _write_model_config(store: Store, files: dict, core: keras.Model, config: TrainConfig, context: dict, best: dict, digest: str) -> None:
     store.write_json(
         files["model_config"],
@@ -298,10 +315,11 @@ def train(
         "negative_classes": (train_reader.manifest or {}).get("negative_classes", []),
         "probe_from": base_model if state is None else state.get("probe_from"),
         "shards": shards,
-        "distill": distill_record(train_reader.manifest["teacher"], config.distill_weight, config.distill_temperature) if config.distill_weight > 0 else None,
     }
-    if context["distill"]:
-        log.info("distillation from the stored soft labels of teacher %r: %s", context["distill"]["teacher"], context["distill"])
+    teacher = load_teacher(config.teacher_model, config.frontend, train_reader.classes, storage_options) if config.teacher_model else None
+    context["distill"] = _distill(config, train_reader.manifest, teacher)
+    # the teacher takes what the fit model takes: under deferred placement, waveforms through the same frontend layer
+    context["teacher"] = (_fit_model(teacher.model, config), teacher.index, teacher.mask) if teacher else None
     # a probe's architecture is its backbone's: record that, not the (unused) model settings
     context["probe_model"] = artifacts.read_model_config(context["probe_from"], storage_options)["model"] if context["probe_from"] else None
     previous_policy = keras.mixed_precision.global_policy()
@@ -350,6 +368,8 @@ def _epochs(store, files, fit_model, core, config, state, context, train_reader,
         started = time.perf_counter()
         reseed_layers(fit_model, config.seed, epoch)
         dataset = train_reader.dataset(start=ReaderPosition(epoch, 0))
+        if context["teacher"]:
+            dataset = with_teacher_soft_labels(dataset, *context["teacher"])
         if config.distill_weight > 0:
             dataset = with_distill_targets(dataset, config.distill_weight, config.distill_temperature)
         if config.max_steps_per_epoch:

@@ -19,7 +19,7 @@ from shardkit.export.config import CalibrationConfig, ConvertConfig
 from shardkit.export.convert import GateFailed, convert, draw_samples
 from shardkit.export.runtime import TFLitePredictor
 from shardkit.export.samples import stratified_pick
-from shardkit.export.trained_model import load_checkpoint
+from shardkit.train.trained_model import load_checkpoint
 
 
 @pytest.fixture(scope="module")

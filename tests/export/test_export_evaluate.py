@@ -45,7 +45,7 @@ def test_evaluate_keras_against_tflite(tiny_model, int8_model, tiny_shards, tmp_
 
 def test_evaluate_metrics_match_a_direct_computation(tiny_model, tiny_shards, tmp_path):
     from shardkit.export.samples import iter_split
-    from shardkit.export.trained_model import load_checkpoint
+    from shardkit.train.trained_model import load_checkpoint
 
     checkpoint = load_checkpoint(str(tiny_model))
     batches = list(iter_split(str(tiny_shards), "val", checkpoint.frontend))

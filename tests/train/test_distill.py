@@ -164,7 +164,7 @@ def test_a_cli_run_with_distillation_completes_and_records_its_settings(teacher_
     assert "trained 'kd': 2/2 epochs" in result.output
     config = json.loads((out / "kd_model_config.json").read_text())
     assert config["train"]["distill_weight"] == 0.5 and config["train"]["distill_temperature"] == 1.0
-    assert config["distill"] == {"teacher": "stand-in-teacher", "mapped_classes": ["alpha", "beta"], "weight": 0.5, "temperature": 1.0}
+    assert config["distill"] == {"teacher": "stand-in-teacher", "source": "shards", "mapped_classes": ["alpha", "beta"], "weight": 0.5, "temperature": 1.0}
     state = json.loads((out / "kd_train_state.json").read_text())
     assert state["config"]["distill_weight"] == 0.5 and len(state["history"]) == 2
     refused = CliRunner().invoke(cli, ["train", str(teacher_shards), "--out", str(tmp_path / "t"), "--distill-temperature", "2", *TINY])

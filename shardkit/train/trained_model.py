@@ -1,4 +1,4 @@
-"""A trained model and the config written beside it, loaded and checked for the deployment stages."""
+"""A trained model and the config written beside it, loaded and checked (for the deployment stages and as a teacher)."""
 
 from __future__ import annotations
 
@@ -79,8 +79,12 @@ def untrained_batchnorms(model) -> list[str]:
     return found
 
 
-def require_trained(checkpoint: Checkpoint) -> None:
-    """Refuse a model that has not been trained (QAT fine-tunes; it does not train from scratch).
+def require_trained(checkpoint: Checkpoint, why: str = "QAT fine-tunes a trained model") -> None:
+    """Refuse a model that has not been trained (QAT fine-tunes; it does not train from scratch; a teacher must know something).
+
+    Args:
+        checkpoint: the loaded model and its config.
+        why: what needs a trained model, for the message.
 
     Raises:
         ConfigError: the model config records no trained epoch, or its BatchNorm statistics
@@ -88,7 +92,7 @@ def require_trained(checkpoint: Checkpoint) -> None:
     """
     best = checkpoint.config.get("best") or {}
     if not best.get("epoch") and not checkpoint.config.get("qat"):
-        raise ConfigError(f"{checkpoint.path!r} records no trained epoch: QAT fine-tunes a trained model; train it first with shardkit train")
+        raise ConfigError(f"{checkpoint.path!r} records no trained epoch: {why}; train it first with shardkit train")
     fresh = untrained_batchnorms(checkpoint.model)
     if fresh:
         raise ConfigError(
