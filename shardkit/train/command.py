@@ -73,7 +73,7 @@ TRAIN_OPTIONS = [
     _opt("--focal-gamma", _TRAIN, "focal_gamma", "Focal loss gamma.", type=float),
     _opt("--label-smoothing", _TRAIN, "label_smoothing", "Label smoothing.", type=float),
     click.option("--batch-size", type=int, default=None, help="Global batch size. [default: the largest of 64/32/16 giving 16 steps per epoch]"),
-    click.option("--epochs", type=int, default=None, help="Epochs. [default: about 1000 steps, within 5 to 60 epochs]"),
+    click.option("--epochs", type=int, default=None, help="Epochs. [default: about 1200 steps, within 5 to 60 epochs]"),
     _opt("--max-steps-per-epoch", _TRAIN, "max_steps_per_epoch", "Cut epochs at this many batches.", type=int),
     _opt("--monitor", _TRAIN, "monitor", "Validation metric that picks the best checkpoint.", type=_choice(MONITORS)),
     _opt("--patience", _TRAIN, "patience", "Early stopping patience in epochs.", type=int),

@@ -40,7 +40,7 @@ class TrainConfig(DictConfig):
             from the training split's size (`shardkit.train.schedule`: the largest of 64/32/16
             giving 16 steps per epoch), and the chosen value is what the saved config records.
         epochs: total epochs of the run (a resumed run counts the epochs already done); None:
-            enough to reach about 1000 optimizer steps, within 5 to 60 epochs.
+            enough to reach about 1200 optimizer steps, within 5 to 60 epochs.
         max_steps_per_epoch: stop an epoch after this many batches (None: the whole split).
         learning_rate: peak learning rate.
         warmup_epochs: linear warm-up from 0 to the peak, then cosine decay to

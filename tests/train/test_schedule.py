@@ -78,4 +78,4 @@ def test_without_a_sample_count_the_fixed_defaults_are_used_and_said():
 
 
 def test_the_line_a_person_reads():
-    assert resolve_schedule(600).describe() == "batch 32, 56 epochs (1008 steps), warm-up 1 epochs: chosen for 600 training samples"
+    assert resolve_schedule(600).describe() == "batch 32, 60 epochs (1080 steps), warm-up 1 epochs: chosen for 600 training samples"
