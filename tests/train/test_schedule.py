@@ -47,8 +47,8 @@ def test_a_small_split_gets_the_demos_schedule():
 
 
 def test_a_mid_sized_split_reaches_the_target_steps():
-    schedule = resolve_schedule(600)
-    assert (schedule.batch_size, schedule.steps_per_epoch, schedule.epochs) == (32, 18, 56)
+    schedule = resolve_schedule(2000)
+    assert (schedule.batch_size, schedule.steps_per_epoch, schedule.epochs) == (64, 31, 39)  # 2000 // 64 = 31; ceil(1200 / 31) = 39
     assert TARGET_STEPS <= schedule.total_steps < TARGET_STEPS + schedule.steps_per_epoch
 
 
@@ -68,7 +68,7 @@ def test_given_values_are_kept_and_the_rest_chosen_around_them():
 
 def test_a_cut_epoch_counts_in_the_steps():
     schedule = resolve_schedule(300_000, max_steps_per_epoch=50)
-    assert (schedule.steps_per_epoch, schedule.epochs) == (50, 20)
+    assert (schedule.steps_per_epoch, schedule.epochs) == (50, 24)  # 1200 / 50
 
 
 def test_without_a_sample_count_the_fixed_defaults_are_used_and_said():
