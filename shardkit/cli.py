@@ -15,6 +15,7 @@ import sys
 
 import click
 
+from shardkit.audit.command import audit_command
 from shardkit.cli_errors import ShardkitGroup
 from shardkit.demo.command import demo_command
 from shardkit.export.command import convert_command, evaluate_command, qat_command
@@ -28,9 +29,10 @@ TF_COMMANDS = frozenset({"train", "qat", "convert", "evaluate", "pipeline", "dem
 
 
 def starts_native_runtime(command: str | None, args: list[str]) -> bool:
-    """Does this command line start TensorFlow or LiteRT (a build with a teacher runs LiteRT in its workers)?"""
+    """Does this command line start TensorFlow or LiteRT (a build with a teacher runs LiteRT in its workers; an audit with a model runs it)?"""
     teacher = any(a == "--teacher" or a.startswith("--teacher=") for a in args)
-    return command in TF_COMMANDS or (command == "build" and teacher)
+    model = any(a == "--model" or a.startswith("--model=") for a in args)
+    return command in TF_COMMANDS or (command == "build" and teacher) or (command == "audit" and model)
 
 
 @click.group(cls=ShardkitGroup)
@@ -48,7 +50,7 @@ def cli(ctx: click.Context, verbose: int) -> None:
         quiet_tensorflow(native=bool((ctx.obj or {}).get("native_log_filter")))
 
 
-for _command in (build_command, inspect_command, train_command, qat_command, convert_command, evaluate_command, pipeline_group, demo_command):
+for _command in (build_command, inspect_command, train_command, qat_command, convert_command, evaluate_command, pipeline_group, demo_command, audit_command):
     cli.add_command(_command)
 
 

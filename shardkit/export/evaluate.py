@@ -82,10 +82,23 @@ def _finite(value: float) -> float | None:
     return None if np.isnan(value) else float(value)
 
 
-def evaluate(
-    model_path: str, shards: str, split: str = "val", compare: str | None = None, out: str | None = None, storage_options: dict[str, Any] | None = None
-) -> dict:
-    """Evaluate ``model_path`` (and optionally ``compare``) on every sample of ``split``.
+@dataclass
+class Scored:
+    """Every sample of a split scored by one or two models: ``scores[m][i]`` is model m on ``keys[i]``."""
+
+    report: dict
+    keys: list[str]
+    labels: np.ndarray
+    scores: list[np.ndarray]
+    model_config: dict
+
+
+def score_split(
+    model_path: str, shards: str, split: str = "val", compare: str | None = None, storage_options: dict[str, Any] | None = None, progress: Any = None
+) -> Scored:
+    """Run ``model_path`` (and optionally ``compare``) over every sample of ``split``; the report and the raw scores.
+
+    ``evaluate`` and ``shardkit audit`` both call this, so their numbers are the same numbers.
 
     Args:
         model_path: ``.keras`` or ``.tflite``.
@@ -93,17 +106,12 @@ def evaluate(
         split: which split.
         compare: a second model (e.g. the ``.tflite`` of a ``.keras``) run on the same samples;
             its metrics and the agreement between the two are added.
-        out: folder for the report files (default: the model's).
-        storage_options: fsspec options for the models, the shards and ``out``.
-
-    Returns:
-        The report dict (also written as JSON).
+        storage_options: fsspec options for the models and the shards.
+        progress: called with the number of samples in each batch as it is scored.
 
     Raises:
         ConfigError: bad paths, or models whose frontend or classes do not match each other or the shards.
     """
-    store = Store(out or (model_path.rpartition("/")[0] or "."), storage_options or {})
-    store.check_writable()
     models = [load_any(model_path, storage_options)] + ([load_any(compare, storage_options)] if compare else [])
     first = models[0].config
     for other in models[1:]:
@@ -120,6 +128,8 @@ def evaluate(
         keys.extend(batch.keys)
         for kept, model in zip(scores, models, strict=True):
             kept.append(model.predict(batch.features))
+        if progress is not None:
+            progress(len(batch.keys))
     if not labels:
         raise ConfigError(f"the {split!r} split of {shards!r} has no samples")
     labels_all = np.concatenate(labels)
@@ -134,7 +144,32 @@ def evaluate(
     }
     if compare:
         report["agreement"] = agreement(results[0], results[1])
-    base = f"{models[0].stem}_eval_{split}"
+    return Scored(report, keys, labels_all, results, first)
+
+
+def evaluate(
+    model_path: str, shards: str, split: str = "val", compare: str | None = None, out: str | None = None, storage_options: dict[str, Any] | None = None
+) -> dict:
+    """Evaluate ``model_path`` (and optionally ``compare``) on every sample of ``split``; write the report files.
+
+    Args:
+        model_path: ``.keras`` or ``.tflite``.
+        shards: the shard set.
+        split: which split.
+        compare: a second model run on the same samples (see `score_split`).
+        out: folder for the report files (default: the model's).
+        storage_options: fsspec options for the models, the shards and ``out``.
+
+    Returns:
+        The report dict (also written as JSON).
+
+    Raises:
+        ConfigError: bad paths, or models whose frontend or classes do not match each other or the shards.
+    """
+    store = Store(out or (model_path.rpartition("/")[0] or "."), storage_options or {})
+    store.check_writable()
+    report = score_split(model_path, shards, split, compare, storage_options).report
+    base = f"{model_path.rpartition('/')[2].rpartition('.')[0]}_eval_{split}"
     store.write_json(f"{base}.json", report)
     store.write_bytes(f"{base}.txt", (format_eval_report(report) + "\n").encode())
     store.write_bytes(f"{base}.png", per_class_ap_png(report))

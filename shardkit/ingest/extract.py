@@ -66,25 +66,8 @@ def extract_file(source: SourceFile, config: BuildConfig) -> Extraction:
         duration_s = handle.frames / native_hz
         if duration_s < config.min_file_s:
             raise InputFileError("too_short", f"{duration_s:.3f} s is shorter than min_file_s={config.min_file_s} s")
-        layout = FrameLayout.for_rate(native_hz, config.sample_rate_hz / 2, config.salience)
-        features = BandPowerAccumulator(layout)
-        for block in iter_mono_blocks(handle):
-            features.add(block)
-        powers = features.result()
-        frame_s = layout.n_fft / native_hz
-        scores = frame_scores(powers, frame_s, config.salience.smooth_s)
-        wanted = config.max_chunks_per_file if config.teacher is None else max(config.max_chunks_per_file, config.teacher.candidates)
-        segments = select_segments(
-            scores,
-            frame_s,
-            duration_s,
-            max_segments=wanted,
-            threshold_db=config.salience.threshold_db,
-            chunk_s=None if config.variable_length else config.chunk_s,
-            min_segment_s=config.min_segment_s if config.variable_length else None,
-            max_segment_s=config.max_segment_s if config.variable_length else None,
-            context_s=config.salience.context_s,
-        )
+        powers, frame_s, scores = salience_curve(handle, config)
+        segments = candidate_segments(scores, frame_s, duration_s, config)
         extras: list[tuple[dict, dict[str, bytes]]] = [({}, {})] * len(segments)
         teacher_report = None
         if config.teacher is not None:
@@ -104,6 +87,34 @@ def extract_file(source: SourceFile, config: BuildConfig) -> Extraction:
             sample = _make_sample(source, config, segment, audio, provenance)
             samples.append(Sample(sample.key, sample.extension, sample.audio, sample.meta, members))
     return Extraction(samples, duration_s, teacher_report)
+
+
+def salience_curve(handle, config: BuildConfig) -> tuple[np.ndarray, float, np.ndarray]:
+    """First pass: stream an open recording into band powers; ``(powers, frame_s, per-frame scores in dB)``."""
+    native_hz = handle.samplerate
+    layout = FrameLayout.for_rate(native_hz, config.sample_rate_hz / 2, config.salience)
+    features = BandPowerAccumulator(layout)
+    for block in iter_mono_blocks(handle):
+        features.add(block)
+    powers = features.result()
+    frame_s = layout.n_fft / native_hz
+    return powers, frame_s, frame_scores(powers, frame_s, config.salience.smooth_s)
+
+
+def candidate_segments(scores: np.ndarray, frame_s: float, duration_s: float, config: BuildConfig) -> list[Segment]:
+    """The detector's ranked segments: ``max_chunks_per_file`` of them, or the teacher's candidates when it has more."""
+    wanted = config.max_chunks_per_file if config.teacher is None else max(config.max_chunks_per_file, config.teacher.candidates)
+    return select_segments(
+        scores,
+        frame_s,
+        duration_s,
+        max_segments=wanted,
+        threshold_db=config.salience.threshold_db,
+        chunk_s=None if config.variable_length else config.chunk_s,
+        min_segment_s=config.min_segment_s if config.variable_length else None,
+        max_segment_s=config.max_segment_s if config.variable_length else None,
+        context_s=config.salience.context_s,
+    )
 
 
 def _teacher_pick(handle, source: SourceFile, config: BuildConfig, candidates: list[Segment], duration_s: float):
