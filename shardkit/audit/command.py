@@ -34,6 +34,8 @@ def audit_command(shards: str, out: str, input_root: str | None, model: str | No
     from shardkit.errors import ConfigError
 
     config = AuditConfig(**settings)
+    if compare and not model:
+        raise ConfigError("audit --compare needs --model (the float model the INT8 one is compared with)")
     require_path(shards, "SHARDS", storage_options)
     for what, location in (("--model", model), ("--compare", compare)):
         if location:

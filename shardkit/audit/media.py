@@ -30,9 +30,9 @@ def colour_map(values: np.ndarray) -> np.ndarray:
 
 def png_bytes(rgb: np.ndarray) -> bytes:
     """An 8-bit RGB PNG of ``rgb`` (``(height, width, 3)`` uint8)."""
-    height, width, channels = rgb.shape
-    if channels != 3 or height < 1 or width < 1:
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 1 or rgb.shape[1] < 1:
         raise ValueError(f"png_bytes takes a (height, width, 3) image; got shape {rgb.shape}")
+    height, width, _ = rgb.shape
     rows = np.concatenate([np.zeros((height, 1), dtype=np.uint8), np.ascontiguousarray(rgb, dtype=np.uint8).reshape(height, width * 3)], axis=1)
 
     def chunk(kind: bytes, data: bytes) -> bytes:
