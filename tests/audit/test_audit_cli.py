@@ -18,7 +18,9 @@ from shardkit.ingest.runner import build
 def shardkit(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
     """``python -m shardkit ARGS`` with TensorFlow and Keras made unimportable."""
     paths = [str(no_tensorflow_dir(tmp_path / "guard")), *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)]
-    return subprocess.run([sys.executable, "-m", "shardkit", *args], env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)}, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "shardkit", *args], env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)}, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from shardkit.audio.frontends import FrontendConfig
 from shardkit.audit.collect import collect
 from shardkit.audit.config import AuditConfig
 from shardkit.audit.media import colour_map, png_bytes, spectrogram_png
 from shardkit.audit.models import confusion, counts_at, largest_divergence, pr_curve, roc_curve, worst_errors
 from shardkit.audit.recordings import build_config_of, recording_view
-from shardkit.audio.frontends import FrontendConfig
 from shardkit.errors import ConfigError
 from shardkit.ingest.config import BuildConfig
 from shardkit.ingest.runner import build
@@ -31,7 +31,12 @@ from shardkit.scoring import average_precision_per_class, roc_auc_per_class
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("audit_parts")
     corpus = make_class_corpus(root / "corpus", n_per_class=5)
-    build(str(corpus), str(root / "shards"), BuildConfig(workers=1, codec="flac", chunk_s=1.0, max_chunks_per_file=2, shard_max_samples=6, val_fraction=0.3), progress=False)
+    build(
+        str(corpus),
+        str(root / "shards"),
+        BuildConfig(workers=1, codec="flac", chunk_s=1.0, max_chunks_per_file=2, shard_max_samples=6, val_fraction=0.3),
+        progress=False,
+    )
     return corpus, root / "shards"
 
 
