@@ -40,7 +40,7 @@ def overview_body(url: str, manifest: dict, skipped: list[dict], class_pages: di
         ("decoded", f"{(inputs.get('decoded_s') or 0) / 3600:.3f} h"),
         ("skipped inputs", inputs.get("skipped")),
     ]
-    parts.append(table(["", ""], facts, attrs=" id=facts"))
+    parts.append(table(None, facts, attrs=" id=facts"))
     splits = manifest["splits"]
     parts.append(
         section(

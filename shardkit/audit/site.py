@@ -45,14 +45,14 @@ def page(title: str, nav: Sequence[tuple[str, str]], here: str, body: str) -> st
     )
 
 
-def table(header: Sequence[str], rows: Iterable[Sequence[Any]], *, numeric: Sequence[int] = (), attrs: str = "") -> str:
-    """A table; cells are escaped unless given as `Raw`."""
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+def table(header: Sequence[str] | None, rows: Iterable[Sequence[Any]], *, numeric: Sequence[int] = (), attrs: str = "") -> str:
+    """A table (no header row when ``header`` is None); cells are escaped unless given as `Raw`."""
+    head = "" if header is None else "<thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr></thead>"
     body = []
     for row in rows:
         cells = "".join(f"<td{' class=num' if i in numeric else ''}>{cell(v)}</td>" for i, v in enumerate(row))
         body.append(f"<tr>{cells}</tr>")
-    return f"<table{attrs}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f"<table{attrs}>{head}<tbody>{''.join(body)}</tbody></table>"
 
 
 class Raw(str):
