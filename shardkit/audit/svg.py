@@ -128,7 +128,7 @@ def salience_chart(
     def y_of(db: float) -> float:
         return 8 + plot_h * (1 - (db - bottom) / (top - bottom))
 
-    parts = [f'<svg class="chart salience" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">']
+    parts = [f'<svg class="chart salience" data-duration-s="{duration_s}" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">']
     for kind, windows, colour in (("lost", lost, "#bbbbbb"), ("picked", picked, "#2ca02c")):
         for w in windows:
             key = f' data-key="{escape(w["key"])}"' if w.get("key") else ""
