@@ -69,8 +69,9 @@ def spectrogram_png(audio_int16: np.ndarray, frontend: FrontendConfig, max_heigh
     fit_into(row, np.asarray(audio_int16, dtype=np.int16), None)
     features = reference_frontend(row.astype(np.float32) / 32768.0, shown)
     small = shrink(np.asarray(features, dtype=np.float64)[::-1], max_height, max_width)
-    span = float(small.max() - small.min())
-    scaled = (small - small.min()) / span if span > 0 else np.zeros_like(small)
+    # the median (the noise floor, for most chunks) is drawn dark, so what rises above it stands out
+    floor, top = float(np.median(small)), float(small.max())
+    scaled = np.clip((small - floor) / (top - floor), 0.0, 1.0) if top > floor else np.zeros_like(small)
     return png_bytes(colour_map(scaled))
 
 

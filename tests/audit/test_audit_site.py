@@ -155,3 +155,24 @@ def test_the_model_view_prints_evaluates_numbers(browser, tiny_model, tiny_shard
     report_players = audio_report(browser)
     assert report_players and all(p.error is None and p.duration_s == pytest.approx(3.0, abs=1e-3) for p in report_players)
     _keep_screenshot(browser, site, site / "model.html", tmp_path)
+
+
+def test_a_teacher_builds_notice_and_each_chunks_opinion_are_shown(browser, tiny_shards, tmp_path):
+    from helpers.teacher import add_teacher, agreeing
+
+    shards = add_teacher(tiny_shards, tmp_path / "teacher_shards", agreeing(p_present=0.9, p_absent=0.05))
+    site = tmp_path / "site"
+    audit(str(shards), str(site), AuditConfig(per_class=2))
+    load(browser, site / "index.html")
+    assert console_errors(browser) == []
+    notice = browser.find_element(By.ID, "teacher-notice").text
+    assert "stand-in-teacher: a stand-in teacher made by the tests" in notice and "test data" in notice
+    mapping = browser.find_element(By.ID, "teacher-mapping").text
+    assert "Teacher label alpha" in mapping
+    page = next(p for p in _pages(site) if p.name.startswith("class-alpha"))
+    load(browser, page)
+    for card in browser.find_elements(By.CSS_SELECTOR, ".card"):
+        text = card.text
+        assert "stand-in-teacher: alpha 0.90" in text
+        assert "alpha 0.90, beta 0.05, gamma 0.05" in text  # the soft labels, one per project class
+    _keep_screenshot(browser, site, page, tmp_path)
