@@ -18,6 +18,8 @@ from shardkit.ingest.extract import candidate_segments, salience_curve
 
 #: a candidate counts as picked when a stored chunk starts within this of it
 SAME_WINDOW_S = 0.002
+#: candidates shown beyond the build's own budget: the next-best windows, which lost to the chunk limit
+EXTRA_CANDIDATES = 8
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,8 @@ def recording_view(input_root: str, source: str, stored: list[dict], config: Bui
     with open_audio(path) as handle:
         duration_s = handle.frames / handle.samplerate
         _, frame_s, scores = salience_curve(handle, config)
-    candidates = candidate_segments(scores, frame_s, duration_s, config)
+    # the detector is greedy by score: its first picks under a larger budget are the build's, the rest lost to the limit
+    candidates = candidate_segments(scores, frame_s, duration_s, replace(config, max_chunks_per_file=config.max_chunks_per_file + EXTRA_CANDIDATES))
     picked = [
         {"key": c["key"], "offset_s": float(c["offset_s"]), "duration_s": float(c["duration_s"]), "score": float(c.get("score") or 0.0), "rank": c.get("rank")}
         for c in stored

@@ -24,7 +24,7 @@ th { background: #f3f5f8; } td.num { text-align: right; font-variant-numeric: ta
 .grid { display: flex; flex-wrap: wrap; gap: 12px; }
 .card { border: 1px solid #ccd; border-radius: 6px; padding: 8px; width: 330px; background: #fafbfd; }
 .card img { display: block; image-rendering: pixelated; width: 320px; height: 128px; }
-.card audio, td audio { width: 100%; height: 32px; }
+.card audio { width: 100%; height: 32px; } td audio { width: 240px; height: 32px; }
 .card dl { display: grid; grid-template-columns: auto 1fr; gap: 1px 8px; margin: 6px 0 0; font-size: 12px; }
 .card dt { color: #666; } .card dd { margin: 0; overflow-wrap: anywhere; }
 .notice { background: #fff4d6; border: 1px solid #e5c46b; padding: 8px 12px; border-radius: 4px; }

@@ -188,3 +188,19 @@ def test_config_messages(field, value, message):
     with pytest.raises(ConfigError) as info:
         AuditConfig(**{field: value})
     assert str(info.value) == message
+
+
+def test_a_call_beyond_the_chunk_limit_is_shown_as_a_lost_candidate(tmp_path):
+    from factories import tone_in_noise, write_audio
+
+    corpus = tmp_path / "corpus"
+    write_audio(corpus / "alpha" / "two_calls.flac", tone_in_noise(12, 24000, calls=((2, 0.6, 3000), (8, 0.6, 3000)), seed=4), 24000)
+    build(str(corpus), str(tmp_path / "shards"), BuildConfig(workers=0, chunk_s=1.0, max_chunks_per_file=1, val_fraction=0.0), progress=False)
+    manifest = read_manifest(str(tmp_path / "shards"))
+    collected = collect(str(tmp_path / "shards"), manifest, per_class=1, seed=0)
+    view = recording_view(str(corpus), "alpha/two_calls.flac", collected.by_source["alpha/two_calls.flac"], build_config_of(manifest["settings"]))
+    assert len(view.picked) == 1
+    stored_peak = view.picked[0]["offset_s"] + 0.5
+    other_call = 8.3 if abs(stored_peak - 2.3) < 1 else 2.3
+    salient_losers = [c for c in view.lost if c["score"] >= view.threshold_db]
+    assert any(c["offset_s"] <= other_call <= c["offset_s"] + c["duration_s"] for c in salient_losers), view.lost
