@@ -99,6 +99,8 @@ def _check_build(config: PipelineConfig) -> None:
 def _check_train(config: PipelineConfig) -> None:
     from shardkit.train.config import config_from_options
 
+    if "name" in config.settings("train"):
+        raise ConfigError(f"[train] of {config.source!r} takes no name: the model's name is [pipeline] name ({config.name!r})")
     config_from_options({**config.settings("train"), "name": config.name})
 
 
