@@ -10,7 +10,6 @@ each stage's line; at the end, a table of the stages, float vs INT8 metrics and 
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -62,13 +61,14 @@ def status_command(file: str, as_json: bool, storage_options: dict) -> None:
 
 def _echo_status(config, from_stage: str | None, storage_options: dict, as_json: bool, title: str) -> None:
     """Check the file's settings as a run would, then print every stage's verdict."""
+    from shardkit.jsonio import dumps
     from shardkit.pipeline.runner import check_run
     from shardkit.pipeline.status import format_status, pipeline_status
 
     with tensorflow_required("this pipeline needs TensorFlow ({exc}); run: pip install 'shardkit[tf]'"):
         check_run(config, from_stage)
     rows = pipeline_status(config, from_stage, storage_options)
-    click.echo(json.dumps({"pipeline": config.source, "work": config.work, "stages": rows}, indent=2) if as_json else format_status(rows, title))
+    click.echo(dumps({"pipeline": config.source, "work": config.work, "stages": rows}, indent=2) if as_json else format_status(rows, title))
 
 
 def _echo_gates(exc: Exception) -> None:

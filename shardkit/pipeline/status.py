@@ -96,6 +96,10 @@ def pipeline_status(
     return rows
 
 
+#: how a metric's key reads in the text output
+METRIC_LABELS = {"best_val_roc_auc": "best val ROC-AUC", "int8_roc_auc_drop": "float → INT8 ROC-AUC drop", "roc_auc": "ROC-AUC", "cmap": "cmAP"}
+
+
 def _format_metric(name: str, value: Any) -> str:
     if isinstance(value, float):
         return f"{name} {value:.4f}"
@@ -112,5 +116,8 @@ def format_status(rows: list[dict[str, Any]], title: str) -> str:
         note = f"({row['note']})" if row["note"] else ""
         lines.append(f"{row['stage']:>9}: {row['verdict']:<12} {' '.join(part for part in (why, note) if part)}".rstrip())
         if row["metrics"]:
-            lines.append(f"{'':>11}last run: " + "; ".join(_format_metric(k.replace("_", " "), v) for k, v in row["metrics"].items() if v is not None))
+            lines.append(
+                f"{'':>11}last run: "
+                + "; ".join(_format_metric(METRIC_LABELS.get(k, k.replace("_", " ")), v) for k, v in row["metrics"].items() if v is not None)
+            )
     return "\n".join(lines)

@@ -185,9 +185,9 @@ def test_status_prints_the_last_runs_key_metrics(tmp_path: Path, monkeypatch: py
     result = CliRunner().invoke(cli, ["pipeline", "status", str(path)])
     assert result.exit_code == 0, result.output
     assert "build: up to date\n           last run: samples 5; samples by split train 2, val 3" in result.output
-    assert "best epoch 2; best val roc auc 0.8750" in result.output
-    assert "int8 roc auc drop 0.0250; gates passed" in result.output
-    assert "split val; roc auc 0.8121; cmap 0.7012" in result.output
+    assert "best epoch 2; best val ROC-AUC 0.8750" in result.output
+    assert "float → INT8 ROC-AUC drop 0.0250; gates passed" in result.output
+    assert "split val; ROC-AUC 0.8121; cmAP 0.7012" in result.output
     data = json.loads(CliRunner().invoke(cli, ["pipeline", "status", str(path), "--json"]).output)
     rows = {row["stage"]: row for row in data["stages"]}
     assert rows["build"]["metrics"]["samples"] == 5 and rows["train"]["metrics"]["best_val_roc_auc"] == 0.875
