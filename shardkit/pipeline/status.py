@@ -49,7 +49,8 @@ def _convert_metrics(outputs: dict[str, str], storage: dict[str, Any]) -> dict[s
     metrics = report.get("metrics", {})
     float_, int8 = metrics.get("float", {}).get("roc_auc"), metrics.get("int8", {}).get("roc_auc")
     drop = float_ - int8 if isinstance(float_, float | int) and isinstance(int8, float | int) else None
-    return {"int8_roc_auc_drop": drop, "gates": "passed" if report.get("passed") else "FAILED"}
+    failed = [name for name, gate in report.get("gates", {}).items() if not gate.get("passed", True) and gate.get("outcome") != "undecided"]
+    return {"int8_roc_auc_drop": drop, "gates": "passed" if report.get("passed") else f"FAILED ({', '.join(failed)})" if failed else "FAILED"}
 
 
 def _evaluate_metrics(outputs: dict[str, str], storage: dict[str, Any]) -> dict[str, Any]:

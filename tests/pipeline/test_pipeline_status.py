@@ -194,6 +194,9 @@ def test_status_prints_the_last_runs_key_metrics(tmp_path: Path, monkeypatch: py
     assert rows["convert"]["metrics"] == {"int8_roc_auc_drop": pytest.approx(0.025), "gates": "passed"}
     assert rows["evaluate"]["metrics"] == {"split": "val", "roc_auc": 0.8121, "cmap": 0.7012}
     assert {row["verdict"] for row in rows.values()} == {"up to date"}
+    report = tmp_path / "work" / "int8" / "fake_convert.json"  # a conversion whose gates failed
+    report.write_text(json.dumps({**json.loads(report.read_text()), "passed": False, "gates": {"cosine_p5": {"passed": False}, "n6": {"passed": True}}}))
+    assert "gates FAILED (cosine_p5)" in CliRunner().invoke(cli, ["pipeline", "status", str(path)]).output
     _delete_output(path)
     data = json.loads(CliRunner().invoke(cli, ["pipeline", "status", str(path), "--json"]).output)
     assert data["stages"][1]["reason"] == "output missing" and data["stages"][1]["detail"].endswith("fake.keras")
