@@ -16,7 +16,9 @@ demo_corpus = false               # generate the demo corpus into `input` when i
 [evaluate]   # split
 ```
 
-Parsing checks names only; each stage's own config checks the values before it runs.
+Parsing checks names only; each stage's own config checks the values before it runs. Every
+key of every table, with its type, default and meaning: pipelines/README.md (generated from
+the configs by `shardkit.pipeline.keys`).
 """
 
 from __future__ import annotations
@@ -35,7 +37,16 @@ PIPELINE_KEYS = {"name", "input", "work", "demo_corpus"}
 
 @dataclass(frozen=True)
 class PipelineConfig(DictConfig):
-    """A parsed pipeline file."""
+    """A parsed pipeline file.
+
+    Attributes:
+        name: the model's artifact prefix (``<name>.keras``, ``<name>_int8.tflite`` ...).
+        input: the build's INPUT, a local folder of ``<class>/**/<recording>``.
+        work: where every stage writes (a local folder or ``s3://``): shards/, model/, qat/, int8/, eval/ and the stamps in _pipeline/.
+        demo_corpus: generate the demo's synthetic corpus into ``input`` when that folder is missing.
+        stages: each stage's table, by stage.
+        source: the file's path, for messages.
+    """
 
     name: str
     input: str

@@ -2,36 +2,31 @@
 
 Each stage writes into its own folder under the pipeline's ``work`` URL (local or ``s3://``):
 ``shards/``, ``model/``, ``qat/``, ``int8/``, ``eval/``. After a stage succeeds, a stamp
-``_pipeline/<stage>.json`` records its fingerprint: a hash of its settings, of the stage
-before it (so a change flows downstream), and for the build of the INPUT tree (paths, sizes,
-modification times; where the build runs — executor, scheduler, workers — is left out). A
-stage whose stamp matches and whose outputs exist is skipped, unless a stage before it ran.
-``from_stage`` reruns that stage and everything after it. A rerun stage starts from an empty
-folder, except the build, which is resumable and only starts over when its settings changed.
+``_pipeline/<stage>.json`` records its fingerprint (a hash of its settings, of the stage
+before it, and for the build of the INPUT tree's paths, sizes and modification times; where
+the build runs — executor, scheduler, workers — is left out) and the checksums of its files.
+Whether a stage runs is `shardkit.pipeline.state.decide`'s verdict, the same one that
+``shardkit pipeline status`` and ``run --dry-run`` print. ``from_stage`` reruns that stage
+and everything after it. A rerun stage starts from an empty folder, except the build, which is
+resumable and only starts over when its settings changed or a file it made was edited.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from shardkit.errors import ConfigError
-from shardkit.jsonio import dumps
 from shardkit.pipeline.config import STAGES, PipelineConfig
+from shardkit.pipeline.state import FOLDERS, Upstream, Verdict, advance, decide, record_outputs, stamp_name
 from shardkit.storage import Store, filesystem
 
 log = logging.getLogger(__name__)
-
-#: [build] keys that say where the work runs, not what it produces: outside the fingerprint
-EXECUTION_KEYS = frozenset({"executor", "scheduler", "workers", "lease_ttl_s"})
-#: stage → output folder under ``work``
-FOLDERS = {"build": "shards", "train": "model", "qat": "qat", "convert": "int8", "evaluate": "eval"}
-STAMPS = "_pipeline"
 
 
 @dataclass
@@ -43,23 +38,7 @@ class StageResult:
     fingerprint: str = ""
     seconds: float = 0.0
     outputs: dict[str, str] = field(default_factory=dict)
-
-
-def tree_fingerprint(folder: str) -> str:
-    """Hash of every file under ``folder``: relative path, size and modification time."""
-    entries = []
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        for name in sorted(files):
-            path = os.path.join(root, name)
-            stat = os.stat(path)
-            entries.append(f"{os.path.relpath(path, folder)}\0{stat.st_size}\0{stat.st_mtime_ns}")
-    return hashlib.sha256("\n".join(entries).encode()).hexdigest()
-
-
-def _fingerprint(stage: str, settings: dict, upstream: str, inputs: str = "") -> str:
-    payload = dumps({"stage": stage, "settings": settings, "upstream": upstream, "inputs": inputs}, sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()
+    reason: str = ""
 
 
 # ----- the stages ---------------------------------------------------------------------------
@@ -120,6 +99,8 @@ def _check_build(config: PipelineConfig) -> None:
 def _check_train(config: PipelineConfig) -> None:
     from shardkit.train.config import config_from_options
 
+    if "name" in config.settings("train"):
+        raise ConfigError(f"[train] of {config.source!r} takes no name: the model's name is [pipeline] name ({config.name!r})")
     config_from_options({**config.settings("train"), "name": config.name})
 
 
@@ -241,19 +222,47 @@ STAGE_RUNNERS: dict[str, Callable[[PipelineConfig, dict, dict], dict[str, str]]]
 # ----- the runner ---------------------------------------------------------------------------
 
 
-def _outputs_exist(outputs: dict[str, str], storage: dict) -> bool:
-    for url in outputs.values():
-        if url:
-            fs, path = filesystem(url, storage)
-            if not fs.exists(path):
-                return False
-    return True
-
-
 def _clear(config: PipelineConfig, folder: str, storage: dict) -> None:
     fs, path = filesystem(config.url(folder), storage)
     if fs.exists(path):
         fs.rm(path, recursive=True)
+
+
+def _prepare(config: PipelineConfig, echo: Callable[[str], None]) -> None:
+    """The demo corpus when asked for and missing; then INPUT must be a folder."""
+    if config.demo_corpus and not os.path.isdir(config.input):
+        from shardkit.audio.synthetic import DEMO_CORPUS, make_demo_corpus
+
+        echo(f"generating the demo corpus in {config.input}")
+        make_demo_corpus(config.input, DEMO_CORPUS)
+    if not os.path.isdir(config.input):
+        raise ConfigError(f"[pipeline] input {config.input!r} is not a folder")
+
+
+def _run_stage(config: PipelineConfig, verdict: Verdict, store: Store, upstream: Upstream, echo: Callable[[str], None]) -> tuple[StageResult, str]:
+    """Run the stage ``verdict`` says to rerun, then stamp it: ``(result, its new run id)``."""
+    stage, storage = verdict.stage, store.storage_options
+    if stage != "build" or verdict.reason in ("settings changed", "output changed"):
+        _clear(config, FOLDERS[stage], storage)  # the build resumes, unless what it made no longer holds
+    echo(f"{stage}: running ({verdict.reason}{': ' + verdict.detail if verdict.detail else ''})")
+    started = time.monotonic()
+    outputs = STAGE_RUNNERS[stage](config, config.settings(stage), storage)
+    seconds = round(time.monotonic() - started, 2)
+    run = uuid.uuid4().hex
+    stamp = {
+        "stage": stage,
+        "fingerprint": verdict.fingerprint,
+        "settings": verdict.settings,
+        "inputs": verdict.inputs,
+        "outputs": outputs,
+        "seconds": seconds,
+        "run": run,
+        "upstream_run": upstream.run,
+        "files": record_outputs(config, stage, storage),
+    }
+    store.write_json(stamp_name(stage), stamp)
+    echo(f"{stage}: done in {seconds:.1f} s")
+    return StageResult(stage, "ran", verdict.fingerprint, seconds, outputs, verdict.reason), run
 
 
 def run_pipeline(
@@ -263,7 +272,7 @@ def run_pipeline(
     echo: Callable[[str], None] = log.info,
     until: str | None = None,
 ) -> list[StageResult]:
-    """Run every stage that is not up to date (and every stage from ``from_stage`` on).
+    """Run every stage that `decide` says is not up to date (and every stage from ``from_stage`` on).
 
     Args:
         config: the parsed pipeline file.
@@ -276,46 +285,36 @@ def run_pipeline(
         ConfigError: a bad stage name or setting, before that stage runs.
         GateFailed: the conversion gates failed (nothing after it runs, no stamp written).
     """
-    for name, value in (("--from", from_stage), ("until", until)):
-        if value is not None and value not in STAGES:
-            raise ConfigError(f"{name} must be one of {list(STAGES)}; got {value!r}")
+    stages = check_run(config, from_stage, until)
     storage = dict(storage_options or {})
-    stages = STAGES[: STAGES.index(until) + 1] if until else STAGES
-    check_pipeline(config, stages)
-    if config.demo_corpus and not os.path.isdir(config.input):
-        from shardkit.audio.synthetic import DEMO_CORPUS, make_demo_corpus
-
-        echo(f"generating the demo corpus in {config.input}")
-        make_demo_corpus(config.input, DEMO_CORPUS)
-    if not os.path.isdir(config.input):
-        raise ConfigError(f"[pipeline] input {config.input!r} is not a folder")
+    _prepare(config, echo)
     store = Store(config.work, storage)
     store.check_writable()
     forced = STAGES[STAGES.index(from_stage) :] if from_stage else ()
-    upstream, results, ran = "", [], False
+    upstream, results = Upstream(), []
     for stage in stages:
-        settings = config.settings(stage)
-        content = {k: v for k, v in settings.items() if not (stage == "build" and k in EXECUTION_KEYS)}
-        fingerprint = _fingerprint(stage, content, upstream, tree_fingerprint(config.input) if stage == "build" else "")
-        upstream = fingerprint
-        if not config.enabled(stage):
-            results.append(StageResult(stage, "disabled", fingerprint))
-            echo(f"{stage}: disabled")
-            continue
-        stamp_name = f"{STAMPS}/{stage}.json"
-        stamp = store.read_json(stamp_name) if store.exists(stamp_name) else None
-        if not ran and stage not in forced and stamp and stamp["fingerprint"] == fingerprint and _outputs_exist(stamp["outputs"], storage):
-            results.append(StageResult(stage, "skipped", fingerprint, outputs=stamp["outputs"]))
-            echo(f"{stage}: up to date")
-            continue
-        if stage != "build" or (stamp and stamp.get("settings") != content):
-            _clear(config, FOLDERS[stage], storage)
-        echo(f"{stage}: running")
-        started = time.monotonic()
-        outputs = STAGE_RUNNERS[stage](config, dict(settings), storage)
-        seconds = round(time.monotonic() - started, 2)
-        store.write_json(stamp_name, {"stage": stage, "fingerprint": fingerprint, "settings": content, "outputs": outputs, "seconds": seconds})
-        ran = True  # everything after a stage that ran runs too: its inputs are new
-        results.append(StageResult(stage, "ran", fingerprint, seconds, outputs))
-        echo(f"{stage}: done in {seconds:.1f} s")
+        verdict = decide(config, stage, store, upstream, stage in forced)
+        if verdict.rerun:
+            result, run = _run_stage(config, verdict, store, upstream, echo)
+        else:
+            stamp = verdict.stamp or {}
+            status = "disabled" if verdict.reason == "disabled" else "skipped"
+            result, run = StageResult(stage, status, verdict.fingerprint, outputs=stamp.get("outputs", {})), stamp.get("run", "")
+            echo(f"{stage}: {verdict.label}" + (f" ({verdict.note})" if verdict.note else ""))
+        results.append(result)
+        upstream = advance(upstream, verdict, run)  # a stage that ran makes every later one run: their inputs are new
     return results
+
+
+def check_run(config: PipelineConfig, from_stage: str | None = None, until: str | None = None) -> tuple[str, ...]:
+    """Check ``--from``, ``until`` and every stage's settings; the stages to judge.
+
+    Raises:
+        ConfigError: a bad stage name or setting.
+    """
+    for name, value in (("--from", from_stage), ("until", until)):
+        if value is not None and value not in STAGES:
+            raise ConfigError(f"{name} must be one of {list(STAGES)}; got {value!r}")
+    stages = STAGES[: STAGES.index(until) + 1] if until else STAGES
+    check_pipeline(config, stages)
+    return stages

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -71,12 +72,22 @@ def test_pipeline_runs_skips_and_reruns_downstream_of_a_change(tmp_path: Path):
     from factories import make_class_corpus
 
     from shardkit.pipeline.runner import run_pipeline
+    from shardkit.pipeline.state import plan_pipeline
 
     corpus = make_class_corpus(tmp_path / "corpus")
     path = _write(tmp_path, corpus)
-    status = lambda results: {r.stage: r.status for r in results}  # noqa: E731
 
-    first = run_pipeline(load_pipeline(str(path)))
+    def status(results: list) -> dict[str, str]:
+        """The stages' statuses; what the plan said before the run, checked against what the run did."""
+        return {r.stage: r.status for r in results}
+
+    def run(config, **kwargs) -> list:
+        planned = {v.stage: v.rerun for v in plan_pipeline(config, kwargs.get("from_stage"))}
+        results = run_pipeline(config, **kwargs)
+        assert {r.stage: r.status == "ran" for r in results} == planned
+        return results
+
+    first = run(load_pipeline(str(path)))
     assert status(first) == dict.fromkeys(STAGES, "ran")
     work = tmp_path / "work"
     for relative in (
@@ -89,12 +100,19 @@ def test_pipeline_runs_skips_and_reruns_downstream_of_a_change(tmp_path: Path):
     ):
         assert (work / relative).is_file(), relative
     tflite_mtime = (work / "int8" / "tiny_qat_int8.tflite").stat().st_mtime_ns
+    shown = json.loads(CliRunner().invoke(cli, ["pipeline", "status", str(path), "--json"]).output)
+    metrics = {row["stage"]: row["metrics"] for row in shown["stages"]}
+    manifest = json.loads((work / "shards" / "manifest.json").read_text())
+    assert metrics["build"]["samples"] == sum(split["samples"] for split in manifest["splits"].values()) > 0
+    assert 0 <= metrics["train"]["best_val_roc_auc"] <= 1 and metrics["convert"]["gates"] == "passed"
+    assert abs(metrics["convert"]["int8_roc_auc_drop"]) < 1 and 0 <= metrics["evaluate"]["roc_auc"] <= 1 and 0 <= metrics["evaluate"]["cmap"] <= 1
+    assert {row["verdict"] for row in shown["stages"]} == {"up to date"}
 
-    assert status(run_pipeline(load_pipeline(str(path)))) == dict.fromkeys(STAGES, "skipped")
+    assert status(run(load_pipeline(str(path)))) == dict.fromkeys(STAGES, "skipped")
     assert (work / "int8" / "tiny_qat_int8.tflite").stat().st_mtime_ns == tflite_mtime
 
     path = _write(tmp_path, corpus, qat_epochs=2)  # a QAT setting changes: QAT and everything after it rerun
-    assert status(run_pipeline(load_pipeline(str(path)))) == {"build": "skipped", "train": "skipped", "qat": "ran", "convert": "ran", "evaluate": "ran"}
+    assert status(run(load_pipeline(str(path)))) == {"build": "skipped", "train": "skipped", "qat": "ran", "convert": "ran", "evaluate": "ran"}
 
     result = CliRunner().invoke(cli, ["pipeline", "run", str(path), "--from", "convert"])
     assert result.exit_code == 0, result.output
@@ -102,14 +120,14 @@ def test_pipeline_runs_skips_and_reruns_downstream_of_a_change(tmp_path: Path):
     assert "convert: ran" in result.output and "evaluate: ran" in result.output and "qat: skipped" in result.output
 
     (work / "model" / "tiny.keras").unlink()  # an output gone: its stage and the ones after it rerun
-    assert status(run_pipeline(load_pipeline(str(path)))) == {"build": "skipped", "train": "ran", "qat": "ran", "convert": "ran", "evaluate": "ran"}
+    assert status(run(load_pipeline(str(path)))) == {"build": "skipped", "train": "ran", "qat": "ran", "convert": "ran", "evaluate": "ran"}
 
     path.write_text(path.read_text().replace("workers = 2", "workers = 1"))  # where the build runs is not what it makes
-    assert status(run_pipeline(load_pipeline(str(path)))) == dict.fromkeys(STAGES, "skipped")
+    assert status(run(load_pipeline(str(path)))) == dict.fromkeys(STAGES, "skipped")
 
     extra = corpus / "alpha" / "extra.flac"  # new input: the build extends, downstream reruns
     extra.write_bytes((corpus / "alpha" / sorted(os.listdir(corpus / "alpha"))[0]).read_bytes())
-    assert status(run_pipeline(load_pipeline(str(path)))) == dict.fromkeys(STAGES, "ran")
+    assert status(run(load_pipeline(str(path)))) == dict.fromkeys(STAGES, "ran")
 
 
 @pytest.mark.slow
