@@ -14,7 +14,7 @@ import threading
 import time
 import traceback
 
-from shardkit.errors import InputFileError
+from shardkit.errors import InputFileError, StorageUnavailableError
 from shardkit.ingest.config import BuildConfig
 from shardkit.ingest.extract import extract_file
 from shardkit.ingest.lease import LeaseToken
@@ -91,10 +91,12 @@ def run_task(task: ShardTask, store: Store, config: BuildConfig, lease: LeaseTok
     teacher = {"candidates": 0, "windows": 0, "seconds": 0.0, "ranked": 0, "audit": []} if config.teacher is not None else None
     for source in task.files:
         try:
-            extraction = extract_file(source, config)
+            extraction = extract_file(source, config, task.input_options)
         except InputFileError as exc:
             failures.append(source.failure(exc.reason, exc.detail))
             continue
+        except StorageUnavailableError:
+            raise  # the store, not the recording: the task fails (retried, or the build stops) and a rerun resumes
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the build
             detail = f"{type(exc).__name__}: {exc} ({traceback.format_exc(limit=-1).strip().splitlines()[-2].strip()})"
             failures.append(source.failure("internal_error", detail))
