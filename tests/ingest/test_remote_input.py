@@ -177,3 +177,25 @@ def test_input_storage_options_default_to_outputs_for_the_same_scheme():
     assert input_options_for("s3://raw/x", "/local/out", None, {"key": "k"}) == {}
     assert input_options_for("/local/in", "s3://out/y", None, {"key": "k"}) == {}
     assert input_options_for("s3://raw/x", "s3://out/y", {"key": "other"}, {"key": "k"}) == {"key": "other"}
+
+
+def test_an_s3_input_read_by_worker_processes_builds_the_local_trees_shards(small_corpus: Path, tmp_path: Path, s3_endpoint: str):
+    """moto's S3 on 127.0.0.1, no AWS environment: the pool's worker processes get the endpoint and credentials from the tasks."""
+    import boto3
+    import s3fs
+
+    options = {"endpoint_url": s3_endpoint, "key": "testing", "secret": "testing"}
+    bucket = f"raw-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing").create_bucket(
+        Bucket=bucket
+    )
+    fs = s3fs.S3FileSystem(**options)
+    for path in sorted(p for p in small_corpus.rglob("*") if p.is_file()):
+        fs.pipe_file(f"{bucket}/raw/{path.relative_to(small_corpus).as_posix()}", path.read_bytes())
+    config = BuildConfig(workers=2, val_fraction=0.3, shard_max_samples=3)
+    reference = build(str(small_corpus), str(tmp_path / "local"), config, progress=False)
+    summary = build(f"s3://{bucket}/raw", str(tmp_path / "s3"), config, input_storage_options=options, progress=False)
+    assert summary.manifest["inputs"] == reference.manifest["inputs"]
+    assert shard_hashes(summary.manifest) == shard_hashes(reference.manifest)
+    scan = scan_inputs(f"s3://{bucket}/raw", 0.3, 0.0, storage_options=options)
+    assert all(f.etag and f.mtime_ns > 0 for f in scan.files), "an object's identity is its size and ETag"
