@@ -439,6 +439,8 @@ def object_version(info: dict) -> tuple[int, str]:
 
 #: retries of a range request that meets a transient error, and the wait before the first (it doubles)
 RANGE_RETRIES, RANGE_BACKOFF_S = 3, 0.5
+#: a range after a seek, and the longest range (the buffer a reader holds)
+RANGE_MIN_FETCH_BYTES, RANGE_MAX_FETCH_BYTES = 64 * 1024, 4 * 1024 * 1024
 #: each sequential range fetch is this many times as long as the one before
 READAHEAD_GROWTH = 1.5
 #: bytes fetched by every `RangeReader` of this process (for benchmarks and tests)
@@ -466,8 +468,8 @@ class RangeReader(io.RawIOBase):
         size_bytes: the object's size (from a listing or `fs.info`).
         url: the object's URL, for messages.
         endpoint: the endpoint serving it (`endpoint_of`), for messages.
-        min_fetch_bytes: the first range after a seek.
-        max_fetch_bytes: the longest range (the memory bound).
+        min_fetch_bytes: the first range after a seek (default `RANGE_MIN_FETCH_BYTES`).
+        max_fetch_bytes: the longest range, the memory bound (default `RANGE_MAX_FETCH_BYTES`).
         retries: retries of a range request (default `RANGE_RETRIES`).
         backoff_s: wait before the first retry (default `RANGE_BACKOFF_S`).
     """
@@ -480,21 +482,22 @@ class RangeReader(io.RawIOBase):
         *,
         url: str,
         endpoint: str,
-        min_fetch_bytes: int = 64 * 1024,
-        max_fetch_bytes: int = 4 * 1024 * 1024,
+        min_fetch_bytes: int | None = None,
+        max_fetch_bytes: int | None = None,
         retries: int | None = None,
         backoff_s: float | None = None,
     ) -> None:
         super().__init__()
         self.fs, self.path, self.size_bytes, self.url, self.endpoint = fs, path, size_bytes, url, endpoint
-        self.min_fetch_bytes, self.max_fetch_bytes = min_fetch_bytes, max_fetch_bytes
+        self.min_fetch_bytes = min_fetch_bytes or RANGE_MIN_FETCH_BYTES
+        self.max_fetch_bytes = max_fetch_bytes or RANGE_MAX_FETCH_BYTES
         self.retries = RANGE_RETRIES if retries is None else retries
         self.backoff_s = RANGE_BACKOFF_S if backoff_s is None else backoff_s
         self.bytes_fetched = 0
         self._pos = 0
         self._start = 0
         self._buffer = b""
-        self._next_fetch = min_fetch_bytes
+        self._next_fetch = self.min_fetch_bytes
 
     def __repr__(self) -> str:
         return f"RangeReader({self.url!r})"
@@ -533,7 +536,7 @@ class RangeReader(io.RawIOBase):
         self._next_fetch = min(self.max_fetch_bytes, int(self._next_fetch * READAHEAD_GROWTH)) if sequential else self.min_fetch_bytes
         end = min(self.size_bytes, start + max(wanted, self._next_fetch))
         data = retry_transient(
-            lambda: self.fs.cat_file(self.path, start, end),
+            lambda: self.fs.cat_file(self.path, start=start, end=end),
             what=f"reading {self.url!r} bytes {start}-{end}",
             endpoint=self.endpoint,
             retries=self.retries,
