@@ -18,9 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from shardkit.errors import ConfigError
+from shardkit.audio.decode import open_audio
+from shardkit.errors import ConfigError, InputFileError
 from shardkit.ingest.config import NEGATIVE_CLASS_NAMES
-from shardkit.storage import is_local_url, join_url, list_files, local_path, object_version, open_object
+from shardkit.storage import is_local_url, join_url, list_files, local_path, object_version
 
 log = logging.getLogger(__name__)
 
@@ -332,14 +333,22 @@ class _Walk:
 
 
 def _header_duration(path: bytes | str, storage_options: dict[str, Any] | None = None) -> float:
-    """Duration from the header of a file or object; 0.0 when unreadable (the worker records the real failure)."""
+    """Duration from the header of a file or object; 0.0 when unreadable (the worker records the real failure).
+
+    Raises:
+        StorageUnavailableError: the store holding an object keeps failing (the scan stops:
+            a guessed duration would change the plan).
+    """
+    if isinstance(path, str):
+        try:
+            with open_audio(path, storage_options) as handle:
+                return handle.frames / handle.samplerate
+        except InputFileError:
+            return 0.0
     import soundfile as sf
 
     try:
-        if isinstance(path, bytes):
-            info = sf.info(os.fsdecode(path))
-            return info.frames / info.samplerate if info.samplerate > 0 else 0.0
-        with open_object(path, storage_options, min_fetch_bytes=16 * 1024) as reader, sf.SoundFile(reader) as handle:
-            return handle.frames / handle.samplerate if handle.samplerate > 0 else 0.0
+        info = sf.info(os.fsdecode(path))
+        return info.frames / info.samplerate if info.samplerate > 0 else 0.0
     except Exception:  # noqa: BLE001 - the worker reports the failure with its reason
         return 0.0

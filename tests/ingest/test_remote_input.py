@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from pathlib import Path
 
@@ -115,16 +116,17 @@ def test_range_reader_reads_what_the_object_holds_with_bounded_ranges():
 
 @pytest.fixture
 def flaky_memory(monkeypatch: pytest.MonkeyPatch):
-    """Make every other range read and info call of ``memory://`` fail with a connection reset (retries wait 1 ms)."""
+    """Make the first attempt of every range read and info call of ``memory://`` fail with a connection reset (retries wait 1 ms)."""
     from fsspec.implementations.memory import MemoryFileSystem
 
     monkeypatch.setattr(storage, "RANGE_BACKOFF_S", 0.001)
-    calls = {"n": 0, "failed": 0, "always": False}
+    calls = {"seen": set(), "failed": 0, "always": False}
 
     def flaky(real):
         def call(self, path, *args, **kwargs):
-            calls["n"] += 1
-            if calls["always"] or calls["n"] % 2:
+            attempt = (real.__name__, path, args, tuple(sorted(kwargs.items())), threading.get_ident())
+            if calls["always"] or attempt not in calls["seen"]:
+                calls["seen"].add(attempt)
                 calls["failed"] += 1
                 raise ConnectionResetError(f"injected fault reading {path}")
             return real(self, path, *args, **kwargs)
@@ -147,12 +149,29 @@ def test_transient_faults_reading_a_remote_input_are_retried(small_corpus: Path,
 
 def test_a_store_that_keeps_failing_stops_the_build_and_blames_no_recording(small_corpus: Path, tmp_path: Path, flaky_memory: dict):
     url = upload(small_corpus)
-    scan_inputs(url, 0.0, 0.0, read_headers=False)  # the listing works: only reads fail from here on
+    source = scan_inputs(url, 0.0, 0.0).files[0]  # the listing and headers work: reads fail from here on
     flaky_memory["always"] = True
-    with pytest.raises(StorageUnavailableError, match=rf"(checking|reading) '{url}/.*' (bytes \d+-\d+ )?failed after 4 attempts: storage endpoint memory://"):
-        build(url, str(tmp_path / "out"), INLINE, executor="inline", progress=False)
+    with pytest.raises(StorageUnavailableError, match=rf"checking '{url}/alpha/a0.flac' failed after 4 attempts: storage endpoint memory://"):
+        extract_file(source, INLINE)  # in the worker: the store's failure, not an InputFileError
+    with pytest.raises(StorageUnavailableError, match=rf"checking '{url}/.*' failed after 4 attempts"):
+        build(url, str(tmp_path / "out"), INLINE, executor="inline", progress=False)  # the scan stops: no guessed durations
     assert not (tmp_path / "out" / "manifest.json").exists()
     assert not list((tmp_path / "out").glob("*.tar"))
+
+
+def test_a_range_that_keeps_failing_mid_decode_is_the_stores_fault(small_corpus: Path, flaky_memory: dict, monkeypatch: pytest.MonkeyPatch):
+    """soundfile's callbacks cannot raise: the reader's error is kept and raised after the call, never read as a corrupt file."""
+    url = upload(small_corpus)
+    source = scan_inputs(url, 0.0, 0.0).files[0]
+    real = storage.RangeReader._fetch
+
+    def fail_past_header(self, start, wanted, *, sequential):
+        flaky_memory["always"] = start > 0
+        return real(self, start, wanted, sequential=sequential)
+
+    monkeypatch.setattr(storage.RangeReader, "_fetch", fail_past_header)
+    with pytest.raises(StorageUnavailableError, match=rf"reading '{url}/alpha/a0.flac' bytes \d+-\d+ failed after 4 attempts"):
+        extract_file(source, INLINE)
 
 
 def test_a_failed_object_is_retried_once_it_changes(small_corpus: Path, tmp_path: Path):
