@@ -17,7 +17,7 @@ from shardkit.errors import ConfigError
 TF_MODULES = frozenset({"tensorflow", "keras", "ai_edge_litert"})
 
 
-def parse_storage_options(values: Sequence[str]) -> dict:
+def parse_storage_options(values: Sequence[str], flag: str = "--storage-option") -> dict:
     """``--storage-option key=value`` pairs as a dict (values parsed as JSON when they can be).
 
     Raises:
@@ -27,7 +27,7 @@ def parse_storage_options(values: Sequence[str]) -> dict:
     for item in values:
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--storage-option")
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=flag)
         try:
             options[key] = json.loads(raw)
         except json.JSONDecodeError:
@@ -35,18 +35,20 @@ def parse_storage_options(values: Sequence[str]) -> dict:
     return options
 
 
-def storage_option(help_text: str | None = None) -> Callable:
+def storage_option(help_text: str | None = None, flag: str = "--storage-option", dest: str = "storage_options") -> Callable:
     """The ``--storage-option KEY=VALUE`` option (repeatable), passed to the command as ``storage_options: dict``.
 
     Args:
         help_text: what the options apply to, for ``--help``.
+        flag: the option's name (``--input-storage-option`` for a second location).
+        dest: the command's parameter that receives the dict.
     """
     return click.option(
-        "--storage-option",
-        "storage_options",
+        flag,
+        dest,
         multiple=True,
         metavar="KEY=VALUE",
-        callback=lambda ctx, param, values: parse_storage_options(values),
+        callback=lambda ctx, param, values: parse_storage_options(values, flag),
         help=help_text,
     )
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import functools
 import http.client
+import io
 import json
 import logging
 import os
@@ -370,6 +371,36 @@ def _precondition_failed(exc: OSError) -> bool:
     return response.get("Error", {}).get("Code") in ("PreconditionFailed", "412")
 
 
+def retry_transient(call: Callable[[], Any], *, what: str, endpoint: str, retries: int = 3, backoff_s: float = 0.5) -> Any:
+    """``call()``, retried on transient errors (`is_transient`) with exponential backoff.
+
+    Args:
+        call: the storage request; it must be safe to repeat (a read, a listing).
+        what: what the call does, for the log and the error (``"reading 's3://b/x'"``).
+        endpoint: the endpoint that serves it (`endpoint_of`), for the error.
+        retries: attempts after the first.
+        backoff_s: wait before the first retry; it doubles after each.
+
+    Raises:
+        StorageUnavailableError: still failing after ``retries + 1`` attempts.
+        Exception: a lasting error (missing object, permission refused) as raised, at once.
+    """
+    for attempt in range(retries + 1):
+        try:
+            return call()
+        except StorageUnavailableError:
+            raise
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            if attempt == retries:
+                raise StorageUnavailableError(endpoint, f"{what} failed after {retries + 1} attempts", exc) from exc
+            wait_s = backoff_s * 2**attempt
+            log.info("%s failed (%s: %s); retrying in %.1f s", what, type(exc).__name__, exc, wait_s)
+            time.sleep(wait_s)
+    raise AssertionError("unreachable")
+
+
 def read_url_bytes(url: str, storage_options: dict[str, Any] | None = None, *, retries: int = 3, backoff_s: float = 0.5) -> bytes:
     """The whole object at ``url``, retrying transient errors (`is_transient`) with exponential backoff.
 
@@ -378,15 +409,189 @@ def read_url_bytes(url: str, storage_options: dict[str, Any] | None = None, *, r
         StorageUnavailableError: still failing after ``retries + 1`` attempts.
     """
     fs, path = filesystem(url, storage_options)
-    for attempt in range(retries + 1):
-        try:
-            return fs.cat_file(path)
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            if attempt == retries:
-                raise StorageUnavailableError(endpoint_of(url, storage_options), f"reading {url!r} failed after {retries + 1} attempts", exc) from exc
-            wait_s = backoff_s * 2**attempt
-            log.info("reading %s failed (%s: %s); retrying in %.1f s", url, type(exc).__name__, exc, wait_s)
-            time.sleep(wait_s)
-    raise AssertionError("unreachable")
+    return retry_transient(lambda: fs.cat_file(path), what=f"reading {url!r}", endpoint=endpoint_of(url, storage_options), retries=retries, backoff_s=backoff_s)
+
+
+def is_local_url(url: str) -> bool:
+    """Whether ``url`` names the local filesystem (a plain path or ``file://``)."""
+    return _protocol(url) in ("file", "local")
+
+
+def local_path(url: str) -> str:
+    """The local path a local ``url`` names (``file:///data/x`` → ``/data/x``)."""
+    return url.split("://", 1)[1] if "://" in url else url
+
+
+def join_url(url: str, name: str) -> str:
+    """``name`` (a POSIX relative path) inside the location ``url``, scheme kept."""
+    return f"{url.rstrip('/')}/{name}"
+
+
+def object_version(info: dict) -> tuple[int, str]:
+    """``(mtime_ns, etag)`` of an object from its fsspec ``info``: what tells a changed object (0 / "" when the store does not say)."""
+    etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
+    stamp = info.get("LastModified") or info.get("mtime") or info.get("created")
+    if hasattr(stamp, "timestamp"):
+        stamp = stamp.timestamp()
+    mtime_ns = int(float(stamp) * 1e9) if isinstance(stamp, (int, float)) else 0
+    return mtime_ns, etag
+
+
+#: retries of a range request that meets a transient error, and the wait before the first (it doubles)
+RANGE_RETRIES, RANGE_BACKOFF_S = 3, 0.5
+#: a range after a seek, and the longest range (the buffer a reader holds)
+RANGE_MIN_FETCH_BYTES, RANGE_MAX_FETCH_BYTES = 64 * 1024, 4 * 1024 * 1024
+#: each sequential range fetch is this many times as long as the one before
+READAHEAD_GROWTH = 1.5
+#: bytes fetched by every `RangeReader` of this process (for benchmarks and tests)
+_FETCHED = {"requests": 0, "bytes": 0}
+
+
+def fetch_stats() -> dict[str, int]:
+    """Range requests and bytes every `RangeReader` of this process has fetched so far."""
+    return dict(_FETCHED)
+
+
+class RangeReader(io.RawIOBase):
+    """A read-only, seekable file over one object, fetched by byte ranges with bounded memory.
+
+    It holds one buffer. A read that continues where the buffer ends fetches the next range,
+    `READAHEAD_GROWTH` times as long as the one before (up to ``max_fetch_bytes``): a file
+    streamed start to end costs its size in a few dozen requests. A read elsewhere (a seek)
+    fetches only ``min_fetch_bytes``, so reading short segments does not fetch the file again,
+    and overshoots a segment's end by less than half of what it read. Each range
+    request is retried on transient errors (`retry_transient`).
+
+    Args:
+        fs: the filesystem holding the object.
+        path: the object's path in ``fs``.
+        size_bytes: the object's size (from a listing or `fs.info`).
+        url: the object's URL, for messages.
+        endpoint: the endpoint serving it (`endpoint_of`), for messages.
+        min_fetch_bytes: the first range after a seek (default `RANGE_MIN_FETCH_BYTES`).
+        max_fetch_bytes: the longest range, the memory bound (default `RANGE_MAX_FETCH_BYTES`).
+        retries: retries of a range request (default `RANGE_RETRIES`).
+        backoff_s: wait before the first retry (default `RANGE_BACKOFF_S`).
+    """
+
+    def __init__(
+        self,
+        fs: fsspec.AbstractFileSystem,
+        path: str,
+        size_bytes: int,
+        *,
+        url: str,
+        endpoint: str,
+        min_fetch_bytes: int | None = None,
+        max_fetch_bytes: int | None = None,
+        retries: int | None = None,
+        backoff_s: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.fs, self.path, self.size_bytes, self.url, self.endpoint = fs, path, size_bytes, url, endpoint
+        self.min_fetch_bytes = min_fetch_bytes or RANGE_MIN_FETCH_BYTES
+        self.max_fetch_bytes = max_fetch_bytes or RANGE_MAX_FETCH_BYTES
+        self.retries = RANGE_RETRIES if retries is None else retries
+        self.backoff_s = RANGE_BACKOFF_S if backoff_s is None else backoff_s
+        self.bytes_fetched = 0
+        self._pos = 0
+        self._start = 0
+        self._buffer = b""
+        self._next_fetch = self.min_fetch_bytes
+
+    def __repr__(self) -> str:
+        return f"RangeReader({self.url!r})"
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size_bytes}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        """Fill ``buffer`` from the current position; 0 at the end of the object."""
+        view = memoryview(buffer).cast("B")
+        done = 0
+        while done < len(view) and self._pos < self.size_bytes:
+            end = self._start + len(self._buffer)
+            if not self._start <= self._pos < end:
+                self._fetch(self._pos, len(view) - done, sequential=bool(self._buffer) and self._pos == end)
+                end = self._start + len(self._buffer)
+            chunk = self._buffer[self._pos - self._start : self._pos - self._start + len(view) - done]
+            view[done : done + len(chunk)] = chunk
+            done += len(chunk)
+            self._pos += len(chunk)
+        return done
+
+    def _fetch(self, start: int, wanted: int, *, sequential: bool) -> None:
+        """Replace the buffer with the range from ``start``: growing while reads are sequential."""
+        self._next_fetch = min(self.max_fetch_bytes, int(self._next_fetch * READAHEAD_GROWTH)) if sequential else self.min_fetch_bytes
+        end = min(self.size_bytes, start + max(wanted, self._next_fetch))
+        data = retry_transient(
+            lambda: self.fs.cat_file(self.path, start=start, end=end),
+            what=f"reading {self.url!r} bytes {start}-{end}",
+            endpoint=self.endpoint,
+            retries=self.retries,
+            backoff_s=self.backoff_s,
+        )
+        if not data:
+            raise OSError(f"{self.url!r} ended at byte {start}, before its listed size {self.size_bytes}")
+        self._start, self._buffer = start, bytes(data)
+        self.bytes_fetched += len(data)
+        _FETCHED["requests"] += 1
+        _FETCHED["bytes"] += len(data)
+
+    def close(self) -> None:
+        self._buffer = b""
+        super().close()
+
+
+def open_object(url: str, storage_options: dict[str, Any] | None = None, **reader_options: Any) -> RangeReader:
+    """Open the object at ``url`` for reading as a seekable `RangeReader` (the size from ``fs.info``).
+
+    Raises:
+        FileNotFoundError: no such object.
+        StorageUnavailableError: the store keeps failing.
+    """
+    fs, path = filesystem(url, storage_options)
+    endpoint = endpoint_of(url, storage_options)
+    info = retry_transient(lambda: fs.info(path), what=f"checking {url!r}", endpoint=endpoint, retries=RANGE_RETRIES, backoff_s=RANGE_BACKOFF_S)
+    return RangeReader(fs, path, int(info.get("size") or 0), url=url, endpoint=endpoint, **reader_options)
+
+
+def list_files(url: str, storage_options: dict[str, Any] | None = None) -> tuple[list[tuple[str, dict]], list[str]]:
+    """Every file and folder under the location ``url``, with retries.
+
+    Returns:
+        ``(files, folders)``: files as ``(relative path, fsspec info)``, folders as relative paths,
+        both sorted. A missing location gives ``([], [])``.
+    """
+    fs, root = filesystem(url, storage_options)
+    endpoint = endpoint_of(url, storage_options)
+    try:
+        fs.invalidate_cache(root)
+        found = retry_transient(
+            lambda: fs.find(root, withdirs=True, detail=True), what=f"listing {url!r}", endpoint=endpoint, retries=RANGE_RETRIES, backoff_s=RANGE_BACKOFF_S
+        )
+    except FileNotFoundError:
+        return [], []
+    prefix = root.rstrip("/") + "/"
+    files, folders = [], []
+    for name, info in sorted(found.items()):
+        name = name.rstrip("/")
+        if not name.startswith(prefix):
+            continue
+        relative = name[len(prefix) :]
+        if info.get("type") == "directory":
+            folders.append(relative)
+        else:
+            files.append((relative, info))
+    return files, folders

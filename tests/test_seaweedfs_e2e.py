@@ -74,3 +74,37 @@ def test_build_train_convert_through_seaweedfs(seaweedfs: str, local_s3, tmp_pat
     fs = s3fs.S3FileSystem(**{"endpoint_url": seaweedfs, "key": options["key"], "secret": options["secret"]})
     assert fs.exists("shardkit-e2e/models/tiny_int8.tflite") and converted.report["n6"]["ok"]
     assert fs.exists("shardkit-e2e/models/tiny_int8_n6_bundle/bundle.json"), "the N6 bundle is written beside the model on S3 too"
+
+
+@pytest.mark.slow
+def test_dask_build_from_raw_audio_on_seaweedfs_writes_the_local_builds_shards(seaweedfs: str, local_s3, tmp_path: Path, small_corpus: Path):
+    """INPUT in the bucket, read by Dask workers directly (the tasks carry the URL and options): the local tree's shards, byte for byte."""
+    import json
+    import uuid
+
+    import s3fs
+    from click.testing import CliRunner
+
+    from shardkit.cli import cli
+    from shardkit.ingest.config import BuildConfig
+    from shardkit.ingest.runner import build
+
+    options = local_s3.storage_options(seaweedfs)
+    fs = s3fs.S3FileSystem(endpoint_url=seaweedfs, key=options["key"], secret=options["secret"])
+    raw = f"{local_s3.BUCKET}/raw-{uuid.uuid4().hex[:8]}"
+    fs.put(str(small_corpus), raw, recursive=True)
+    s3fs.S3FileSystem.clear_instance_cache()
+
+    reference = build(
+        str(small_corpus), str(tmp_path / "local"), BuildConfig(workers=0, val_fraction=0.3, shard_max_samples=3), executor="inline", progress=False
+    )
+    args = ["build", f"s3://{raw}", str(tmp_path / "dask"), "--executor", "dask", "--workers", "2", "--val-fraction", "0.3", "--shard-max-samples", "3"]
+    args += [arg for key, value in options.items() for arg in ("--input-storage-option", f"{key}={value}")]
+    result = CliRunner().invoke(cli, [*args, "--no-progress"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "dask" / "manifest.json").read_text())
+    hashes = lambda m: {s["name"]: s["sha256"] for split in m["splits"].values() for s in split["shards"]}  # noqa: E731
+    assert manifest["inputs"] == reference.manifest["inputs"], (tmp_path / "dask" / "failed.jsonl").read_text()
+    assert hashes(manifest) == hashes(reference.manifest)
+    rerun = CliRunner().invoke(cli, [*args, "--no-progress"])
+    assert rerun.exit_code == 0 and "up to date" in rerun.output, rerun.output

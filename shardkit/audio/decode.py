@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import soundfile as sf
 
 from shardkit.errors import InputFileError
+from shardkit.storage import RangeReader, is_local_url, local_path, open_object
 
 #: frames decoded per block when streaming (about 5.5 s at 48 kHz)
 DEFAULT_BLOCK_FRAMES = 1 << 18
@@ -39,13 +41,22 @@ class AudioInfo:
         return self.frames / self.sample_rate_hz
 
 
-def open_audio(path: str) -> sf.SoundFile:
+def open_audio(path: str, storage_options: dict[str, Any] | None = None) -> sf.SoundFile:
     """Open ``path`` for reading, mapping every failure to an `InputFileError`.
+
+    Args:
+        path: a local path, or any fsspec URL (``s3://bucket/raw/x.flac``): the object is then
+            read by byte ranges (`storage.RangeReader`), never downloaded whole.
+        storage_options: fsspec options for a URL.
 
     Raises:
         InputFileError: reasons ``missing``, ``unreadable``, ``empty_file``, ``undecodable``,
             ``no_frames``, ``truncated`` (a WAV holding less data than its header says).
+        StorageUnavailableError: the store of a URL keeps failing (not a property of the file).
     """
+    if not is_local_url(path):
+        return _open_remote(path, storage_options)
+    path = local_path(path)
     try:
         size = os.path.getsize(path)
     except FileNotFoundError as exc:
@@ -60,45 +71,132 @@ def open_audio(path: str) -> sf.SoundFile:
         raise InputFileError("unreadable", f"permission denied ({exc.strerror})") from exc
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise InputFileError("undecodable", _libsndfile_message(exc, path)) from exc
+    return _checked(handle, lambda: _wav_frames_at(path))
+
+
+def _open_remote(url: str, storage_options: dict[str, Any] | None) -> sf.SoundFile:
+    """`open_audio` for an object in a store: the same checks and reasons, through a `RangeReader`."""
+    try:
+        reader = _StorageFaults(open_object(url, storage_options))
+    except FileNotFoundError as exc:
+        raise InputFileError("missing", f"object {url} does not exist") from exc
+    except PermissionError as exc:
+        raise InputFileError("unreadable", f"permission denied reading {url} ({exc})") from exc
+    if reader.raw.size_bytes == 0:
+        raise InputFileError("empty_file", "file is 0 bytes")
+    try:
+        handle = sf.SoundFile(reader)
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        reader.raise_fault()
+        raise InputFileError("undecodable", _libsndfile_message(exc, reader)) from exc
+    reader.raise_fault()
+    return _checked(handle, lambda: _wav_declared_frames(reader.at_start()))
+
+
+def _checked(handle: sf.SoundFile, wav_frames: Callable[[], int | None]) -> sf.SoundFile:
+    """``handle``, or an `InputFileError` when its header has no frames or promises more than a WAV holds.
+
+    Args:
+        handle: the file just opened.
+        wav_frames: reads the frames a WAV header declares (called for WAV files only).
+    """
     if handle.frames <= 0 or handle.samplerate <= 0:
         handle.close()
         raise InputFileError("no_frames", f"header reports {handle.frames} frames at {handle.samplerate} Hz")
-    declared = _wav_declared_frames(path) if handle.format in ("WAV", "WAVEX") else None
+    declared = wav_frames() if handle.format in ("WAV", "WAVEX") else None
     if declared is not None and declared > handle.frames:
         handle.close()  # libsndfile quietly shortens a WAV to the data present; the header says more
         raise _truncated(declared, handle.frames, handle.samplerate)
     return handle
 
 
+class _StorageFaults:
+    """The file object soundfile reads a remote recording through.
+
+    soundfile's callbacks cannot raise: an error there becomes end-of-file, and the file would
+    be reported as truncated or corrupt. This keeps the storage error instead (the reader has
+    retried it already); `raise_fault` raises it after the soundfile call, so a store that
+    keeps failing stops the task instead of blaming the recording.
+    """
+
+    def __init__(self, raw) -> None:
+        self.raw = raw
+        self.fault: BaseException | None = None
+
+    def __repr__(self) -> str:
+        return self.raw.url
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self.raw.read(n)
+        except Exception as exc:  # noqa: BLE001 - kept for raise_fault
+            self.fault = self.fault or exc
+            return b""
+
+    def readinto(self, buffer) -> int:
+        try:
+            return self.raw.readinto(buffer)
+        except Exception as exc:  # noqa: BLE001 - kept for raise_fault
+            self.fault = self.fault or exc
+            return 0
+
+    def at_start(self):
+        """A second view of the same object from its first byte (for reading a header beside soundfile)."""
+        return RangeReader(self.raw.fs, self.raw.path, self.raw.size_bytes, url=self.raw.url, endpoint=self.raw.endpoint)
+
+    def raise_fault(self) -> None:
+        """Raise the storage error a read met, if any."""
+        if self.fault is not None:
+            fault, self.fault = self.fault, None
+            raise fault
+
+
+def raise_storage_fault(handle: sf.SoundFile) -> None:
+    """Raise the storage error met while decoding a remote ``handle``, if any (no-op for local files)."""
+    if isinstance(handle.name, _StorageFaults):
+        handle.name.raise_fault()
+
+
 def _truncated(header_frames: int, data_frames: int, sample_rate_hz: int) -> InputFileError:
     return InputFileError("truncated", f"header says {header_frames / sample_rate_hz:.2f} s, data holds {data_frames / sample_rate_hz:.2f} s")
 
 
-def _wav_declared_frames(path: str) -> int | None:
-    """Frames a RIFF/RIFX WAV's data chunk header promises; None when it does not say.
+def _wav_frames_at(path: str) -> int | None:
+    with open(path, "rb") as handle:
+        return _wav_declared_frames(handle)
+
+
+def _wav_declared_frames(handle) -> int | None:
+    """Frames the data chunk header of a RIFF/RIFX WAV (an open binary file) promises; None when it does not say.
 
     Streaming writers that never patch the header leave a data size of 0 or 0xFFFFFFFF:
     that means "unknown", not "truncated".
     """
-    with open(path, "rb") as handle:
-        head = handle.read(12)
-        if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
-            return None
-        order = "little" if head[:4] == b"RIFF" else "big"
-        block_align = 0
-        while len(chunk := handle.read(8)) == 8:
-            chunk_id, size = chunk[:4], int.from_bytes(chunk[4:], order)
-            if chunk_id == b"data":
-                return size // block_align if block_align and size not in (0, 0xFFFFFFFF) else None
-            body_start = handle.tell()
-            if chunk_id == b"fmt ":
-                block_align = int.from_bytes(handle.read(16)[12:14], order)
-            handle.seek(body_start + size + (size & 1))
+    head = handle.read(12)
+    if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+        return None
+    order = "little" if head[:4] == b"RIFF" else "big"
+    block_align = 0
+    while len(chunk := handle.read(8)) == 8:
+        chunk_id, size = chunk[:4], int.from_bytes(chunk[4:], order)
+        if chunk_id == b"data":
+            return size // block_align if block_align and size not in (0, 0xFFFFFFFF) else None
+        body_start = handle.tell()
+        if chunk_id == b"fmt ":
+            block_align = int.from_bytes(handle.read(16)[12:14], order)
+        handle.seek(body_start + size + (size & 1))
     return None
 
 
-def _libsndfile_message(exc: BaseException, path: str) -> str:
-    """libsndfile's message without the repeated path."""
+def _libsndfile_message(exc: BaseException, path) -> str:
+    """libsndfile's message without the repeated path (or file object)."""
+    path = str(path)
     text = str(exc).replace(f"'{path}'", "file").replace(path, "file")
     return text.replace("Error opening file: ", "").strip() or type(exc).__name__
 
@@ -144,8 +242,10 @@ def iter_mono_blocks(handle: sf.SoundFile, block_frames: int = DEFAULT_BLOCK_FRA
         try:
             block = handle.read(block_frames, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as exc:
+            raise_storage_fault(handle)
             at_s = decoded / handle.samplerate
             raise InputFileError("corrupt", f"decoder failed at {at_s:.2f} s: {_libsndfile_message(exc, handle.name)}") from exc
+        raise_storage_fault(handle)
         if len(block) == 0:
             break
         mono = _to_mono(block)
@@ -163,7 +263,9 @@ def read_mono(handle: sf.SoundFile, start_frame: int, n_frames: int) -> np.ndarr
     try:
         block = handle.read(n_frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as exc:
+        raise_storage_fault(handle)
         raise InputFileError("corrupt", f"decoder failed reading at frame {start_frame}: {_libsndfile_message(exc, handle.name)}") from exc
+    raise_storage_fault(handle)
     mono = _to_mono(block)
     _check_finite(mono, start_frame, handle.samplerate)
     return mono

@@ -33,7 +33,8 @@ def current_failures(records: list[dict]) -> list[dict]:
 
 
 def changed_since_failure(records: list[dict], files: Iterable[SourceFile]) -> set[str]:
-    """Sources whose latest attempt failed and whose file's size or mtime has changed since.
+    """Sources whose latest attempt failed and whose file has changed since: its size, and its
+    ETag (an object in a store that gives one) or else its mtime.
 
     A failure recorded without size and mtime (by an older shardkit) is not retried.
     """
@@ -41,6 +42,15 @@ def changed_since_failure(records: list[dict], files: Iterable[SourceFile]) -> s
     changed = set()
     for file in files:
         failure = failed.get(file.source)
-        if failure and "mtime_ns" in failure and (failure["size_bytes"], failure["mtime_ns"]) != (file.size_bytes, file.mtime_ns):
+        if (
+            failure
+            and "mtime_ns" in failure
+            and _identity(failure["size_bytes"], failure["mtime_ns"], failure.get("etag", "")) != _identity(file.size_bytes, file.mtime_ns, file.etag)
+        ):
             changed.add(file.source)
     return changed
+
+
+def _identity(size_bytes: int, mtime_ns: int, etag: str) -> tuple:
+    """What tells one version of a file from another: size and ETag when there is one, else size and mtime."""
+    return (size_bytes, etag) if etag else (size_bytes, mtime_ns)

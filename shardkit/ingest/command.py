@@ -29,6 +29,11 @@ from shardkit.errors import StorageUnavailableError
 @click.option("--executor", default="local", show_default=True, help="local, inline or dask.")
 @click.option("--scheduler", default=None, help="Dask scheduler address (tcp://HOST:8786) for --executor dask [default: a local cluster of --workers].")
 @storage_option("fsspec option for OUTPUT (repeatable), e.g. endpoint_url=http://127.0.0.1:9000.")
+@storage_option(
+    "fsspec option for an INPUT URL (repeatable) [default: OUTPUT's options when INPUT and OUTPUT use the same scheme].",
+    flag="--input-storage-option",
+    dest="input_storage_options",
+)
 @click.option(
     "--lease-ttl-s",
     type=float,
@@ -54,6 +59,7 @@ def build_command(
     input_dir: str,
     output: str,
     storage_options: dict,
+    input_storage_options: dict,
     executor: str,
     scheduler: str | None,
     no_progress: bool,
@@ -70,7 +76,7 @@ def build_command(
     teacher_embeddings: bool,
     **settings,
 ) -> None:
-    """Decode recordings under INPUT once into WebDataset shards at OUTPUT (folder or s3://...)."""
+    """Decode recordings under INPUT (folder or s3://...) once into WebDataset shards at OUTPUT (folder or s3://...)."""
     from shardkit.ingest.config import BuildConfig
     from shardkit.ingest.runner import build
     from shardkit.ingest.salience import SalienceConfig
@@ -99,7 +105,16 @@ def build_command(
             teacher=teacher_config,
             **({} if workers is None else {"workers": workers}),
         )
-        summary = build(input_dir, output, config, storage_options=storage_options, executor=executor, scheduler=scheduler, progress=not no_progress)
+        summary = build(
+            input_dir,
+            output,
+            config,
+            storage_options=storage_options,
+            input_storage_options=input_storage_options or None,
+            executor=executor,
+            scheduler=scheduler,
+            progress=not no_progress,
+        )
     except StorageUnavailableError as exc:  # an environment failure: exit status 1, one line
         raise click.ClickException(f"{exc}; committed shards are kept: rerun the same command to resume") from exc
     from shardkit.ingest.summary import format_build_summary

@@ -55,13 +55,19 @@ class Extraction:
     teacher: dict | None = None
 
 
-def extract_file(source: SourceFile, config: BuildConfig) -> Extraction:
+def extract_file(source: SourceFile, config: BuildConfig, storage_options: dict | None = None) -> Extraction:
     """Decode ``source`` and return its salient segments as encoded samples.
+
+    Args:
+        source: the recording (a local path, or an object's URL read by byte ranges).
+        config: build settings.
+        storage_options: fsspec options of an INPUT in a store.
 
     Raises:
         InputFileError: the file cannot become samples (the reason says why).
+        StorageUnavailableError: the store holding it keeps failing.
     """
-    with open_audio(source.path) as handle:
+    with open_audio(source.path, storage_options) as handle:
         native_hz = handle.samplerate
         duration_s = handle.frames / native_hz
         if duration_s < config.min_file_s:

@@ -14,10 +14,14 @@ import heapq
 import logging
 import os
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
-from shardkit.errors import ConfigError
+from shardkit.audio.decode import open_audio
+from shardkit.errors import ConfigError, InputFileError
 from shardkit.ingest.config import NEGATIVE_CLASS_NAMES
+from shardkit.storage import is_local_url, join_url, list_files, local_path, object_version
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +37,14 @@ class SourceFile:
 
     Attributes:
         source: path relative to INPUT, POSIX separators (the provenance every sample keeps).
-        path: absolute path on this machine.
+        path: absolute path on this machine, or the object's URL when INPUT is a URL.
         label: the class folder name.
         negative: whether the class folder is a negative class.
         size_bytes: file size.
         split: ``train``, ``val`` or ``test``.
         duration_s: duration from the header, 0.0 when the header could not be read.
         mtime_ns: modification time when scanned (with ``size_bytes``, tells a changed file).
+        etag: an object's ETag when the store gives one (then it tells a changed object); "" for files.
     """
 
     source: str
@@ -50,10 +55,12 @@ class SourceFile:
     split: str
     duration_s: float = 0.0
     mtime_ns: int = 0
+    etag: str = ""
 
     def failure(self, reason: str, detail: str) -> dict:
-        """The failed-input report line for this file, with the size and mtime it failed at."""
-        return {**Skip(self.source, reason, detail).to_dict(), "size_bytes": self.size_bytes, "mtime_ns": self.mtime_ns}
+        """The failed-input report line for this file, with the size and mtime (and ETag) it failed at."""
+        line = {**Skip(self.source, reason, detail).to_dict(), "size_bytes": self.size_bytes, "mtime_ns": self.mtime_ns}
+        return {**line, "etag": self.etag} if self.etag else line
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,9 @@ def _decoded_name(raw: bytes) -> str | None:
         return None
 
 
-def scan_inputs(input_dir: str, val_fraction: float, test_fraction: float, read_headers: bool = True) -> InputScan:
+def scan_inputs(
+    input_dir: str, val_fraction: float, test_fraction: float, read_headers: bool = True, storage_options: dict[str, Any] | None = None
+) -> InputScan:
     """Walk ``input_dir`` and classify every file.
 
     Symbolic links are followed, but each real folder and file is scanned once: the real tree
@@ -115,14 +124,18 @@ def scan_inputs(input_dir: str, val_fraction: float, test_fraction: float, read_
     link to a folder outside INPUT is followed once, under the link's name.
 
     Args:
-        input_dir: the INPUT folder.
+        input_dir: the INPUT folder, or any fsspec URL (`scan_remote`).
         val_fraction: share of recordings in ``val``.
         test_fraction: share of recordings in ``test``.
         read_headers: read each file's header for its duration (used to balance shards).
+        storage_options: fsspec options when INPUT is a URL.
 
     Raises:
         ConfigError: INPUT is missing, not a folder, or holds no class folder with audio.
     """
+    if not is_local_url(input_dir):
+        return scan_remote(input_dir, val_fraction, test_fraction, read_headers, storage_options)
+    input_dir = local_path(input_dir)
     root = os.fsencode(os.path.abspath(input_dir))
     if not os.path.isdir(root):
         raise ConfigError(f"INPUT {input_dir!r} does not exist or is not a folder")
@@ -139,12 +152,82 @@ def scan_inputs(input_dir: str, val_fraction: float, test_fraction: float, read_
         else:
             walk.visit(class_entry, walk.real_root, name)
     walk.follow_links()
-    scan = walk.scan
-    scan.skipped.extend(Skip(label + "/", "empty_class", "class folder holds no audio files") for label, n in walk.found.items() if n == 0)
+    return _finished(walk.scan, walk.found, input_dir)
+
+
+def _finished(scan: InputScan, found: Counter, input_dir: str) -> InputScan:
+    """Record the class folders without audio; refuse an INPUT without any; sort the files."""
+    scan.skipped.extend(Skip(label + "/", "empty_class", "class folder holds no audio files") for label, n in found.items() if n == 0)
     if not scan.files:
         raise ConfigError(f"INPUT {input_dir!r} holds no audio files under a class folder (INPUT/<class>/<file>)")
     scan.files.sort(key=lambda f: f.source)
     return scan
+
+
+def _is_audio(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS
+
+
+#: headers read at once when scanning a store (each is one small range request)
+HEADER_THREADS = 8
+
+
+def scan_remote(url: str, val_fraction: float, test_fraction: float, read_headers: bool = True, storage_options: dict[str, Any] | None = None) -> InputScan:
+    """`scan_inputs` for an INPUT in a store: one listing, then each object's header.
+
+    The same rules as on disk: the first folder is the class; hidden files, and everything in
+    hidden folders, are ignored (a hidden entry directly under INPUT counted once, as on
+    disk); non-audio files are ignored and counted; a class folder without audio (a folder
+    marker, or only other files) is an ``empty_class``. A file's identity for reruns is its
+    size and ETag (its modification time where the store gives no ETag).
+
+    Raises:
+        ConfigError: INPUT lists nothing, or holds no class folder with audio.
+    """
+    files, folders = list_files(url, storage_options)
+    if not files and not folders:
+        raise ConfigError(f"INPUT {url!r} does not exist or is not a folder")
+    scan, found = InputScan(), Counter()
+    hidden_top: set[str] = set()
+    for folder in folders:
+        parts = folder.split("/")
+        if parts[0].startswith("."):
+            hidden_top.add(parts[0])
+        elif len(parts) == 1:
+            found[parts[0]] += 0
+    candidates: list[tuple[str, dict]] = []
+    for relative, info in files:
+        parts = relative.split("/")
+        if parts[0].startswith("."):
+            hidden_top.add(parts[0])
+        elif len(parts) == 1:
+            scan.ignored["not_in_class_folder"] += 1
+        elif any(part.startswith(".") for part in parts[1:-1]):
+            continue  # inside a hidden folder: not looked at, as on disk
+        elif parts[-1].startswith("."):
+            scan.ignored["hidden"] += 1
+        elif not _is_audio(parts[-1]):
+            scan.ignored["not_audio"] += 1
+            found[parts[0]] += 0
+        else:
+            found[parts[0]] += 1
+            candidates.append((relative, info))
+    if hidden_top:
+        scan.ignored["hidden"] += len(hidden_top)
+    durations = _remote_durations([join_url(url, r) for r, _ in candidates], storage_options) if read_headers else [0.0] * len(candidates)
+    for (relative, info), duration in zip(candidates, durations, strict=True):
+        label = relative.split("/", 1)[0]
+        mtime_ns, etag = object_version(info)
+        split = split_of(relative, val_fraction, test_fraction)
+        size = int(info.get("size") or 0)
+        scan.files.append(SourceFile(relative, join_url(url, relative), label, is_negative_class(label), size, split, duration, mtime_ns, etag))
+    return _finished(scan, found, url)
+
+
+def _remote_durations(urls: list[str], storage_options: dict[str, Any] | None) -> list[float]:
+    """Header durations of objects, a few at a time (each a small range request)."""
+    with ThreadPoolExecutor(HEADER_THREADS) as pool:
+        return list(pool.map(lambda u: _header_duration(u, storage_options), urls))
 
 
 @dataclass
@@ -249,8 +332,19 @@ class _Walk:
         self.scan.skipped.append(Skip(source, reason, detail))
 
 
-def _header_duration(path: bytes) -> float:
-    """Duration from the header; 0.0 when unreadable (the worker records the real failure)."""
+def _header_duration(path: bytes | str, storage_options: dict[str, Any] | None = None) -> float:
+    """Duration from the header of a file or object; 0.0 when unreadable (the worker records the real failure).
+
+    Raises:
+        StorageUnavailableError: the store holding an object keeps failing (the scan stops:
+            a guessed duration would change the plan).
+    """
+    if isinstance(path, str):
+        try:
+            with open_audio(path, storage_options) as handle:
+                return handle.frames / handle.samplerate
+        except InputFileError:
+            return 0.0
     import soundfile as sf
 
     try:

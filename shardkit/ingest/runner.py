@@ -23,7 +23,7 @@ from shardkit.ingest.lease import Lease, hold_lease
 from shardkit.ingest.plan import plan_tasks
 from shardkit.ingest.shards import DONE_DIR, STATE_DIR, record_name, recover_record
 from shardkit.manifest import MANIFEST_NAME, build_manifest, write_manifest
-from shardkit.storage import Store
+from shardkit.storage import Store, is_local_url
 from shardkit.teacher.config import TeacherConfig
 from shardkit.teacher.mapping import map_classes
 from shardkit.teacher.registry import model_files, read_labels
@@ -101,17 +101,22 @@ def build(
     config: BuildConfig | None = None,
     *,
     storage_options: dict[str, Any] | None = None,
+    input_storage_options: dict[str, Any] | None = None,
     executor: str = "local",
     scheduler: str | None = None,
     progress: bool = True,
 ) -> BuildSummary:
-    """Build (or resume, or extend) a shard set from a folder of recordings.
+    """Build (or resume, or extend) a shard set from a tree of recordings.
 
     Args:
-        input_dir: ``INPUT/<class>/**/<file>``.
+        input_dir: ``INPUT/<class>/**/<file>``: a local folder or any fsspec URL
+            (``s3://bucket/raw``). Workers read a URL's recordings from the store directly, by
+            byte ranges; ``source`` names stay relative to INPUT either way.
         output_url: a local folder or any fsspec URL (``s3://bucket/prefix``).
         config: build settings (defaults: 24 kHz, 3 s chunks, 3 per file, FLAC).
         storage_options: fsspec options for OUTPUT (S3 endpoint, credentials, ...).
+        input_storage_options: fsspec options for an INPUT URL; by default OUTPUT's when both
+            use the same scheme (one endpoint, one set of credentials), else none.
         executor: a name in `EXECUTORS`.
         scheduler: address of the cluster's scheduler (``tcp://host:8786``) for the ``dask``
             executor; without one it starts a local cluster of ``config.workers`` processes.
@@ -128,13 +133,29 @@ def build(
     if scheduler and executor not in SCHEDULED:
         raise ConfigError(f"--scheduler needs an executor that uses one ({sorted(SCHEDULED)}); got executor {executor!r}")
     started = time.perf_counter()
-    scan = scan_inputs(input_dir, config.val_fraction, config.test_fraction)
+    input_options = input_options_for(input_dir, output_url, input_storage_options, storage_options)
+    scan = scan_inputs(input_dir, config.val_fraction, config.test_fraction, storage_options=input_options)
     if config.teacher is not None:
         config = replace(config, teacher=complete_mapping(config.teacher, scan))
     store = Store(output_url, dict(storage_options or {}))
     store.check_writable()
     with hold_lease(store, config.lease_ttl_s) as lease:
-        return _build_holding(lease, scan, config, output_url, executor=executor, scheduler=scheduler, progress=progress, started=started)
+        return _build_holding(
+            lease, scan, config, output_url, executor=executor, scheduler=scheduler, progress=progress, started=started, input_options=input_options
+        )
+
+
+def input_options_for(input_url: str, output_url: str, input_options: dict[str, Any] | None, output_options: dict[str, Any] | None) -> dict[str, Any]:
+    """fsspec options for INPUT: those given, else OUTPUT's when INPUT is a URL of OUTPUT's scheme, else none."""
+    if input_options is not None:
+        return dict(input_options)
+    if is_local_url(input_url) or _scheme(input_url) != _scheme(output_url):
+        return {}
+    return dict(output_options or {})
+
+
+def _scheme(url: str) -> str:
+    return url.split("://", 1)[0] if "://" in url else "file"
 
 
 def complete_mapping(teacher: TeacherConfig, scan: InputScan) -> TeacherConfig:
@@ -149,7 +170,16 @@ def complete_mapping(teacher: TeacherConfig, scan: InputScan) -> TeacherConfig:
 
 
 def _build_holding(
-    lease: Lease, scan: InputScan, config: BuildConfig, output_url: str, *, executor: str, scheduler: str | None, progress: bool, started: float
+    lease: Lease,
+    scan: InputScan,
+    config: BuildConfig,
+    output_url: str,
+    *,
+    executor: str,
+    scheduler: str | None,
+    progress: bool,
+    started: float,
+    input_options: dict[str, Any],
 ) -> BuildSummary:
     """The build proper, run while this process holds OUTPUT's lease."""
     store = lease.store
@@ -172,6 +202,8 @@ def _build_holding(
     for record in records:
         next_index[record["split"]] = max(next_index[record["split"]], record["index"] + 1)
     tasks = plan_tasks(todo, config, next_index, config.workers)
+    for task in tasks:
+        task.input_options = input_options
     log.info("%d recordings to process in %d tasks (%d already done)", len(todo), len(tasks), len(done))
     options = {"scheduler": scheduler} if executor in SCHEDULED else {}
     with (

@@ -42,11 +42,16 @@ def record_name(split: str, index: int) -> str:
 
 @dataclass
 class ShardTask:
-    """One unit of work: these recordings become the shard ``split-index``."""
+    """One unit of work: these recordings become the shard ``split-index``.
+
+    ``input_options`` are the fsspec options of an INPUT in a store: the task carries them to
+    whichever worker runs it (they may hold credentials, so they are kept out of its repr).
+    """
 
     split: str
     index: int
     files: list[SourceFile] = field(default_factory=list)
+    input_options: dict = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:

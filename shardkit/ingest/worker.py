@@ -3,18 +3,20 @@
 Worker processes import numpy, soundfile and soxr, never TensorFlow; they are started by
 spawn/forkserver with one BLAS/OpenMP thread each (see `executors`). A pool worker watches
 its parent and exits within `PARENT_POLL_S` of the build process's death, whatever it was
-doing; and a task commits only while its build holds OUTPUT's lease (see `lease`).
+doing; a Dask task whose client is gone (the scheduler released it) commits nothing; and a
+task commits only while its build holds OUTPUT's lease (see `lease`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 import traceback
 
-from shardkit.errors import InputFileError
+from shardkit.errors import InputFileError, StorageUnavailableError
 from shardkit.ingest.config import BuildConfig
 from shardkit.ingest.extract import extract_file
 from shardkit.ingest.lease import LeaseToken
@@ -58,9 +60,33 @@ class ParentGone(RuntimeError):
 def _check_parent() -> None:
     if _parent_pid is not None and os.getppid() != _parent_pid:
         raise ParentGone("the build process exited; not committing")
+    if _dask_task_released():
+        raise ParentGone("the build's Dask client is gone (the scheduler released this task); not committing")
 
 
-def _check_may_commit(store: Store, lease: LeaseToken | None) -> None:
+def _dask_task_released() -> bool:
+    """True inside a Dask task that the scheduler no longer wants: its client closed or died, or it was cancelled.
+
+    Dask lets a running task finish after its key is released; only the task can stop itself.
+    """
+    distributed = sys.modules.get("distributed")  # never imported here: only a Dask worker has it loaded
+    if distributed is None:
+        return False
+    try:
+        worker = distributed.get_worker()
+    except ValueError:  # not inside a Dask task
+        return False
+    task = worker.state.tasks.get(worker.get_current_task())
+    return task is None or task.state in ("cancelled", "released", "forgotten")
+
+
+def check_may_commit(store: Store, lease: LeaseToken | None) -> None:
+    """Raise unless this worker may still commit: its build process lives, its Dask client (if any) is there, and the lease is its build's.
+
+    Raises:
+        ParentGone: the build process or its Dask client is gone.
+        LeaseLost: another build took OUTPUT's lease.
+    """
     _check_parent()
     if lease is not None:
         lease.check(store)
@@ -84,17 +110,19 @@ def run_task(task: ShardTask, store: Store, config: BuildConfig, lease: LeaseTok
     Raises:
         LeaseLost: the build lost OUTPUT's lease; nothing was committed.
     """
-    _check_may_commit(store, lease)
+    check_may_commit(store, lease)
     samples = []
     failures: list[dict] = []
     decoded_s = 0.0
     teacher = {"candidates": 0, "windows": 0, "seconds": 0.0, "ranked": 0, "audit": []} if config.teacher is not None else None
     for source in task.files:
         try:
-            extraction = extract_file(source, config)
+            extraction = extract_file(source, config, task.input_options)
         except InputFileError as exc:
             failures.append(source.failure(exc.reason, exc.detail))
             continue
+        except StorageUnavailableError:
+            raise  # the store, not the recording: the task fails (retried, or the build stops) and a rerun resumes
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the build
             detail = f"{type(exc).__name__}: {exc} ({traceback.format_exc(limit=-1).strip().splitlines()[-2].strip()})"
             failures.append(source.failure("internal_error", detail))
@@ -122,7 +150,7 @@ def run_task(task: ShardTask, store: Store, config: BuildConfig, lease: LeaseTok
     }
     if teacher is not None:
         record["teacher"] = {**teacher, "seconds": round(teacher["seconds"], 3)}
-    _check_may_commit(store, lease)
+    check_may_commit(store, lease)
     if samples:
         record.update(commit_shard(store, task, samples))
     store.write_json(record_name(task.split, task.index), record)

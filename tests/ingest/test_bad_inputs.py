@@ -86,3 +86,50 @@ def test_truncated_flac_reason_names_the_position(bad_corpus, tmp_path: Path):
     assert report["bird/truncated.wav"]["detail"] == "header says 10.00 s, data holds 5.00 s"
     assert "NaN or Inf sample at 0.312 s" in report["bird/nan.wav"]["detail"]
     assert "shorter than min_file_s=0.5 s" in report["bird/short.flac"]["detail"]
+
+
+#: inputs that only a local tree can hold: a dangling link, permission bits, a name that is not UTF-8
+LOCAL_ONLY = {"bird/dangling.flac", "bird/locked.flac", "bird/bad\\xff.flac", "empty_class/"}
+
+
+def test_the_bad_input_corpus_in_a_store_fails_as_on_disk(bad_corpus, tmp_path: Path):
+    """The same corpus uploaded to ``memory://``: the same failures with the same reasons and details."""
+    import uuid
+
+    import fsspec
+
+    root, expected = bad_corpus
+    fs = fsspec.filesystem("memory")
+    url = f"memory://bad-{uuid.uuid4().hex[:8]}"
+    for path in root.rglob("*"):
+        name = os.fsencode(path.relative_to(root))
+        if path.is_file() and not path.is_symlink() and os.access(path, os.R_OK) and _utf8(name):
+            fs.pipe_file(f"{url[len('memory://') :]}/{name.decode()}", path.read_bytes())
+    (root / "only_text").mkdir()
+    (root / "only_text" / "notes.txt").write_text("no audio")
+    fs.pipe_file(f"{url[len('memory://') :]}/only_text/notes.txt", b"no audio")
+    config = BuildConfig(workers=0, val_fraction=0.0)
+    build(str(root), str(tmp_path / "local"), config, executor="inline", progress=False)
+    summary = build(url, str(tmp_path / "remote"), config, executor="inline", progress=False)
+
+    def report(out: Path) -> dict:
+        lines = [json.loads(line) for line in (out / "failed.jsonl").read_text().splitlines()]
+        return {r["source"]: (r["reason"], r["detail"]) for r in lines if r["source"] not in LOCAL_ONLY}
+
+    remote = report(tmp_path / "remote")
+    assert remote == report(tmp_path / "local")
+    assert {source: reason for source, (reason, _) in remote.items()} == {
+        **{k: v for k, v in expected.items() if k not in LOCAL_ONLY},
+        "only_text/": "empty_class",
+    }
+    assert summary.manifest["inputs"]["ignored_by_reason"] == {"hidden": 1, "not_audio": 1}
+    good = {f"bird/good{i}.flac" for i in range(3)} | {"bird/odd name, ünïcødé [1].flac"} | ({"bird/locked.flac"} if AS_ROOT else set())
+    assert {s["meta"]["source"] for s in read_samples(tmp_path / "remote", summary.manifest)} == good
+
+
+def _utf8(name: bytes) -> bool:
+    try:
+        name.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

@@ -78,12 +78,12 @@ def test_a_build_whose_lease_was_stolen_mid_build_commits_nothing_more(
     store = Store(url)
     real, calls, before_steal = worker.extract_file, [], []
 
-    def extract_then_steal(source, config):
+    def extract_then_steal(source, config, *rest):
         calls.append(source.source)
         if len(calls) == 6:  # some shards are committed by now
             before_steal.extend(_committed(store))
             _steal(store)
-        return real(source, config)
+        return real(source, config, *rest)
 
     monkeypatch.setattr(worker, "extract_file", extract_then_steal)
     with pytest.raises(Exception, match="thief-vm:1:7h1ef") as caught:
@@ -166,10 +166,10 @@ def test_cli_build_that_lost_its_lease_exits_1_with_one_clear_line(small_corpus:
     out = tmp_path / "out"
     real = worker.extract_file
 
-    def steal_then_extract(source, config):
+    def steal_then_extract(source, config, *rest):
         if not any(n.endswith("000000000002.json") for n in lease_files(Store(str(out)))):
             _steal(Store(str(out)))
-        return real(source, config)
+        return real(source, config, *rest)
 
     monkeypatch.setattr(worker, "extract_file", steal_then_extract)
     result = CliRunner().invoke(cli, ["build", str(small_corpus), str(out), "--workers", "0", "--executor", "inline", "--lease-ttl-s", "30", "--no-progress"])

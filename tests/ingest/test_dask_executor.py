@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,56 @@ def test_a_worker_lost_mid_build_loses_and_duplicates_nothing(small_corpus: Path
     expected = [sample["key"] for sample in read_samples(tmp_path / "inline", reference.manifest)]
     assert len(keys) == len(set(keys)), "duplicated samples"
     assert sorted(keys) == sorted(expected), "lost or extra samples"
+
+
+@pytest.mark.slow
+def test_a_dask_task_whose_lease_was_taken_commits_nothing(small_corpus: Path, tmp_path: Path):
+    """A task that reaches a Dask worker after another build took OUTPUT's lease raises `LeaseLost` there and writes nothing."""
+    from distributed import Client, LocalCluster
+    from helpers.leases import write_foreign_lease
+
+    from shardkit.ingest.inputs import scan_inputs
+    from shardkit.ingest.lease import LeaseLost, acquire
+    from shardkit.ingest.plan import plan_tasks
+    from shardkit.ingest.worker import run_task
+    from shardkit.storage import Store
+
+    store = Store(str(tmp_path / "out"))
+    config = BuildConfig(workers=1, val_fraction=0.0)
+    task = plan_tasks(scan_inputs(str(small_corpus), 0.0, 0.0).files, config, {}, 1)[0]
+    lease = acquire(store, 60.0)
+    try:
+        write_foreign_lease(store, "thief-vm:1:7h1ef", ttl_s=600, generation=lease.state.generation + 1)
+        with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+            future = client.submit(run_task, task, store, config, lease.token, pure=False)
+            with pytest.raises(LeaseLost, match="thief-vm:1:7h1ef"):
+                future.result(timeout=120)
+    finally:
+        lease.release()
+    assert not list((tmp_path / "out").glob("*.tar")) and store.listdir("_shardkit/done") == []
+
+
+@pytest.mark.slow
+def test_a_dask_task_whose_client_is_gone_commits_nothing(tmp_path: Path):
+    """Dask lets a running task finish after its client closes; the task sees it was released and refuses to commit."""
+    from distributed import Client, LocalCluster
+    from helpers.dask_tasks import check_when_told
+    from helpers.events import wait_for
+
+    def run(client: Client, name: str, close_first: bool) -> str:
+        started, trigger, outcome = (tmp_path / f"{name}.{part}" for part in ("started", "trigger", "outcome"))
+        future = client.submit(check_when_told, str(started), str(trigger), str(outcome), pure=False)
+        wait_for(started.exists, f"task {name} to start")
+        if close_first:
+            client.close()
+            time.sleep(1.0)  # the scheduler tells the worker that the key is released
+        trigger.write_text("go")
+        wait_for(outcome.exists, f"task {name} to answer")
+        if not close_first:
+            future.result(timeout=30)
+        return outcome.read_text()
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            assert run(client, "alive", close_first=False) == "may commit"
+        assert run(Client(cluster), "orphan", close_first=True).startswith("refused: the build's Dask client is gone")

@@ -185,10 +185,10 @@ def test_unexpected_error_in_one_file_is_recorded_and_the_build_goes_on(small_co
 
     real = worker.extract_file
 
-    def flaky(source, config):
+    def flaky(source, config, *rest):
         if source.source == "alpha/a1.flac":
             raise MemoryError("simulated")
-        return real(source, config)
+        return real(source, config, *rest)
 
     monkeypatch.setattr(worker, "extract_file", flaky)
     summary = build(str(small_corpus), str(tmp_path / "o"), BuildConfig(workers=0), executor="inline", progress=False)
