@@ -3,7 +3,7 @@
 ```toml
 [pipeline]
 name = "birds"                    # artifact prefix of the model
-input = "recordings/"             # INPUT of the build (a local folder)
+input = "recordings/"             # INPUT of the build (a local folder or a URL: s3://bucket/raw)
 work = "s3://bucket/birds"        # every stage's output under here: shards/, model/, qat/, int8/, eval/
 demo_corpus = false               # generate the demo corpus into `input` when it is missing
 
@@ -41,7 +41,7 @@ class PipelineConfig(DictConfig):
 
     Attributes:
         name: the model's artifact prefix (``<name>.keras``, ``<name>_int8.tflite`` ...).
-        input: the build's INPUT, a local folder of ``<class>/**/<recording>``.
+        input: the build's INPUT, a local folder or any fsspec URL of ``<class>/**/<recording>``.
         work: where every stage writes (a local folder or ``s3://``): shards/, model/, qat/, int8/, eval/ and the stamps in _pipeline/.
         demo_corpus: generate the demo's synthetic corpus into ``input`` when that folder is missing.
         stages: each stage's table, by stage.

@@ -23,7 +23,7 @@ from typing import Any
 
 from shardkit.errors import ConfigError
 from shardkit.pipeline.config import STAGES, PipelineConfig
-from shardkit.pipeline.state import FOLDERS, Upstream, Verdict, advance, decide, record_outputs, stamp_name
+from shardkit.pipeline.state import FOLDERS, Upstream, Verdict, advance, decide, is_url, record_outputs, stamp_name
 from shardkit.storage import Store, filesystem
 
 log = logging.getLogger(__name__)
@@ -230,11 +230,13 @@ def _clear(config: PipelineConfig, folder: str, storage: dict) -> None:
 
 def _prepare(config: PipelineConfig, echo: Callable[[str], None]) -> None:
     """The demo corpus when asked for and missing; then INPUT must be a folder."""
-    if config.demo_corpus and not os.path.isdir(config.input):
+    if config.demo_corpus and not is_url(config.input) and not os.path.isdir(config.input):
         from shardkit.audio.synthetic import DEMO_CORPUS, make_demo_corpus
 
         echo(f"generating the demo corpus in {config.input}")
         make_demo_corpus(config.input, DEMO_CORPUS)
+    if is_url(config.input):
+        return  # the build checks a URL INPUT (and says so in a sentence) with its own storage options
     if not os.path.isdir(config.input):
         raise ConfigError(f"[pipeline] input {config.input!r} is not a folder")
 

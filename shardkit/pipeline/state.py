@@ -26,7 +26,7 @@ from typing import Any
 from shardkit.ingest.shards import STATE_DIR
 from shardkit.jsonio import dumps
 from shardkit.pipeline.config import STAGES, PipelineConfig
-from shardkit.storage import Store, filesystem
+from shardkit.storage import Store, filesystem, list_files, object_version
 
 log = logging.getLogger(__name__)
 
@@ -92,16 +92,33 @@ class Upstream:
     run: str = ""
 
 
-def tree_fingerprint(folder: str) -> str:
-    """Hash of every file under ``folder``: relative path, size and modification time."""
+def tree_fingerprint(folder: str, storage_options: dict[str, Any] | None = None) -> str:
+    """Hash of every file under ``folder`` (a local folder or any fsspec URL): relative path, size and modification time (and ETag)."""
     entries = []
-    for root, dirs, files in os.walk(folder):
+    if is_url(folder):
+        files, _ = list_files(folder, storage_options)
+        for rel, info in files:
+            mtime_ns, etag = object_version(info)
+            entries.append(f"{rel}\0{info.get('size')}\0{mtime_ns}\0{etag}")
+        return hashlib.sha256("\n".join(entries).encode()).hexdigest()
+    for root, dirs, files in os.walk(folder.removeprefix("file://")):
         dirs.sort()
         for name in sorted(files):
             path = os.path.join(root, name)
             stat = os.stat(path)
-            entries.append(f"{os.path.relpath(path, folder)}\0{stat.st_size}\0{stat.st_mtime_ns}")
+            entries.append(f"{os.path.relpath(path, folder.removeprefix('file://'))}\0{stat.st_size}\0{stat.st_mtime_ns}")
     return hashlib.sha256("\n".join(entries).encode()).hexdigest()
+
+
+def input_options(config: PipelineConfig, store: Store) -> dict[str, Any] | None:
+    """fsspec options for an INPUT URL: the ``work`` store's when both use one scheme (as the build does), else none."""
+    same_scheme = is_url(config.input) and config.input.split("://")[0] == config.work.split("://")[0]
+    return store.storage_options if same_scheme else None
+
+
+def is_url(location: str) -> bool:
+    """A location on an fsspec filesystem other than the local one."""
+    return "://" in location and not location.startswith("file://")
 
 
 def fingerprint(stage: str, settings: dict, upstream: str, inputs: str = "") -> str:
@@ -141,7 +158,7 @@ def decide(config: PipelineConfig, stage: str, store: Store, upstream: Upstream,
         forced: ``--from`` names this stage or one before it.
     """
     settings = counted_settings(stage, config.settings(stage))
-    inputs = tree_fingerprint(config.input) if stage == "build" else ""
+    inputs = tree_fingerprint(config.input, input_options(config, store)) if stage == "build" else ""
     made = dict(stage=stage, fingerprint=fingerprint(stage, settings, upstream.fingerprint, inputs), settings=settings, inputs=inputs)
     if not config.enabled(stage):
         return Verdict(rerun=False, reason="disabled", **made)

@@ -239,3 +239,22 @@ def test_status_and_run_on_a_real_build(tmp_path: Path, small_corpus: Path):
     assert _snapshot(tmp_path / "work") == before
     assert [r.status for r in run_pipeline(config, until="build")] == ["ran"]
     assert plan_pipeline(config, until="build")[0].label == "up to date"
+
+
+def test_a_pipeline_builds_from_an_input_url_and_notices_a_new_object(tmp_path: Path, small_corpus: Path):
+    """INPUT on object storage (memory://): the build reads it there, and a new object makes the build rerun."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    for path in sorted(small_corpus.rglob("*")):
+        if path.is_file():
+            fs.pipe(f"/pipeline-raw/{path.relative_to(small_corpus).as_posix()}", path.read_bytes())
+    pipeline = tmp_path / "p.toml"
+    pipeline.write_text(f"[pipeline]\nname='p'\ninput='memory://pipeline-raw'\nwork='{tmp_path / 'work'}'\n[build]\ncodec='pcm16'\n")
+    config = load_pipeline(str(pipeline))
+    assert [r.status for r in run_pipeline(config, until="build")] == ["ran"]
+    assert plan_pipeline(config, until="build")[0].label == "up to date"
+    fs.pipe("/pipeline-raw/alpha/a9.flac", (small_corpus / "alpha" / "a0.flac").read_bytes())
+    verdict = plan_pipeline(config, until="build")[0]
+    assert (verdict.label, verdict.reason) == ("would rerun", "input changed")
+    fs.rm("/pipeline-raw", recursive=True)
