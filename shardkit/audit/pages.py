@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from html import escape
 
 import numpy as np
 
@@ -26,7 +27,9 @@ def overview_body(url: str, manifest: dict, skipped: list[dict], class_pages: di
     parts = []
     teacher = manifest.get("teacher")
     if teacher:
-        parts.append(f"<p class=notice id=teacher-notice><b>Teacher {teacher['name']}</b> ({teacher.get('licence', '')}): {teacher.get('notice', '')}</p>")
+        parts.append(
+            f"<p class=notice id=teacher-notice><b>Teacher {escape(str(teacher['name']))}</b> ({escape(str(teacher.get('licence', '')))}): {escape(str(teacher.get('notice', '')))}</p>"
+        )
     inputs = manifest.get("inputs", {})
     facts = [
         ("shards", url),
@@ -56,11 +59,11 @@ def overview_body(url: str, manifest: dict, skipped: list[dict], class_pages: di
     names = sorted({c for s in splits.values() for c in s["classes"]})
     per_class_rows = []
     for name in names:
-        link = Raw(f'<a href="{class_pages[name]}">{name}</a>') if name in class_pages else name
+        link = Raw(f'<a href="{escape(class_pages[name])}">{escape(name)}</a>') if name in class_pages else name
         per_class_rows.append([link, *(splits[s]["classes"].get(name, 0) for s in splits), *(splits[s]["class_seconds"].get(name, 0.0) / 3600 for s in splits)])
     plots = "".join(
-        f"<div><h3>{split}: samples per class</h3>{svg.bar_chart(names, [s['classes'].get(n, 0) for n in names])}"
-        f"<h3>{split}: hours per class</h3>{svg.bar_chart(names, [s['class_seconds'].get(n, 0.0) / 3600 for n in names], unit=' h')}</div>"
+        f"<div><h3>{escape(split)}: samples per class</h3>{svg.bar_chart(names, [s['classes'].get(n, 0) for n in names])}"
+        f"<h3>{escape(split)}: hours per class</h3>{svg.bar_chart(names, [s['class_seconds'].get(n, 0.0) / 3600 for n in names], unit=' h')}</div>"
         for split, s in splits.items()
     )
     parts.append(
@@ -76,7 +79,7 @@ def overview_body(url: str, manifest: dict, skipped: list[dict], class_pages: di
         )
     )
     hists = "".join(
-        f"<div><h3>{split}</h3>{svg.histogram(s['duration_histogram']['edges_s'], s['duration_histogram']['counts'], x_label='s')}</div>"
+        f"<div><h3>{escape(split)}</h3>{svg.histogram(s['duration_histogram']['edges_s'], s['duration_histogram']['counts'], x_label='s')}</div>"
         for split, s in splits.items()
         if "duration_histogram" in s
     )
@@ -148,7 +151,7 @@ def recording_section(view: RecordingView, anchor: str) -> str:
         "Green: the windows stored in the shards; grey: candidates that lost (below the chunk limit, or re-ranked by the teacher).</p>"
         f"{chart}<h3>Picked</h3>{picked}<h3>Candidates that lost</h3>{lost}"
     )
-    return f'<section class=recording id="{anchor}" data-source="{view.source}"><h2>{view.source}</h2>{body}</section>'
+    return f'<section class=recording id="{escape(anchor)}" data-source="{escape(view.source)}"><h2>{escape(view.source)}</h2>{body}</section>'
 
 
 def model_body(scored, config, names: Sequence[str], clip_rows: dict[str, str]) -> str:
@@ -203,7 +206,7 @@ def model_body(scored, config, names: Sequence[str], clip_rows: dict[str, str]) 
         pr = [(kind, *pr_curve(truth[:, c], s[:, c])) for kind, s in zip(kinds, scored.scores, strict=True)]
         if len(roc[0][1]):
             curves.append(
-                f"<div><h3>{name}</h3>{svg.curves(roc, x_label='false positive rate', y_label='true positive rate', diagonal=True)}{svg.curves(pr, x_label='recall', y_label='precision')}</div>"
+                f"<div><h3>{escape(name)}</h3>{svg.curves(roc, x_label='false positive rate', y_label='true positive rate', diagonal=True)}{svg.curves(pr, x_label='recall', y_label='precision')}</div>"
             )
     parts.append(
         section(
@@ -215,7 +218,7 @@ def model_body(scored, config, names: Sequence[str], clip_rows: dict[str, str]) 
     for kind, s in zip(kinds, scored.scores, strict=True):
         rows = counts_at(scored.labels, s, config.threshold)
         counts.append(
-            f"<h3>{kind}</h3>"
+            f"<h3>{escape(kind)}</h3>"
             + table(
                 ["class", "TP", "FP", "FN", "TN", "precision", "recall"],
                 [(n, r["tp"], r["fp"], r["fn"], r["tn"], r["precision"], r["recall"]) for n, r in zip(classes, rows, strict=True)],
@@ -242,7 +245,7 @@ def model_body(scored, config, names: Sequence[str], clip_rows: dict[str, str]) 
 def _metric(value: float | None, metric: str, model: int, name: str) -> Raw | None:
     if value is None:
         return None
-    return Raw(f'<span class=metric data-metric={metric} data-model={model} data-class="{name}">{value:.4f}</span>')
+    return Raw(f'<span class=metric data-metric={metric} data-model={model} data-class="{escape(name)}">{value:.4f}</span>')
 
 
 def clip_table(rows: list[dict], kinds: Sequence[str], classes: Sequence[str], anchor: str) -> str:

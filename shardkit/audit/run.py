@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import time
+from html import escape
 from typing import Any
 
 import numpy as np
@@ -174,12 +175,12 @@ def _write_recordings(store: Store, nav, input_root: str, manifest: dict, collec
             view = recording_view(input_root, source, collected.by_source.get(source, []), build)
         except (FileNotFoundError, OSError, ValueError) as exc:
             log.warning("audit: no salience view of %s: %s", source, exc)
-            sections.append(f"<section class=recording-missing><h2>{source}</h2><p class=flag>not drawn: {exc}</p></section>")
+            sections.append(f"<section class=recording-missing><h2>{escape(source)}</h2><p class=flag>not drawn: {escape(str(exc))}</p></section>")
             done.append(f"missing:{source}")
             continue
         sections.append(pages.recording_section(view, f"rec-{i}"))
         done.append(source)
-    intro = f"<p>{len(sources)} recordings of the drawn chunks, read again from {input_root}; the curve is the build's detector with the build's settings.</p>"
+    intro = f"<p>{len(sources)} recordings of the drawn chunks, read again from {escape(input_root)}; the curve is the build's detector with the build's settings.</p>"
     store.write_bytes(RECORDINGS, page("Recordings", nav, RECORDINGS, intro + "".join(sections)).encode())
     return done
 

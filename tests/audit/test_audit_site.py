@@ -176,3 +176,29 @@ def test_a_teacher_builds_notice_and_each_chunks_opinion_are_shown(browser, tiny
         assert "stand-in-teacher: alpha 0.90" in text
         assert "alpha 0.90, beta 0.05, gamma 0.05" in text  # the soft labels, one per project class
     _keep_screenshot(browser, site, page, tmp_path)
+
+
+def test_odd_class_and_file_names_render_as_text(browser, tmp_path):
+    """A class folder named like markup (``Rock & "Roll" <b>``) is text on every page, not markup."""
+    from factories import tone_in_noise, write_audio
+
+    from shardkit.ingest.config import BuildConfig
+    from shardkit.ingest.runner import build
+
+    odd = 'Rock & "Roll" <b>'
+    corpus = tmp_path / "corpus"
+    for i in range(2):
+        write_audio(corpus / odd / f"<i>{i}.flac", tone_in_noise(5, 16000, calls=((2, 0.5, 3000),), seed=i), 16000)
+        write_audio(corpus / "plain" / f"p{i}.flac", tone_in_noise(5, 16000, calls=((1, 0.5, 5000),), seed=5 + i), 16000)
+    build(str(corpus), str(tmp_path / "shards"), BuildConfig(workers=0, sample_rate_hz=16000, chunk_s=1.0, val_fraction=0.0), progress=False)
+    site = tmp_path / "site"
+    audit(str(tmp_path / "shards"), str(site), AuditConfig(per_class=2), input_root=str(corpus))
+    for page in _pages(site):
+        load(browser, page)
+        assert console_errors(browser) == [], page.name
+        assert not browser.find_elements(By.CSS_SELECTOR, "main b, main i"), page.name  # no markup came from a name
+    load(browser, site / "index.html")
+    assert odd in browser.find_element(By.ID, "classes").text
+    load(browser, site / "recordings.html")
+    sources = [s.get_attribute("data-source") for s in browser.find_elements(By.CSS_SELECTOR, "section.recording")]
+    assert f"{odd}/<i>0.flac" in sources or f"{odd}/<i>1.flac" in sources
