@@ -43,17 +43,20 @@ class EpochStream:
 
     def __init__(self, dataset: tf.data.Dataset, keep_position: bool = False) -> None:
         self._dataset = track_dataset(dataset)
-        self._signature = dataset.element_spec if keep_position else dataset.element_spec[:-1]
         self._keep_position = keep_position
         self._iterator: Iterator | None = None
         self._pending: tuple | None = None
         self._last_epoch: int | None = None
+        signature = dataset.element_spec if keep_position else dataset.element_spec[:-1]
+        # one dataset for every epoch: building a generator dataset per epoch cost more than the iterator over it
+        self._view = tf.data.Dataset.from_generator(self._current_batches, output_signature=signature)
 
     def epoch(self, epoch: int) -> tf.data.Dataset:
         """The batches of ``epoch`` as a dataset, read from the shared iterator (epochs must be asked for in order).
 
         Batches of earlier epochs still in the stream (an epoch that was not read to its end)
-        are skipped; the first batch of a later epoch is kept for that epoch.
+        are skipped; the first batch of a later epoch is kept for that epoch. The dataset is
+        the same object for every epoch: iterate it once, before asking for the next epoch.
 
         Raises:
             ValueError: ``epoch`` is earlier than an epoch already handed out.
@@ -63,7 +66,11 @@ class EpochStream:
         self._last_epoch = epoch
         if self._iterator is None:
             self._iterator = iter(self._dataset)
-        return tf.data.Dataset.from_generator(lambda: self._batches(epoch), output_signature=self._signature)
+        return self._view
+
+    def _current_batches(self) -> Iterator[tuple]:
+        """The batches of the epoch last asked for (what the shared view's iterator reads)."""
+        return self._batches(self._last_epoch)
 
     @producer
     def _batches(self, epoch: int) -> Iterator[tuple]:
