@@ -16,6 +16,26 @@ Targets: (1)/(3) >= 10x, (1)/(5) >= 0.8, (1)/(4) >= 1.0, (6, pcm16)/(3) >= 40x,
 (2)/(1) >= 0.9, bucketed padding <= 5 % on log-uniform 0.5-10 s lengths, reader memory flat
 over 10 epochs.
 
+A second, small corpus (``WORK/small``: ``--small-files`` recordings of 20-90 s, one copy
+each, flac shards, about 165 train samples: two batches an epoch) measures what a small
+project pays at every epoch boundary, each figure timed over 6 epochs after a warm-up epoch:
+
+7. the steady state: one reader with ``epochs=None``;
+8. what ``shardkit train`` reads now: one pipeline over the run, cut per epoch (`EpochStream`);
+9. what it read before: a new pipeline per epoch;
+10. the on-the-fly loader on the same 20-90 s recordings;
+11. / 12. local and S3 (moto) steady rates with the reader pinned to core 0 and the S3 server
+    to core 1, so the ratio measures the reader, not the server competing for its cores;
+13. / 14. the reader without the frontend and the frontend alone, which bound (7);
+
+(7), (8) and (9) run in rounds, one run of each per round, and their ratios are the median over
+rounds of runs made side by side (the load of a shared machine drifts between rounds);
+
+and ``shardkit train`` itself on the split: the input wait (share of step time) and the wait
+for each epoch's first batch. Targets: (8)/(7) >= 0.9, (7)/(10) >= 10x, (12)/(11) >= 0.9,
+train's input wait <= 2 % and epoch-start wait <= 0.1 s; the epoch-start waits of (8) and (9)
+are printed beside them. ``--small-only`` measures only these.
+
 The corpus is tools/bench_build.py's generator (48 kHz FLAC in class folders plus noise),
 made once under ``WORK/corpus``. A training epoch needs many batches of 64, and a recording
 gives at most 3 chunks, so the input tree ``WORK/input`` links each generated recording
@@ -35,6 +55,7 @@ and makes the exit status 1.
 Usage::
 
     python tools/bench_reader.py [--files 12] [--copies 24] [--repeats 1] [--work bench-out/reader]
+                                 [--small-files 86] [--train-epochs 4] [--small-only]
                                  [--json r.json] [--quick] [--no-tune-malloc]
 
 The readers keep batch-sized buffers on glibc's heap (``ReaderConfig.tune_malloc``, see
@@ -99,8 +120,28 @@ S3_CREDENTIALS = {"key": "testing", "secret": "testing"}
 
 #: corpus and run sizes: the full benchmark (~5 min on 2 cores once cached) and --quick
 PRESETS = {
-    "full": {"files": 12, "copies": 24, "min_minutes": 1.0, "max_minutes": 4.0, "memory_epochs": 10, "bucket_segments": 600, "frontend_batches": 24},
-    "quick": {"files": 4, "copies": 20, "min_minutes": 0.5, "max_minutes": 0.75, "memory_epochs": 3, "bucket_segments": 120, "frontend_batches": 4},
+    "full": {
+        "files": 12,
+        "copies": 24,
+        "min_minutes": 1.0,
+        "max_minutes": 4.0,
+        "memory_epochs": 10,
+        "bucket_segments": 600,
+        "frontend_batches": 24,
+        "small_files": 86,
+        "train_epochs": 4,
+    },
+    "quick": {
+        "files": 4,
+        "copies": 20,
+        "min_minutes": 0.5,
+        "max_minutes": 0.75,
+        "memory_epochs": 3,
+        "bucket_segments": 120,
+        "frontend_batches": 4,
+        "small_files": 40,
+        "train_epochs": 2,
+    },
 }
 
 #: measured rates: key -> printed label
@@ -125,6 +166,33 @@ RATIOS = {
 }
 #: bucketed batching: padding ratio must stay at or under this
 MAX_BUCKET_PADDING = 0.05
+
+#: the small split's recordings: lengths in seconds (one copy each, like a small real project)
+SMALL_SECONDS = (20, 90)
+#: epochs timed after the warm-up epoch in the epoch-boundary figures
+BOUNDARY_EPOCHS = 6
+#: small-split rates: key -> printed label
+SMALL_RATES = {
+    "small_steady": "(7) one reader, epochs=None (steady state)",
+    "small_stream": "(8) one pipeline cut per epoch (train now)",
+    "small_per_epoch": "(9) a pipeline per epoch (train before)",
+    "small_on_the_fly": "(10) on-the-fly loader, same recordings",
+    "small_local_pinned": "(11) local, reader on core 0",
+    "small_s3_pinned": "(12) S3 (moto on core 1), reader on core 0",
+    "small_deferred": "(13) one reader, waveforms only (no frontend)",
+    "small_frontend": "(14) tf frontend alone, in-memory batch",
+}
+#: small-split ratios: key -> (numerator, denominator, minimum or None, printed label)
+SMALL_RATIOS = {
+    "stream_over_steady": ("small_stream", "small_steady", 0.9, "(8) / (7), six epochs"),
+    "per_epoch_over_steady": ("small_per_epoch", "small_steady", None, "(9) / (7), six epochs"),
+    "flac_over_on_the_fly": ("small_steady", "small_on_the_fly", 10.0, "(7) / (10), flac"),
+    "s3_pinned_over_local": ("small_s3_pinned", "small_local_pinned", 0.9, "(12) / (11)"),
+    "frontend_over_on_the_fly": ("small_frontend", "small_on_the_fly", None, "(14) / (10), the frontend's ceiling"),
+}
+#: `shardkit train` on the small split: steady input wait (share of step time) and epoch-start wait at most
+MAX_TRAIN_INPUT_WAIT = 0.02
+MAX_START_WAIT_S = 0.1
 
 
 # --------------------------------------------------------------------------- the sibling benchmark
@@ -659,10 +727,12 @@ def _free_port() -> int:
 
 
 @contextmanager
-def loopback_s3() -> Iterator[str]:
-    """moto's S3 server on 127.0.0.1 in a separate process; yields its endpoint URL, stops it after."""
+def loopback_s3(server_cores: str | None = None) -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1 in a separate process (on ``server_cores``, a taskset list, if given); yields its endpoint URL, stops it after."""
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pin = ["taskset", "-c", server_cores] if server_cores is not None else []
+    command = [*pin, sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + S3_START_TIMEOUT_S
         while True:
@@ -699,9 +769,9 @@ def upload_shards(shards: Path, endpoint: str, prefix: str) -> tuple[str, dict]:
 
 
 @contextmanager
-def s3_copy(shards: Path, prefix: str) -> Iterator[tuple[str, dict]]:
-    """A loopback S3 server holding the train shards of ``shards``: yields ``(url, storage options)``."""
-    with loopback_s3() as endpoint:
+def s3_copy(shards: Path, prefix: str, server_cores: str | None = None) -> Iterator[tuple[str, dict]]:
+    """A loopback S3 server (on ``server_cores``, if given) holding the train shards of ``shards``: yields ``(url, storage options)``."""
+    with loopback_s3(server_cores) as endpoint:
         yield upload_shards(shards, endpoint, prefix)
 
 
@@ -743,24 +813,193 @@ def bucketed_padding(work: Path, segments: int) -> dict:
     }
 
 
+# --------------------------------------------------------------------------- epoch boundaries on a small split
+
+
+@contextmanager
+def pinned(cores: set[int]) -> Iterator[None]:
+    """Every thread of this process on ``cores`` while inside (threads they start inherit it); restored after (Linux only)."""
+    before: dict[int, set[int]] = {}
+    for tid in (int(name) for name in os.listdir("/proc/self/task")):
+        try:
+            before[tid] = os.sched_getaffinity(tid)
+            os.sched_setaffinity(tid, cores)
+        except OSError:  # a thread that ended meanwhile
+            continue
+    try:
+        yield
+    finally:
+        for tid, cores_before in before.items():
+            try:
+                os.sched_setaffinity(tid, cores_before)
+            except OSError:
+                continue
+
+
+def small_split(work: Path, files: int, seed: int, cores: int) -> tuple[Inputs, Path]:
+    """``WORK/small``: ``files`` recordings of 20-90 s (one copy each) and their flac shards, made once."""
+    bb = bench_build()
+    folder = work / "small"
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = bb.CorpusSpec(files=files, min_minutes=SMALL_SECONDS[0] / 60, max_minutes=SMALL_SECONDS[1] / 60, seed=seed)
+    corpus = bb.ensure_corpus(folder, spec)
+    inputs = ensure_inputs(folder, corpus, spec, 1)
+    return inputs, ensure_shards(folder, inputs, "flac", cores)
+
+
+def training_reader(source: str, epochs: int | None, storage_options: dict | None = None):
+    """The training `ShardReader` of the epoch figures: batch 64, hybrid frontend, positions on."""
+    from shardkit.read.config import ReaderConfig
+    from shardkit.read.dataset import ShardReader
+
+    config = ReaderConfig(batch_size=BATCH_SIZE, epochs=epochs, training=True, with_position=True, storage_options=dict(storage_options or {}))
+    return ShardReader(source, config)
+
+
+def steady_batches(source: str, epochs: int = 1 + BOUNDARY_EPOCHS, storage_options: dict | None = None) -> Iterator[tuple[int, int]]:
+    """The steady state: one reader with ``epochs=None``, read for ``epochs`` epochs."""
+    for _features, labels, position in training_reader(source, None, storage_options).dataset():
+        if int(position[0]) >= epochs:
+            return
+        yield int(position[0]), int(labels.shape[0])
+
+
+def stream_batches(source: str, starts: list[float], epochs: int = 1 + BOUNDARY_EPOCHS) -> Iterator[tuple[int, int]]:
+    """What `train` reads now: one pipeline over the run, an epoch at a time (`EpochStream`); each epoch's start wait into ``starts``."""
+    from shardkit.read.epochs import EpochStream
+
+    with EpochStream(training_reader(source, epochs).dataset()) as stream:
+        for epoch in range(epochs):
+            yield from _timed_start(((epoch, int(labels.shape[0])) for _features, labels in stream.epoch(epoch)), starts)
+
+
+def per_epoch_batches(source: str, starts: list[float], epochs: int = 1 + BOUNDARY_EPOCHS) -> Iterator[tuple[int, int]]:
+    """What `train` read before: a new pipeline per epoch; each epoch's start wait into ``starts``."""
+    from shardkit.read.dataset import ReaderPosition
+
+    reader = training_reader(source, 1)
+    for epoch in range(epochs):
+        yield from _timed_start(((epoch, int(labels.shape[0])) for _f, labels, _p in reader.dataset(ReaderPosition(epoch, 0))), starts)
+
+
+def _timed_start(batches: Iterator[tuple[int, int]], starts: list[float]) -> Iterator[tuple[int, int]]:
+    """``batches``, appending to ``starts`` the seconds from the call to the first batch."""
+    asked = time.perf_counter()
+    for n, batch in enumerate(batches):
+        if n == 0:
+            starts.append(time.perf_counter() - asked)
+        yield batch
+
+
+def median_after_warm_up(starts: list[float]) -> float | None:
+    """The median of every epoch's start wait but the first (the warm-up)."""
+    later = sorted(starts[1:])
+    return later[len(later) // 2] if later else None
+
+
+def train_waits(shards: Path, out: Path, epochs: int) -> dict:
+    """`shardkit train` on the small split: input wait and epoch-start wait of every epoch after the first."""
+    from shardkit.train.config import config_from_options
+    from shardkit.train.runner import train
+
+    shutil.rmtree(out, ignore_errors=True)
+    config = config_from_options({"name": "bench", "sample_rate_hz": 24000, "epochs": epochs, "batch_size": BATCH_SIZE, "alpha": 0.5})
+    history = train(str(shards), str(out), config, verbose=0).history
+    later = history[1:]
+    return {
+        "epochs": epochs,
+        "input_wait": [row["input_wait"] for row in history],
+        "start_wait_s": [row["start_wait_s"] for row in history],
+        "max_input_wait": max(row["input_wait"] for row in later),
+        "median_start_wait_s": sorted(row["start_wait_s"] for row in later)[len(later) // 2],
+    }
+
+
+def measure_rounds(figures: dict[str, tuple[str, Callable[[], float]]], repeats: int) -> dict[str, Rate]:
+    """`measure` each figure once per round, ``repeats`` rounds: run ``i`` of every figure ran close in time (see `paired_ratio`)."""
+    rates = {key: Rate(name) for key, (name, _run) in figures.items()}
+    for _round in range(repeats):
+        for key, (name, run) in figures.items():
+            once = measure(name, 1, run)
+            rates[key].runs += once.runs
+            rates[key].other_cores += once.other_cores
+            rates[key].errors += once.errors
+    return rates
+
+
+def paired_ratio(numerator: Rate, denominator: Rate) -> float | None:
+    """The median over rounds of run ``i`` / run ``i`` (figures measured in the same rounds); else best / best.
+
+    On a shared machine the load drifts between rounds; a ratio of runs made side by side
+    cancels most of it, where a ratio of two bests taken in different rounds would not.
+    """
+    if numerator.errors or denominator.errors or not numerator.runs or not denominator.runs:
+        return None
+    if len(numerator.runs) != len(denominator.runs):
+        return numerator.best / denominator.best
+    ratios = sorted(n / d for n, d in zip(numerator.runs, denominator.runs, strict=True))
+    middle = len(ratios) // 2
+    return ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
+
+
+def small_split_figures(args: argparse.Namespace, cores: int) -> dict:
+    """Every figure of the small split (epoch boundaries, train's waits, on-the-fly, S3 pinned), measured in this one run."""
+    inputs, shards = small_split(args.work, args.small_files, args.seed, cores)
+    source, samples = str(shards), train_samples(shards)
+    classes = json.loads((shards / "manifest.json").read_text())["classes"]
+    print(f"small split: {samples} train samples from {len(inputs.paths)} recordings of {SMALL_SECONDS[0]}-{SMALL_SECONDS[1]} s", flush=True)
+    starts: dict[str, list[float]] = {"stream": [], "per_epoch": []}
+    repeats = args.repeats
+    rates = measure_rounds(
+        {
+            "small_steady": ("(7) steady, epochs=None", lambda: steady_rate(steady_batches(source))),
+            "small_stream": ("(8) one pipeline, cut", lambda: steady_rate(stream_batches(source, starts["stream"]))),
+            "small_per_epoch": ("(9) pipeline per epoch", lambda: steady_rate(per_epoch_batches(source, starts["per_epoch"]))),
+        },
+        repeats,
+    )
+    rates["small_deferred"] = measure("(13) waveforms only", repeats, lambda: steady_rate(shardkit_batches(source, "deferred", epochs=1 + BOUNDARY_EPOCHS)))
+    rates["small_frontend"] = measure("(14) frontend alone", repeats, lambda: steady_rate(frontend_batches(args.frontend_batches)))
+    seeds = iter(range(repeats))
+    rates["small_on_the_fly"] = measure_with(
+        "(10) on-the-fly pool", repeats, lambda: on_the_fly_pool(cores), lambda pool: on_the_fly_rate(pool, inputs, classes, seed=next(seeds))
+    )
+    rates.update(pinned_rates(shards, repeats, cores))
+    print(f"  train: {args.train_epochs} epochs of shardkit train on the small split ...", flush=True)
+    waits, error = attempt("train waits", lambda: train_waits(shards, args.work / "small" / "train-out", args.train_epochs))
+    return {
+        "train_samples": samples,
+        "recordings": len(inputs.paths),
+        "audio_h": inputs.audio_s / 3600,
+        "rates": rates,
+        "start_wait_s": {key: median_after_warm_up(values) for key, values in starts.items()},
+        "train": waits if error is None else {"error": error},
+    }
+
+
+def pinned_rates(shards: Path, repeats: int, cores: int) -> dict[str, Rate]:
+    """(11) local and (12) S3 steady flac rates with the reader on core 0 and the S3 server on core 1."""
+    if cores < 2:
+        reason = f"RuntimeError: the pinned S3 figures need 2 cores; {cores} available"
+        return {key: Rate(key, errors=[reason]) for key in ("small_local_pinned", "small_s3_pinned")}
+    with pinned({0}):
+        local = measure("(11) local, core 0", repeats, lambda: steady_rate(steady_batches(str(shards))))
+        s3 = measure_with(
+            "(12) S3, reader core 0",
+            repeats,
+            lambda: s3_copy(shards, "small-flac", server_cores="1"),
+            lambda where: steady_rate(steady_batches(where[0], storage_options=where[1])),
+        )
+    return {"small_local_pinned": local, "small_s3_pinned": s3}
+
+
 # --------------------------------------------------------------------------- the run
 
 
 def run_benchmark(args: argparse.Namespace) -> dict:
-    """Prepare corpus, inputs and shards, then measure everything; return the JSON-ready report."""
-    bb = bench_build()
-    spec = bb.CorpusSpec(files=args.files, min_minutes=args.min_minutes, max_minutes=args.max_minutes, seed=args.seed)
+    """Prepare corpora and shards, then measure everything; return the JSON-ready report."""
     args.work.mkdir(parents=True, exist_ok=True)
-    corpus = bb.ensure_corpus(args.work, spec)
-    inputs = ensure_inputs(args.work, corpus, spec, args.copies)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    shards = {codec: ensure_shards(args.work, inputs, codec, cores) for codec in ("pcm16", "flac")}
-    samples = train_samples(shards["pcm16"])
-    if samples < BATCH_SIZE:
-        raise SystemExit(f"--copies: the train split holds {samples} samples, fewer than one batch of {BATCH_SIZE}; raise --copies (got {args.copies})")
-    classes = json.loads((shards["pcm16"] / "manifest.json").read_text())["classes"]
-    print(f"train split: {samples} samples ({samples // BATCH_SIZE} batches of {BATCH_SIZE} per epoch); measuring on {cores} cores", flush=True)
-
     import tensorflow as tf  # noqa: F401 - imported once here so no figure carries the import
 
     from shardkit.read.malloc import keep_large_buffers_on_the_heap
@@ -769,6 +1008,35 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     # (baselines too) under the same allocator. --no-tune-malloc leaves glibc's defaults everywhere, to measure the choice
     args.malloc_tuned = keep_large_buffers_on_the_heap() if args.tune_malloc else False
     print(f"allocator: large buffers kept on the heap: {args.malloc_tuned}", flush=True)
+    report = {} if args.small_only else reader_figures(args, cores)
+    report.setdefault("machine", machine_info(cores))
+    report["small"] = small_report(small_split_figures(args, cores))
+    return report
+
+
+def machine_info(cores: int) -> dict:
+    """The machine the figures were measured on."""
+    return {
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpus_available": cores,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def reader_figures(args: argparse.Namespace, cores: int) -> dict:
+    """Figures (1)-(6), memory and bucketing on the large corpus; the report of `make_report`."""
+    bb = bench_build()
+    spec = bb.CorpusSpec(files=args.files, min_minutes=args.min_minutes, max_minutes=args.max_minutes, seed=args.seed)
+    corpus = bb.ensure_corpus(args.work, spec)
+    inputs = ensure_inputs(args.work, corpus, spec, args.copies)
+    shards = {codec: ensure_shards(args.work, inputs, codec, cores) for codec in ("pcm16", "flac")}
+    samples = train_samples(shards["pcm16"])
+    if samples < BATCH_SIZE:
+        raise SystemExit(f"--copies: the train split holds {samples} samples, fewer than one batch of {BATCH_SIZE}; raise --copies (got {args.copies})")
+    classes = json.loads((shards["pcm16"] / "manifest.json").read_text())["classes"]
+    print(f"train split: {samples} samples ({samples // BATCH_SIZE} batches of {BATCH_SIZE} per epoch); measuring on {cores} cores", flush=True)
     batches = functools.partial(shardkit_batches, tune_malloc=args.tune_malloc)
 
     repeats, rates = args.repeats, {}
@@ -836,7 +1104,7 @@ def make_report(args: argparse.Namespace, inputs: Inputs, samples: int, cores: i
             "train_samples": samples,
             "work": str(args.work),
         },
-        "machine": {"cpu_count": os.cpu_count(), "cpus_available": cores, "platform": platform.platform(), "python": platform.python_version()},
+        "machine": machine_info(cores),
         "output": {"frontend": FrontendConfig().to_dict(), "batch_size": BATCH_SIZE, "features_shape": [BATCH_SIZE, *FrontendConfig().output_shape, 1]},
         "repeats": args.repeats,
         "malloc_tuned": getattr(args, "malloc_tuned", None),
@@ -871,7 +1139,7 @@ def format_table(report: dict) -> str:
     lines = [
         f"shardkit reader benchmark: {corpus['recordings']} recordings ({corpus['files']} generated x {corpus['copies']} copies, "
         f"{corpus['min_minutes']:g}-{corpus['max_minutes']:g} min, {corpus['audio_h']:.2f} h of 48 kHz FLAC), {corpus['train_samples']} train samples; "
-        f"{machine['cpu_count']} CPUs ({machine['cpus_available']} available)",
+        f"{machine['cpu_count']} CPUs ({machine['cpus_available']} available): {machine['cpu_model']}",
         f"output [64, 256, 256, 1] float32 (hybrid, 3 s at 24 kHz); {report['note']}",
         "",
         f"{'measurement':<48} {'samples/s':>10} {'target':>9}  {'result':<6}  others busy",
@@ -906,6 +1174,85 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def cpu_model() -> str:
+    """The CPU's model name (as lscpu shows it), from /proc/cpuinfo; else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def small_report(small: dict) -> dict:
+    """The small split's figures as JSON-ready rates, ratios and checks (a failed figure is None, its error kept)."""
+    rates, train = small["rates"], small["train"]
+    best = {key: rates[key].best for key in SMALL_RATES}
+    ratios = {key: paired_ratio(rates[num], rates[den]) for key, (num, den, _target, _label) in SMALL_RATIOS.items()}
+    checks = {key: _check(ratios[key], target, ">=") for key, (_num, _den, target, _label) in SMALL_RATIOS.items() if target is not None}
+    checks["train_input_wait"] = _check(train.get("max_input_wait"), MAX_TRAIN_INPUT_WAIT, "<=")
+    checks["train_start_wait_s"] = _check(train.get("median_start_wait_s"), MAX_START_WAIT_S, "<=")
+    errors = {key: rate.errors for key, rate in rates.items() if rate.errors}
+    if "error" in train:
+        errors["train"] = [train["error"]]
+    return {
+        "train_samples": small["train_samples"],
+        "recordings": small["recordings"],
+        "recording_s": list(SMALL_SECONDS),
+        "audio_h": small["audio_h"],
+        "timed_epochs": BOUNDARY_EPOCHS,
+        "rates": best,
+        "ratios": ratios,
+        "runs": {key: rate.runs for key, rate in rates.items()},
+        "other_cores_busy_in_best": {key: rate.best_other_cores for key, rate in rates.items()},
+        "start_wait_s": small["start_wait_s"],
+        "train": train,
+        "checks": checks,
+        "errors": errors,
+    }
+
+
+def format_small_table(report: dict) -> str:
+    """The small split's table: rates, ratios, epoch-start waits and train's waits, each beside its target."""
+    small, machine = report["small"], report["machine"]
+    checks, busy, waits, train = small["checks"], small["other_cores_busy_in_best"], small["start_wait_s"], small["train"]
+    lines = [
+        f"small split: {small['train_samples']} train samples from {small['recordings']} recordings of {small['recording_s'][0]}-{small['recording_s'][1]} s "
+        f"(48 kHz FLAC, flac shards), batch {BATCH_SIZE}, hybrid frontend; {small['timed_epochs']} epochs timed after a warm-up epoch",
+        f"CPU: {machine['cpu_model']}, {machine['cpu_count']} CPUs ({machine['cpus_available']} available)",
+        "",
+        f"{'measurement':<48} {'samples/s':>10} {'target':>9}  {'result':<6}  others busy",
+    ]
+    for key, label in SMALL_RATES.items():
+        other = busy.get(key)
+        lines.append(f"{label:<48} {_fmt(small['rates'][key], '.1f', 10)} {'':>9}  {'':<6}  {'' if other is None else f'{other:.1f} cores'}".rstrip())
+    lines.append("")
+    for key, (_num, _den, target, label) in SMALL_RATIOS.items():
+        wanted = "-" if target is None else f">={target:g}x"
+        ratio = small["ratios"][key]
+        lines.append(f"{'ratio ' + label:<48} {_fmt(ratio, '.2f', 9)}{'' if ratio is None else 'x'} {wanted:>9}  {_verdict(checks.get(key)):<6}".rstrip())
+    for key, label in (("stream", "(8)"), ("per_epoch", "(9)")):
+        lines.append(f"{'epoch-start wait ' + label + ', median of epochs 2-7':<48} {_fmt(waits.get(key), '.3f', 9)}s".rstrip())
+    wait, start = checks["train_input_wait"], checks["train_start_wait_s"]
+    lines.append(
+        f"{'train: input wait, worst epoch after the first':<48} {_fmt(wait['value'], '.1%', 10)} {f'<={MAX_TRAIN_INPUT_WAIT:.0%}':>9}  {_verdict(wait):<6}"
+    )
+    lines.append(
+        f"{'train: epoch-start wait, median after the first':<48} {_fmt(start['value'], '.3f', 9)}s {f'<={MAX_START_WAIT_S:g}s':>9}  {_verdict(start):<6}"
+    )
+    if "error" not in train:
+        lines.append(
+            f"  train per epoch: input wait {', '.join(f'{v:.1%}' for v in train['input_wait'])}; start wait (s) {', '.join(f'{v:.3f}' for v in train['start_wait_s'])}"
+        )
+    if machine["cpus_available"] <= 2:
+        lines.append(f"note: only {machine['cpus_available']} cores here: (11) and (12) give the reader one core and the S3 server the other")
+    for name, errors in small["errors"].items():
+        lines.append(f"error in {name}: {errors[-1]}")
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- CLI
 
 
@@ -928,6 +1275,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--memory-epochs", type=_positive_int, help=f"epochs of the memory run (default {full['memory_epochs']})")
     parser.add_argument("--bucket-segments", type=_positive_int, help=f"segments of the bucketing run (default {full['bucket_segments']})")
     parser.add_argument("--frontend-batches", type=_positive_int, help=f"timed batches of the frontend-alone run (default {full['frontend_batches']})")
+    parser.add_argument(
+        "--small-files",
+        type=_positive_int,
+        help=f"recordings of {SMALL_SECONDS[0]}-{SMALL_SECONDS[1]} s in the small split's corpus (default {full['small_files']})",
+    )
+    parser.add_argument("--train-epochs", type=_positive_int, help=f"epochs of the small split's train run (default {full['train_epochs']})")
+    parser.add_argument("--small-only", action="store_true", help="measure only the small split (epoch boundaries, train's waits, on-the-fly, pinned S3)")
     parser.add_argument("--seed", type=int, default=0, help="corpus seed (default 0)")
     parser.add_argument("--repeats", type=_positive_int, default=1, help="runs per rate; the best is kept (default 1)")
     parser.add_argument("--work", type=Path, default=Path("bench-out/reader"), help="corpus, shards and scratch (default bench-out/reader)")
@@ -956,12 +1310,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     report = run_benchmark(args)
+    if "rates" in report:
+        print()
+        print(format_table(report))
     print()
-    print(format_table(report))
+    print(format_small_table(report))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(dumps(report, indent=2))
-    return 1 if report["errors"] else 0
+    return 1 if report.get("errors") or report["small"]["errors"] else 0
 
 
 if __name__ == "__main__":

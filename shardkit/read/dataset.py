@@ -12,6 +12,9 @@ batch-sized buffers on glibc's heap (`shardkit.read.malloc`) unless ``tune_mallo
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import functools
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,6 +46,9 @@ from shardkit.read.stages import (
 from shardkit.read.stream import RawSample, ReadStats, balance_classes, class_keep_probabilities, known_labels, read_shards, shuffle_buffer
 from shardkit.read.tf_data import EPOCH_STRIDE
 from shardkit.storage import read_url_bytes
+
+#: the settings `ShardReader.with_settings` may change: how many epochs a dataset spans and whether batches carry their position
+STREAM_SETTINGS = ("epochs", "with_position")
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,19 @@ class ShardReader:
         self.stats = ReadStats()
         self._decode = MemberDecoder(self.codec, self.sample_rate_hz, self.stats)
 
+    def with_settings(self, **changes: int | bool | None) -> ShardReader:
+        """This reader (same shards, classes, decoder and stats) with other `STREAM_SETTINGS` (``epochs``, ``with_position``).
+
+        Raises:
+            ConfigError: a setting outside `STREAM_SETTINGS` (those shape what ``__init__`` derived).
+        """
+        other = sorted(set(changes) - set(STREAM_SETTINGS))
+        if other:
+            raise ConfigError(f"with_settings changes only {list(STREAM_SETTINGS)}; got {other} (make a new ShardReader for those)")
+        reader = copy.copy(self)
+        reader.config = dataclasses.replace(self.config, **changes)
+        return reader
+
     # ----- the Python side: the stages --------------------------------------------------------
 
     def _read_bytes(self, url: str) -> bytes:
@@ -143,14 +162,15 @@ class ShardReader:
         return encoded_blocks(groups(items, GROUP_SIZE), int(epoch), self.class_index, self.config.soft_labels)
 
     @producer
-    def _background_generator(self) -> Iterator[tuple]:
-        """Negative-class samples of this host's shards as dense blocks, reshuffled every pass, forever."""
+    def _background_generator(self, epoch: np.int64) -> Iterator[tuple]:
+        """Negative-class samples of this host's shards as dense blocks for one epoch: reshuffled every pass, seeded by (seed, epoch, pass), forever."""
+        epoch, index = int(epoch), itertools.count()
         for cycle in itertools.count():
-            rng = np.random.default_rng([self.config.seed, cycle, 5])
+            rng = np.random.default_rng([self.config.seed, epoch, cycle, 5])
             order = until_stopped(epoch_order(self.urls, self.config.seed + 7919, cycle, True))
             background = negatives(read_shards(order, self._read_bytes, ReadStats(), "skip", listed=self.listed), CODECS[self.codec].extension)
             found = False
-            for block in self._blocks(enumerate(shuffle_buffer(background, 256, rng)), cycle, tf_data.BACKGROUND):
+            for block in self._blocks(((next(index), sample) for sample in shuffle_buffer(background, 256, rng)), epoch, tf_data.BACKGROUND):
                 found = True
                 yield block
             if not found:
@@ -163,17 +183,30 @@ class ShardReader:
 
     # ----- the tf.data side ---------------------------------------------------------------------
 
-    def _epoch_dataset(self, epoch: tf.Tensor, skip: tf.Tensor) -> tf.data.Dataset:
+    def _epoch_dataset(self, epoch: tf.Tensor, skip: tf.Tensor, max_batches: int | None = None) -> tf.data.Dataset:
+        """One epoch's batches (at most ``max_batches``), with its own background stream when background mixing is on."""
         n_classes, soft = len(self.classes), self.config.soft_labels
         if self.buckets is None:
             signature = tf_data.block_signature(n_classes, self.config.frontend.chunk_samples, soft)
-            return tf_data.fixed_epoch(self._fixed_generator, (epoch, skip), signature, self.config.batch_size, self.config.training)
-        uppers = [int(round(u * self.sample_rate_hz)) for u in self.buckets.upper_s]
-        decode = tf_data.decode_element(self.codec, self._decode_numpy)
-        signature = tf_data.block_signature(n_classes, None, soft)
-        return tf_data.bucketed_epoch(self._generator, (epoch, skip), signature, decode, uppers, self.buckets.batch_sizes)
+            ds = tf_data.fixed_epoch(self._fixed_generator, (epoch, skip), signature, self.config.batch_size, self.config.training)
+        else:
+            uppers = [int(round(u * self.sample_rate_hz)) for u in self.buckets.upper_s]
+            decode = tf_data.decode_element(self.codec, self._decode_numpy)
+            signature = tf_data.block_signature(n_classes, None, soft)
+            ds = tf_data.bucketed_epoch(self._generator, (epoch, skip), signature, decode, uppers, self.buckets.batch_sizes)
+        if max_batches is not None:
+            ds = ds.take(max_batches)
+        if self._mixes_background():
+            signature = tf_data.block_signature(n_classes, self.config.frontend.chunk_samples, soft)
+            ds = tf_data.with_background(ds, self._background_generator, (epoch,), signature, self.config.batch_size, skip)
+        return ds
 
-    def dataset(self, start: ReaderPosition | None = None) -> tf.data.Dataset:
+    def _mixes_background(self) -> bool:
+        config = self.config
+        background_prob = getattr(config.augment, "background_prob", 0) if config.augment is not None else 0
+        return bool(config.training and background_prob > 0 and self.buckets is None and (self.manifest or {}).get("negative_classes"))
+
+    def dataset(self, start: ReaderPosition | None = None, max_batches_per_epoch: int | None = None) -> tf.data.Dataset:
         """The `tf.data.Dataset` of ``(features, labels)`` batches (see `ReaderConfig`).
 
         Fixed batching yields ``features`` of shape ``[B, rows, W, 1]`` (spectrogram
@@ -185,17 +218,15 @@ class ShardReader:
 
         Args:
             start: restart mid-way: skip to this position (same seed → same remaining batches).
+            max_batches_per_epoch: cut every epoch after this many batches (None: whole epochs).
         """
         config, start = self.config, start or ReaderPosition()
         if config.tune_malloc:
             keep_large_buffers_on_the_heap()
         if start.samples and config.batching == "bucketed":
             raise ConfigError("restarting mid-epoch needs fixed batching; bucketed batches are grouped out of order")
-        ds = tf_data.epochs_dataset(self._epoch_dataset, start.epoch, start.samples, config.epochs)
-        background_prob = getattr(config.augment, "background_prob", 0) if config.augment is not None else 0
-        if config.training and background_prob > 0 and self.buckets is None and (self.manifest or {}).get("negative_classes"):
-            signature = tf_data.block_signature(len(self.classes), config.frontend.chunk_samples, config.soft_labels)
-            ds = tf_data.with_background(ds, self._background_generator, signature, config.batch_size)
+        epoch_dataset = functools.partial(self._epoch_dataset, max_batches=max_batches_per_epoch)
+        ds = tf_data.epochs_dataset(epoch_dataset, start.epoch, start.samples, config.epochs)
         bucketed = self.buckets is not None
         return track_dataset(tf_data.finished(ds, lambda *batch: tf_data.finish_batch(*batch, config, bucketed)))
 

@@ -94,10 +94,14 @@ def bucketed_epoch(
     )
 
 
-def with_background(ds: tf.data.Dataset, generator: Callable, signature: tuple, batch_size: int) -> tf.data.Dataset:
-    """Zip batches with batches of negative-class audio (dense blocks from ``generator``) for background mixing."""
-    background = tf.data.Dataset.from_generator(generator, output_signature=signature)
-    background = background.map(lambda *block: block[2]).rebatch(batch_size, drop_remainder=True)
+def with_background(ds: tf.data.Dataset, generator: Callable, args: tuple, signature: tuple, batch_size: int, skip: Any = 0) -> tf.data.Dataset:
+    """Zip batches with batches of negative-class audio (dense blocks from ``generator(*args)``) for background mixing.
+
+    ``skip``: samples of the epoch already consumed (a restart's position); the background batches
+    that went with them are skipped too, so a restarted epoch mixes what the uninterrupted one did.
+    """
+    background = tf.data.Dataset.from_generator(generator, output_signature=signature, args=args)
+    background = background.map(lambda *block: block[2]).rebatch(batch_size, drop_remainder=True).skip(skip // batch_size)
     background = background.map(lambda b: tf.cast(b, tf.float32) / 32768.0)
     return tf.data.Dataset.zip(ds, background).map(lambda b, noise: {**b, "background": noise})
 

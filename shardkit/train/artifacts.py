@@ -33,6 +33,7 @@ HISTORY_COLUMNS = (
     "seconds",
     "samples_per_s",
     "input_wait",
+    "start_wait_s",
     "first_batch_s",
 )
 #: format id of the model config

@@ -26,6 +26,7 @@ from shardkit.model.dscnn import EMBEDDINGS_LAYER, HEAD_LAYER, build_model, with
 from shardkit.model.inference import inference_function
 from shardkit.model.n6 import check_n6
 from shardkit.read.dataset import ReaderPosition
+from shardkit.read.epochs import EpochStream
 from shardkit.scoring import is_better
 from shardkit.storage import Store
 from shardkit.train import artifacts
@@ -77,19 +78,22 @@ class StepTimer(keras.callbacks.Callback):
     """Splits each epoch's wall time into waiting for input and running steps.
 
     Keras fetches a batch in Python, then calls the step: the time from one batch's end to
-    the next one's begin is the wait for input. The first batch of an epoch (reader start,
-    shuffle buffer fill, tracing) is counted apart as ``first_batch_s``.
+    the next one's begin is the wait for input. The first batch of an epoch is counted
+    apart: ``start_wait_s`` is the wait for it (from the epoch's begin), ``first_batch_s``
+    that wait plus its step (with any tracing).
     """
 
     def on_epoch_begin(self, epoch, logs=None):
         self.batches = 0
-        self.wait_s = self.step_s = self.first_batch_s = 0.0
+        self.wait_s = self.step_s = self.first_batch_s = self.start_wait_s = 0.0
         self._epoch_start = self._mark = time.perf_counter()
 
     def on_train_batch_begin(self, batch, logs=None):
         now = time.perf_counter()
         if self.batches:
             self.wait_s += now - self._mark
+        else:
+            self.start_wait_s = now - self._epoch_start
         self._mark = now
 
     def on_train_batch_end(self, batch, logs=None):
@@ -364,70 +368,95 @@ def _epochs(store, files, fit_model, core, config, state, context, train_reader,
     val_dataset = val_reader.dataset()
     predict = inference_function(fit_model)
     stopped_early = state["finished"] and state["epochs_done"] < config.epochs
-    for epoch in range(state["epochs_done"], config.epochs if not state["finished"] else 0):
-        started = time.perf_counter()
-        reseed_layers(fit_model, config.seed, epoch)
-        dataset = train_reader.dataset(start=ReaderPosition(epoch, 0))
-        if context["teacher"]:
-            dataset = with_teacher_soft_labels(dataset, *context["teacher"])
-        if config.distill_weight > 0:
-            dataset = with_distill_targets(dataset, config.distill_weight, config.distill_temperature)
-        if config.max_steps_per_epoch:
-            dataset = dataset.take(config.max_steps_per_epoch)
-        with warnings.catch_warnings():  # the reader's epochs have no declared length; Keras warns when one ends
-            warnings.filterwarnings("ignore", message="Your input ran out of data")
-            fitted = fit_model.fit(
-                dataset, initial_epoch=epoch, epochs=epoch + 1, callbacks=[timer, *callbacks], shuffle=False, verbose=keras_verbosity(verbose)
-            )
-        seconds = time.perf_counter() - started
-        row = {
-            "epoch": epoch + 1,
-            "loss": float(fitted.history["loss"][-1]),
-            **validate(predict, val_dataset, loss),
-            "lr": float(keras.ops.convert_to_numpy(fit_model.optimizer.learning_rate)),
-            "seconds": round(seconds, 3),
-            "samples_per_s": round(timer.batches * config.batch_size / seconds, 1),
-            "steps": timer.batches,
-            "input_wait": round(timer.input_wait_fraction, 4),
-            "first_batch_s": round(timer.first_batch_s, 3),
-        }
-        state["history"].append(row)
-        value = row[config.monitor]
-        if is_better(value, state["best"], config.monitor_mode):
-            digest = artifacts.save_model(store, core, files["model"])
-            state.update(best=value, best_epoch=epoch + 1, wait=0)
-            _write_model_config(store, files, core, config, context, {"epoch": epoch + 1, "monitor": config.monitor, **row}, digest)
-        else:
-            state["wait"] += 1
-        checkpoint = f"{files['checkpoints']}/epoch-{epoch + 1:04d}.keras"
-        artifacts.save_model(store, fit_model, checkpoint)
-        previous, state["checkpoint"], state["epochs_done"] = state["checkpoint"], checkpoint, epoch + 1
-        stopped_early = config.patience is not None and state["wait"] >= config.patience
-        state["finished"] = stopped_early or epoch + 1 == config.epochs
-        artifacts.write_history(store, files["history"], state["history"])
-        artifacts.write_curves(
-            store, files["curves"], state["history"], f"{config.name}: best {config.monitor} {state['best']:.4f} at epoch {state['best_epoch']}"
-        )
-        store.write_json(files["state"], state)
-        if previous and previous != checkpoint:
-            store.delete(previous)
-        log.info(
-            "epoch %d/%d: loss %.4f val_loss %.4f val_roc_auc %.4f val_cmap %.4f (%.1f s)%s",
-            epoch + 1,
-            config.epochs,
-            row["loss"],
-            row["val_loss"],
-            row["val_roc_auc"],
-            row["val_cmap"],
-            seconds,
-            collapse_note(row),
-        )
-        if collapse_note(row) and not any(collapse_note(earlier) for earlier in state["history"][:-1]):
-            log.warning("epoch %d:%s; training goes on, and the summary says whether the best model is", epoch + 1, collapse_note(row))
-        if epoch_hook is not None:
-            epoch_hook(epoch, row)
-        if stopped_early:
-            log.info("early stopping: %s did not improve for %d epochs", config.monitor, config.patience)
-            break
+    first, last = state["epochs_done"], config.epochs if not state["finished"] else state["epochs_done"]
+    with training_stream(train_reader, config, context["teacher"], first, last) as stream:
+        for epoch in range(first, last):
+            trained = _fit_epoch(fit_model, stream.epoch(epoch), epoch, config, timer, callbacks, verbose)
+            row = {
+                "epoch": epoch + 1,
+                "loss": trained.pop("loss"),
+                **validate(predict, val_dataset, loss),
+                "lr": float(keras.ops.convert_to_numpy(fit_model.optimizer.learning_rate)),
+                **trained,
+            }
+            stopped_early = _end_epoch(store, files, fit_model, core, config, state, context, row, epoch_hook)
+            if stopped_early:
+                break
     log.info("reader: %s", dict(train_reader.stats.counts))
     return TrainResult.from_state(store, state, config, files, stopped_early=stopped_early)
+
+
+def training_stream(train_reader, config: TrainConfig, teacher: tuple | None, first: int, last: int) -> EpochStream:
+    """Epochs ``first`` to ``last - 1`` of the training reader as one pipeline, handed to ``fit`` an epoch at a time.
+
+    One pipeline for the run, not one per epoch: its prefetch runs into the next epoch while
+    the current one trains, so an epoch start costs no input wait (see `shardkit.read.epochs`).
+    The teacher's scores and the distillation targets are added once, to that pipeline.
+    """
+    reader = train_reader.with_settings(epochs=max(1, last - first), with_position=True)
+    dataset = reader.dataset(start=ReaderPosition(first, 0), max_batches_per_epoch=config.max_steps_per_epoch)
+    if teacher:
+        dataset = with_teacher_soft_labels(dataset, *teacher)
+    if config.distill_weight > 0:
+        dataset = with_distill_targets(dataset, config.distill_weight, config.distill_temperature)
+    return EpochStream(dataset)
+
+
+def _fit_epoch(fit_model, dataset, epoch: int, config: TrainConfig, timer: StepTimer, callbacks, verbose: int) -> dict:
+    """One ``fit`` over one epoch's batches; the history row's training columns."""
+    started = time.perf_counter()
+    reseed_layers(fit_model, config.seed, epoch)
+    with warnings.catch_warnings():  # the reader's epochs have no declared length; Keras warns when one ends
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        fitted = fit_model.fit(dataset, initial_epoch=epoch, epochs=epoch + 1, callbacks=[timer, *callbacks], shuffle=False, verbose=keras_verbosity(verbose))
+    seconds = time.perf_counter() - started
+    return {
+        "loss": float(fitted.history["loss"][-1]),
+        "seconds": round(seconds, 3),
+        "samples_per_s": round(timer.batches * config.batch_size / seconds, 1),
+        "steps": timer.batches,
+        "input_wait": round(timer.input_wait_fraction, 4),
+        "start_wait_s": round(timer.start_wait_s, 3),
+        "first_batch_s": round(timer.first_batch_s, 3),
+    }
+
+
+def _end_epoch(store, files, fit_model, core, config, state, context, row, epoch_hook) -> bool:
+    """After an epoch: its history row, the best model, the checkpoint and the train state. Returns whether to stop early."""
+    epoch = row["epoch"] - 1
+    state["history"].append(row)
+    value = row[config.monitor]
+    if is_better(value, state["best"], config.monitor_mode):
+        digest = artifacts.save_model(store, core, files["model"])
+        state.update(best=value, best_epoch=epoch + 1, wait=0)
+        _write_model_config(store, files, core, config, context, {"epoch": epoch + 1, "monitor": config.monitor, **row}, digest)
+    else:
+        state["wait"] += 1
+    checkpoint = f"{files['checkpoints']}/epoch-{epoch + 1:04d}.keras"
+    artifacts.save_model(store, fit_model, checkpoint)
+    previous, state["checkpoint"], state["epochs_done"] = state["checkpoint"], checkpoint, epoch + 1
+    stopped_early = config.patience is not None and state["wait"] >= config.patience
+    state["finished"] = stopped_early or epoch + 1 == config.epochs
+    artifacts.write_history(store, files["history"], state["history"])
+    artifacts.write_curves(store, files["curves"], state["history"], f"{config.name}: best {config.monitor} {state['best']:.4f} at epoch {state['best_epoch']}")
+    store.write_json(files["state"], state)
+    if previous and previous != checkpoint:
+        store.delete(previous)
+    log.info(
+        "epoch %d/%d: loss %.4f val_loss %.4f val_roc_auc %.4f val_cmap %.4f (%.1f s)%s",
+        epoch + 1,
+        config.epochs,
+        row["loss"],
+        row["val_loss"],
+        row["val_roc_auc"],
+        row["val_cmap"],
+        row["seconds"],
+        collapse_note(row),
+    )
+    if collapse_note(row) and not any(collapse_note(earlier) for earlier in state["history"][:-1]):
+        log.warning("epoch %d:%s; training goes on, and the summary says whether the best model is", epoch + 1, collapse_note(row))
+    if epoch_hook is not None:
+        epoch_hook(epoch, row)
+    if stopped_early:
+        log.info("early stopping: %s did not improve for %d epochs", config.monitor, config.patience)
+    return stopped_early

@@ -34,8 +34,14 @@ import sys
 from shardkit.read.config import ReaderConfig
 from shardkit.read.dataset import ShardReader
 
-epochs = None if sys.argv[2] == "none" else int(sys.argv[2])
-it = iter(ShardReader(sys.argv[1], ReaderConfig(split="train", batch_size=4, epochs=epochs)).dataset())
+if sys.argv[2] == "stream":  # one pipeline over 5 epochs cut per epoch, as train reads it; left open mid-epoch
+    from shardkit.read.epochs import EpochStream
+
+    config = ReaderConfig(split="train", batch_size=4, epochs=5, with_position=True)
+    it = iter(EpochStream(ShardReader(sys.argv[1], config).dataset()).epoch(0))
+else:
+    epochs = None if sys.argv[2] == "none" else int(sys.argv[2])
+    it = iter(ShardReader(sys.argv[1], ReaderConfig(split="train", batch_size=4, epochs=epochs)).dataset())
 for _ in range(3):
     next(it)
 print("read 3 batches", flush=True)
@@ -58,7 +64,7 @@ def test_startup_filter_keeps_everything_else():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("epochs", ["none", "1"])
+@pytest.mark.parametrize("epochs", ["none", "1", "stream"])
 def test_script_abandoning_a_reader_exits_cleanly(shard_sets, tmp_path: Path, epochs: str):
     script = tmp_path / "read_three.py"
     script.write_text(SCRIPT)

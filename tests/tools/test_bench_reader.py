@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -49,8 +50,11 @@ def test_quick_run_reports_positive_consistent_figures(bench: ModuleType, tmp_pa
     assert report["corpus"]["recordings"] == bench.PRESETS["quick"]["files"] * bench.PRESETS["quick"]["copies"]
     assert report["corpus"]["train_samples"] >= bench.BATCH_SIZE
     assert report["output"]["features_shape"] == [64, 256, 256, 1]
+    small = report["small"]
+    assert set(small["rates"]) == set(bench.SMALL_RATES) and all(small["rates"][key] > 0 for key in ("small_steady", "small_stream", "small_per_epoch"))
+    assert small["train_samples"] >= bench.BATCH_SIZE and len(small["train"]["start_wait_s"]) == bench.PRESETS["quick"]["train_epochs"]
     printed = capsys.readouterr().out
-    assert "others busy" in printed and "shared and noisy" in printed
+    assert "others busy" in printed and "shared and noisy" in printed and "ratio (8) / (7), six epochs" in printed
     assert "PASS" in printed or "MISS" in printed
 
 
@@ -201,3 +205,68 @@ def test_cached_folders_are_reused_remade_and_never_taken_over(bench: ModuleType
     foreign.mkdir()
     with pytest.raises(SystemExit, match="holds no bench_reader.json; refusing to replace it"):
         bench._replace_cached(foreign, {"v": 1}, make)
+
+
+def small_figures(bench: ModuleType, **train) -> dict:
+    rates = {key: bench.Rate(key, runs=[100.0], other_cores=[0.0]) for key in bench.SMALL_RATES}
+    rates["small_stream"] = bench.Rate("small_stream", runs=[95.0], other_cores=[0.0])
+    rates["small_per_epoch"] = bench.Rate("small_per_epoch", runs=[40.0], other_cores=[0.0])
+    rates["small_s3_pinned"] = bench.Rate("small_s3_pinned", errors=["RuntimeError: the pinned S3 figures need 2 cores; 1 available"])
+    waits = {"epochs": 3, "input_wait": [0.3, 0.0, 0.01], "start_wait_s": [2.0, 0.02, 0.03], "max_input_wait": 0.01, "median_start_wait_s": 0.03}
+    return {
+        "train_samples": 166,
+        "recordings": 86,
+        "audio_h": 1.3,
+        "rates": rates,
+        "start_wait_s": {"stream": 0.01, "per_epoch": 0.8},
+        "train": {**waits, **train},
+    }
+
+
+def test_small_split_figures_stand_beside_their_targets(bench: ModuleType) -> None:
+    small = bench.small_report(small_figures(bench))
+    assert small["ratios"]["stream_over_steady"] == pytest.approx(0.95) and small["checks"]["stream_over_steady"]["passed"]
+    assert small["ratios"]["per_epoch_over_steady"] == pytest.approx(0.4) and "per_epoch_over_steady" not in small["checks"]
+    assert small["ratios"]["s3_pinned_over_local"] is None and not small["checks"]["s3_pinned_over_local"]["passed"]
+    assert small["checks"]["train_input_wait"]["passed"] and small["checks"]["train_start_wait_s"]["passed"]
+    assert small["errors"] == {"small_s3_pinned": ["RuntimeError: the pinned S3 figures need 2 cores; 1 available"]}
+    machine = {"cpu_model": "Some CPU", "cpu_count": 2, "cpus_available": 2}
+    table = bench.format_small_table({"small": small, "machine": machine})
+    assert "CPU: Some CPU, 2 CPUs (2 available)" in table
+    assert "ratio (8) / (7), six epochs" in table and "0.95x    >=0.9x  PASS" in table
+    assert re.search(r"epoch-start wait \(9\), median of epochs 2-7 +0.800s", table)
+    assert "only 2 cores here" in table
+    assert "error in small_s3_pinned: RuntimeError: the pinned S3 figures need 2 cores" in table
+    json.dumps(small)
+
+
+def test_a_train_that_waits_for_input_misses_its_targets(bench: ModuleType) -> None:
+    small = bench.small_report(small_figures(bench, max_input_wait=0.2, median_start_wait_s=0.9))
+    assert not small["checks"]["train_input_wait"]["passed"] and not small["checks"]["train_start_wait_s"]["passed"]
+    failed = bench.small_report(small_figures(bench, error="RuntimeError: no model"))
+    assert failed["errors"]["train"] == ["RuntimeError: no model"]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs Linux and 2 cores")
+def test_pinned_moves_every_thread_and_restores_them(bench: ModuleType) -> None:
+    import threading
+
+    before = os.sched_getaffinity(0)
+    seen = {}
+    with bench.pinned({0}):
+        worker = threading.Thread(target=lambda: seen.update(cores=os.sched_getaffinity(0)))
+        worker.start()
+        worker.join()
+        assert os.sched_getaffinity(0) == {0}
+    assert seen["cores"] == {0}, "a thread started inside inherits the pin"
+    assert os.sched_getaffinity(0) == before
+
+
+def test_paired_ratio_is_the_median_of_side_by_side_runs(bench: ModuleType) -> None:
+    drifting = bench.Rate("a", runs=[95.0, 40.0, 180.0])  # the load changed between rounds...
+    steady = bench.Rate("b", runs=[100.0, 50.0, 200.0])  # ...for both figures alike
+    assert bench.paired_ratio(drifting, steady) == pytest.approx(0.9)
+    assert drifting.best / steady.best == pytest.approx(0.9)
+    assert bench.paired_ratio(bench.Rate("c", runs=[100.0]), bench.Rate("d", runs=[50.0, 200.0])) == pytest.approx(0.5), "unpaired: best / best"
+    assert bench.paired_ratio(bench.Rate("c", runs=[100.0, 80.0]), bench.Rate("d", runs=[100.0, 100.0])) == pytest.approx(0.9)
+    assert bench.paired_ratio(drifting, bench.Rate("e", errors=["RuntimeError: x"])) is None
