@@ -5,10 +5,11 @@ Each function renders one page (or one part) from data already computed; no I/O 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from html import escape
 from typing import Any
+
+from shardkit.jsonio import dumps
 
 #: the only stylesheet (written to assets/style.css); system fonts only
 STYLE = """
@@ -80,7 +81,7 @@ def section(title: str, body: str, anchor: str = "") -> str:
 
 def json_block(value: Any) -> str:
     """A value as indented JSON in a ``<pre>``."""
-    return f"<pre>{escape(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))}</pre>"
+    return f"<pre>{escape(dumps(value, indent=2, sort_keys=True, ensure_ascii=False))}</pre>"
 
 
 def audio_tag(src: str, duration_s: float, key: str) -> str:

@@ -386,13 +386,45 @@ def _epochs(store, files, fit_model, core, config, state, context, train_reader,
     return TrainResult.from_state(store, state, config, files, stopped_early=stopped_early)
 
 
-def training_stream(train_reader, config: TrainConfig, teacher: tuple | None, first: int, last: int) -> EpochStream:
+class PerEpochPipelines:
+    """A pipeline built for each epoch (what `training_stream` replaced): used under a distribution strategy.
+
+    ``fit`` under MirroredStrategy distributes its dataset itself and ran no step over the
+    `EpochStream` view (a generator over a shared iterator), so a distributed run keeps paying
+    the epoch start instead.
+    """
+
+    def __init__(self, train_reader, config: TrainConfig, teacher: tuple | None) -> None:
+        self.train_reader, self.config, self.teacher = train_reader, config, teacher
+
+    def __enter__(self) -> PerEpochPipelines:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def epoch(self, epoch: int) -> tf.data.Dataset:
+        """Epoch ``epoch`` of the training reader, teacher scores and distillation targets added."""
+        dataset = self.train_reader.dataset(start=ReaderPosition(epoch, 0))
+        if self.teacher:
+            dataset = with_teacher_soft_labels(dataset, *self.teacher)
+        if self.config.distill_weight > 0:
+            dataset = with_distill_targets(dataset, self.config.distill_weight, self.config.distill_temperature)
+        if self.config.max_steps_per_epoch:
+            dataset = dataset.take(self.config.max_steps_per_epoch)
+        return dataset
+
+
+def training_stream(train_reader, config: TrainConfig, teacher: tuple | None, first: int, last: int) -> EpochStream | PerEpochPipelines:
     """Epochs ``first`` to ``last - 1`` of the training reader as one pipeline, handed to ``fit`` an epoch at a time.
 
     One pipeline for the run, not one per epoch: its prefetch runs into the next epoch while
     the current one trains, so an epoch start costs no input wait (see `shardkit.read.epochs`).
-    The teacher's scores and the distillation targets are added once, to that pipeline.
+    The teacher's scores and the distillation targets are added once, to that pipeline. Under
+    a distribution strategy, a pipeline per epoch (`PerEpochPipelines`).
     """
+    if config.distribute != "none":
+        return PerEpochPipelines(train_reader, config, teacher)
     reader = train_reader.with_settings(epochs=max(1, last - first), with_position=True)
     dataset = reader.dataset(start=ReaderPosition(first, 0), max_batches_per_epoch=config.max_steps_per_epoch)
     if teacher:
