@@ -78,6 +78,9 @@ class ReaderConfig(DictConfig):
         prefetch_shards: shards fetched ahead in a background thread (hides S3 latency).
         tune_malloc: raise glibc's mmap/trim thresholds for this process so batch-sized
             buffers are reused instead of re-mapped (see `keep_large_buffers_on_the_heap`).
+        cache_mb: keep the split's shard bytes and decoded members in memory after their
+            first read when the manifest says they fit in this many MB (0: never); later
+            epochs then fetch and decode nothing (`shardkit.read.cache`).
         augment: waveform augmentation (training only), a WaveAugmentConfig or None.
         mixup: mixup settings (training only), a MixupConfig or None.
         spec_augment: SpecAugment settings (training only, spectrogram frontends), or None.
@@ -107,6 +110,7 @@ class ReaderConfig(DictConfig):
     retries: int = 3
     prefetch_shards: int = 2
     tune_malloc: bool = True
+    cache_mb: int = 512
     augment: Any = None
     mixup: Any = None
     spec_augment: Any = None
@@ -132,6 +136,7 @@ class ReaderConfig(DictConfig):
                 ("shuffle_buffer", self.shuffle_buffer, integer(0), "an integer >= 0"),
                 ("retries", self.retries, integer(0), "an integer >= 0"),
                 ("prefetch_shards", self.prefetch_shards, integer(0), "an integer >= 0"),
+                ("cache_mb", self.cache_mb, integer(0), "an integer >= 0 (MB; 0 turns the cache off)"),
                 ("balance_cap", self.balance_cap, optional(integer(1)), "None or an integer >= 1"),
                 (
                     "shard_index",

@@ -16,6 +16,7 @@ import copy
 import dataclasses
 import functools
 import itertools
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ from shardkit.errors import ConfigError
 from shardkit.manifest import class_list_problem
 from shardkit.read import tf_data
 from shardkit.read.bucketing import Buckets, plan_buckets
+from shardkit.read.cache import SplitCache, plan_cache
 from shardkit.read.config import ReaderConfig
 from shardkit.read.lifecycle import producer, track_dataset, until_stopped
 from shardkit.read.malloc import keep_large_buffers_on_the_heap
@@ -46,6 +48,8 @@ from shardkit.read.stages import (
 from shardkit.read.stream import RawSample, ReadStats, balance_classes, class_keep_probabilities, known_labels, read_shards, shuffle_buffer
 from shardkit.read.tf_data import EPOCH_STRIDE
 from shardkit.storage import read_url_bytes
+
+log = logging.getLogger(__name__)
 
 #: the settings `ShardReader.with_settings` may change: how many epochs a dataset spans and whether batches carry their position
 STREAM_SETTINGS = ("epochs", "with_position")
@@ -109,7 +113,12 @@ class ShardReader:
                 split_info["duration_histogram"], max_padding_ratio=b.max_padding_ratio, max_buckets=b.max_buckets, seconds_per_batch=b.seconds_per_batch
             )
         self.stats = ReadStats()
-        self._decode = MemberDecoder(self.codec, self.sample_rate_hz, self.stats)
+        entries = None if resolved.entries is None else dict(zip(resolved.urls, resolved.entries, strict=True))
+        self.cache_plan = plan_cache(None if entries is None else [entries[url] for url in self.urls], self.sample_rate_hz, config.cache_mb)
+        #: the split's shard bytes and decoded members, kept from their first read (None: not cached, see ``cache_plan``)
+        self.cache = SplitCache() if self.cache_plan.enabled else None
+        log.info("reader, %s split: %s in memory (%s)", config.split, "kept" if self.cache else "not kept", self.cache_plan.reason)
+        self._decode = MemberDecoder(self.codec, self.sample_rate_hz, self.stats, self.cache)
 
     def with_settings(self, **changes: int | bool | None) -> ShardReader:
         """This reader (same shards, classes, decoder and stats) with other `STREAM_SETTINGS` (``epochs``, ``with_position``).
@@ -127,6 +136,11 @@ class ShardReader:
     # ----- the Python side: the stages --------------------------------------------------------
 
     def _read_bytes(self, url: str) -> bytes:
+        if self.cache is not None:
+            return self.cache.shard(url, self._fetch)
+        return self._fetch(url)
+
+    def _fetch(self, url: str) -> bytes:
         return read_url_bytes(url, self.config.storage_options, retries=self.config.retries)
 
     def samples(self, epoch: int, skip: int = 0) -> Iterator[tuple[int, RawSample]]:

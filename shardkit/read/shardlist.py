@@ -22,6 +22,8 @@ class ShardSource:
     urls: tuple[str, ...]
     manifest: dict | None
     samples_per_shard: tuple[int, ...] | None
+    #: each shard's manifest entry (``samples``, ``seconds``, ``bytes`` ...), in ``urls`` order
+    entries: tuple[dict, ...] | None = None
 
 
 def _is_manifest(source: str, storage_options: dict[str, Any] | None) -> bool:
@@ -53,7 +55,7 @@ def resolve_shards(source: str | list[str], split: str, storage_options: dict[st
         if split not in manifest["splits"]:
             raise ConfigError(f"split {split!r} is not in the manifest of {source!r}; it has {sorted(manifest['splits'])}")
         shards = manifest["splits"][split]["shards"]
-        return ShardSource(tuple(shard_urls(source, manifest, split)), manifest, tuple(s["samples"] for s in shards))
+        return ShardSource(tuple(shard_urls(source, manifest, split)), manifest, tuple(s["samples"] for s in shards), tuple(shards))
     import braceexpand
 
     urls = tuple(braceexpand.braceexpand(source))

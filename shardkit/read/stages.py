@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from shardkit.read.cache import SplitCache
 from shardkit.read.chunks import decode_int16, fit_into
 from shardkit.read.stream import RawSample, ReadStats, labels_vector, teacher_vector
 
@@ -90,7 +91,7 @@ def encoded_blocks(batches: Iterable[list[Numbered]], epoch: int, class_index: M
 
 
 class MemberDecoder:
-    """Member bytes → int16 samples, a group at a time (a thread pool for FLAC/WAV: libsndfile releases the GIL).
+    """Samples' members → int16 samples, a group at a time (a thread pool for FLAC/WAV: libsndfile releases the GIL).
 
     A member that does not decode becomes None, is counted as ``samples_undecodable`` and warned
     about; it never becomes a sample.
@@ -99,10 +100,12 @@ class MemberDecoder:
         codec: the members' codec.
         sample_rate_hz: the rate every FLAC/WAV member must have.
         stats: where skipped members are counted.
+        cache: keeps each member's decoded samples after its first decode (a small split's
+            later epochs decode nothing); a kept failure is counted again on each read.
     """
 
-    def __init__(self, codec: str, sample_rate_hz: int, stats: ReadStats) -> None:
-        self.codec, self.sample_rate_hz, self.stats = codec, sample_rate_hz, stats
+    def __init__(self, codec: str, sample_rate_hz: int, stats: ReadStats, cache: SplitCache | None = None) -> None:
+        self.codec, self.sample_rate_hz, self.stats, self.cache = codec, sample_rate_hz, stats, cache
         self._pool: ThreadPoolExecutor | None = None
 
     def one(self, data: bytes) -> np.ndarray | None:
@@ -114,19 +117,28 @@ class MemberDecoder:
             log.warning("skipping an undecodable %s member: %s", self.codec, exc)
             return None
 
-    def __call__(self, members: Sequence[bytes]) -> list[np.ndarray | None]:
-        """Every member of a group, in order."""
-        if self.codec == "pcm16" or len(members) == 1:
-            return [self.one(data) for data in members]
+    def sample(self, sample: RawSample) -> np.ndarray | None:
+        """One sample's member, from the cache when it holds it."""
+        if self.cache is None:
+            return self.one(sample.audio)
+        pcm, kept = self.cache.member(sample.shard, sample.key, lambda: self.one(sample.audio))
+        if pcm is None and kept:
+            self.stats.add("samples_undecodable")
+        return pcm
+
+    def __call__(self, samples: Sequence[RawSample]) -> list[np.ndarray | None]:
+        """Every sample of a group, in order."""
+        if self.codec == "pcm16" or len(samples) == 1:
+            return [self.sample(sample) for sample in samples]
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="shardkit-decode")
-        return list(self._pool.map(self.one, members))
+        return list(self._pool.map(self.sample, samples))
 
 
-def decoded_rows(batches: Iterable[list[Numbered]], decode: Callable[[Sequence[bytes]], list]) -> Iterator[list[tuple[int, RawSample, np.ndarray]]]:
-    """Groups of ``(index, sample, int16 samples)``; members that ``decode`` rejects (None) left out, empty groups dropped."""
+def decoded_rows(batches: Iterable[list[Numbered]], decode: Callable[[Sequence[RawSample]], list]) -> Iterator[list[tuple[int, RawSample, np.ndarray]]]:
+    """Groups of ``(index, sample, int16 samples)``; samples that ``decode`` rejects (None) left out, empty groups dropped."""
     for group in batches:
-        decoded = decode([sample.audio for _, sample in group])
+        decoded = decode([sample for _, sample in group])
         rows = [(index, sample, pcm) for (index, sample), pcm in zip(group, decoded, strict=True) if pcm is not None]
         if rows:
             yield rows

@@ -18,7 +18,7 @@ from shardkit.audio.frontends import (
 from shardkit.errors import ConfigError
 
 tf = pytest.importorskip("tensorflow")
-from shardkit.audio.frontends_tf import tf_frontend
+from shardkit.audio.frontends_tf import MAX_SLICED_HOPS, frames, tf_frontend
 
 
 def _chunks(config: FrontendConfig, n: int = 4) -> np.ndarray:
@@ -47,6 +47,30 @@ def test_tf_matches_numpy_reference(name, compression, shape):
         assert reference[:-1].min() == pytest.approx(0, abs=1e-6) and reference[:-1].max() == pytest.approx(1, abs=1e-3)
     if name in ("hybrid", "mel"):
         assert np.all(reference[-1] == 0), "a silent chunk is all zeros, not NaN"
+
+
+@pytest.mark.parametrize(
+    "frame_length, hop, keep",
+    [(512, 281, 256), (512, 256, 10), (512, 512, 7), (256, 300, 5), (512, 281, 0), (512, 512 // (MAX_SLICED_HOPS + 1), 40)],
+)
+def test_sliced_framing_is_tf_signal_frame(frame_length, hop, keep):
+    """The sliced framing gives tf.signal.frame's frames bit for bit: hop not dividing the frame, dividing it, equal, longer, no frames, many hops."""
+    signal = np.random.default_rng(hop).normal(size=(3, (keep - 1) * hop + frame_length if keep else frame_length)).astype(np.float32)
+    expected = tf.signal.frame(signal, frame_length, hop)[:, :keep, :].numpy()
+    got = frames(tf.constant(signal), frame_length, hop, keep).numpy()
+    assert got.shape == expected.shape == (3, keep, frame_length)
+    assert np.array_equal(got, expected)
+
+
+def test_sliced_framing_with_a_tensor_frame_count():
+    """Variable-length batches pass the frame count as a tensor (traced without a static width)."""
+    config = FrontendConfig()
+    signal = np.random.default_rng(0).normal(size=(2, 5 * config.chunk_samples // 3)).astype(np.float32)
+    traced = tf.function(lambda x: tf_frontend(x, config, variable_length=True), input_signature=[tf.TensorSpec([None, None], tf.float32)])
+    got = traced(signal).numpy()
+    assert got.shape == (2, 256, signal.shape[1] // config.hop_length)
+    reference = np.stack([reference_frontend(c, FrontendConfig(chunk_s=signal.shape[1] / 24000, n_frames=got.shape[2])) for c in signal])
+    assert np.max(np.abs(got - reference)) <= 1e-3
 
 
 def _pure_tone(config: FrontendConfig, hz: float = 3000.0, amplitude: float = 0.5) -> np.ndarray:

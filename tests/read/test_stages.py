@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from shardkit.read.cache import SplitCache
 from shardkit.read.stages import (
     MemberDecoder,
     decoded_rows,
@@ -99,7 +100,20 @@ def test_member_decoder_decodes_a_group_on_threads_in_order(codec: str):
         return buffer.getvalue()
 
     decode = MemberDecoder(codec, 8000, ReadStats())
-    out = decode([encoded([1, 2, 3]), b"garbage", encoded([4, 5])])
+    out = decode([sample(f"k{i}", data, codec) for i, data in enumerate([encoded([1, 2, 3]), b"garbage", encoded([4, 5])])])
     np.testing.assert_array_equal(out[0], [1, 2, 3])
     assert out[1] is None and decode.stats.counts["samples_undecodable"] == 1
     np.testing.assert_array_equal(out[2], [4, 5])
+
+
+def test_member_decoder_with_a_cache_decodes_each_member_once_and_counts_failures_every_read():
+    stats, cache = ReadStats(), SplitCache()
+    decode = MemberDecoder("pcm16", 8000, stats, cache)
+    group = [sample("ok", pcm(1, 2)), sample("bad", b"\x01"), sample("ok", pcm(9, 9), labels=()), RawSample("ok", "pcm16", pcm(3), {}, "shard-1")]
+    first = decode(group)
+    np.testing.assert_array_equal(first[0], [1, 2])
+    np.testing.assert_array_equal(first[2], [1, 2])  # a (shard, key) seen before is served from the cache
+    np.testing.assert_array_equal(first[3], [3])  # the same key in another shard is another member
+    again = decode(group)
+    assert cache.decodes == 3 and all(a is b for a, b in zip(first, again, strict=True))
+    assert again[1] is None and stats.counts["samples_undecodable"] == 2, "the kept failure counts on every read, as without the cache"
