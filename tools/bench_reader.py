@@ -27,9 +27,14 @@ project pays at every epoch boundary, each figure timed over 6 epochs after a wa
 11. / 12. local and S3 (moto) steady rates with the reader pinned to core 0 and the S3 server
     to core 1, so the ratio measures the reader, not the server competing for its cores;
 13. / 14. the reader without the frontend and the frontend alone, which bound (7);
+15. / 16. / 17. (7), (11) and (12) with the split cache off (``cache_mb=0``): every epoch fetches
+    and decodes its shards again, as a split over the cache budget does. They have no target;
+    they show what the cache gives and what S3 costs a split that does not fit;
 
-(7), (8) and (9) run in rounds, one run of each per round, and their ratios are the median over
-rounds of runs made side by side (the load of a shared machine drifts between rounds);
+(7), (8) and (9) run in rounds (``--boundary-rounds``, default 7: with the split in memory an
+epoch takes about 0.1 s, so one six-epoch run is short and noisy), one run of each per round,
+and their ratios are the median over rounds of runs made side by side (the load of a shared
+machine drifts between rounds);
 
 and ``shardkit train`` itself on the split: the input wait (share of step time) and the wait
 for each epoch's first batch. Targets: (8)/(7) >= 0.9, (7)/(10) >= 10x, (12)/(11) >= 0.9,
@@ -55,7 +60,7 @@ and makes the exit status 1.
 Usage::
 
     python tools/bench_reader.py [--files 12] [--copies 24] [--repeats 1] [--work bench-out/reader]
-                                 [--small-files 86] [--train-epochs 4] [--small-only]
+                                 [--small-files 86] [--train-epochs 4] [--boundary-rounds 7] [--small-only]
                                  [--json r.json] [--quick] [--no-tune-malloc]
 
 The readers keep batch-sized buffers on glibc's heap (``ReaderConfig.tune_malloc``, see
@@ -130,6 +135,7 @@ PRESETS = {
         "frontend_batches": 24,
         "small_files": 86,
         "train_epochs": 4,
+        "boundary_rounds": 7,
     },
     "quick": {
         "files": 4,
@@ -141,6 +147,7 @@ PRESETS = {
         "frontend_batches": 4,
         "small_files": 40,
         "train_epochs": 2,
+        "boundary_rounds": 1,
     },
 }
 
@@ -181,6 +188,9 @@ SMALL_RATES = {
     "small_s3_pinned": "(12) S3 (moto on core 1), reader on core 0",
     "small_deferred": "(13) one reader, waveforms only (no frontend)",
     "small_frontend": "(14) tf frontend alone, in-memory batch",
+    "small_steady_uncached": "(15) (7) with the split cache off",
+    "small_local_pinned_uncached": "(16) (11) with the split cache off",
+    "small_s3_pinned_uncached": "(17) (12) with the split cache off",
 }
 #: small-split ratios: key -> (numerator, denominator, minimum or None, printed label)
 SMALL_RATIOS = {
@@ -189,6 +199,8 @@ SMALL_RATIOS = {
     "flac_over_on_the_fly": ("small_steady", "small_on_the_fly", 10.0, "(7) / (10), flac"),
     "s3_pinned_over_local": ("small_s3_pinned", "small_local_pinned", 0.9, "(12) / (11)"),
     "frontend_over_on_the_fly": ("small_frontend", "small_on_the_fly", None, "(14) / (10), the frontend's ceiling"),
+    "uncached_over_on_the_fly": ("small_steady_uncached", "small_on_the_fly", None, "(15) / (10), flac, cache off"),
+    "s3_pinned_over_local_uncached": ("small_s3_pinned_uncached", "small_local_pinned_uncached", None, "(17) / (16), cache off"),
 }
 #: `shardkit train` on the small split: steady input wait (share of step time) and epoch-start wait at most
 MAX_TRAIN_INPUT_WAIT = 0.02
@@ -847,18 +859,21 @@ def small_split(work: Path, files: int, seed: int, cores: int) -> tuple[Inputs, 
     return inputs, ensure_shards(folder, inputs, "flac", cores)
 
 
-def training_reader(source: str, epochs: int | None, storage_options: dict | None = None):
-    """The training `ShardReader` of the epoch figures: batch 64, hybrid frontend, positions on."""
+def training_reader(source: str, epochs: int | None, storage_options: dict | None = None, cache_mb: int | None = None):
+    """The training `ShardReader` of the epoch figures: batch 64, hybrid frontend, positions on (``cache_mb``: the default's)."""
     from shardkit.read.config import ReaderConfig
     from shardkit.read.dataset import ShardReader
 
-    config = ReaderConfig(batch_size=BATCH_SIZE, epochs=epochs, training=True, with_position=True, storage_options=dict(storage_options or {}))
+    cache = {} if cache_mb is None else {"cache_mb": cache_mb}
+    config = ReaderConfig(batch_size=BATCH_SIZE, epochs=epochs, training=True, with_position=True, storage_options=dict(storage_options or {}), **cache)
     return ShardReader(source, config)
 
 
-def steady_batches(source: str, epochs: int = 1 + BOUNDARY_EPOCHS, storage_options: dict | None = None) -> Iterator[tuple[int, int]]:
+def steady_batches(
+    source: str, epochs: int = 1 + BOUNDARY_EPOCHS, storage_options: dict | None = None, cache_mb: int | None = None
+) -> Iterator[tuple[int, int]]:
     """The steady state: one reader with ``epochs=None``, read for ``epochs`` epochs."""
-    for _features, labels, position in training_reader(source, None, storage_options).dataset():
+    for _features, labels, position in training_reader(source, None, storage_options, cache_mb).dataset():
         if int(position[0]) >= epochs:
             return
         yield int(position[0]), int(labels.shape[0])
@@ -956,8 +971,9 @@ def small_split_figures(args: argparse.Namespace, cores: int) -> dict:
             "small_stream": ("(8) one pipeline, cut", lambda: steady_rate(stream_batches(source, starts["stream"]))),
             "small_per_epoch": ("(9) pipeline per epoch", lambda: steady_rate(per_epoch_batches(source, starts["per_epoch"]))),
         },
-        repeats,
+        args.boundary_rounds,
     )
+    rates["small_steady_uncached"] = measure("(15) steady, cache off", repeats, lambda: steady_rate(steady_batches(source, cache_mb=0)))
     rates["small_deferred"] = measure("(13) waveforms only", repeats, lambda: steady_rate(shardkit_batches(source, "deferred", epochs=1 + BOUNDARY_EPOCHS)))
     rates["small_frontend"] = measure("(14) frontend alone", repeats, lambda: steady_rate(frontend_batches(args.frontend_batches)))
     seeds = iter(range(repeats))
@@ -978,19 +994,22 @@ def small_split_figures(args: argparse.Namespace, cores: int) -> dict:
 
 
 def pinned_rates(shards: Path, repeats: int, cores: int) -> dict[str, Rate]:
-    """(11) local and (12) S3 steady flac rates with the reader on core 0 and the S3 server on core 1."""
+    """(11) local and (12) S3 steady flac rates with the reader on core 0 and the S3 server on core 1; (16) and (17) with the cache off."""
+    keys = ("small_local_pinned", "small_s3_pinned", "small_local_pinned_uncached", "small_s3_pinned_uncached")
     if cores < 2:
         reason = f"RuntimeError: the pinned S3 figures need 2 cores; {cores} available"
-        return {key: Rate(key, errors=[reason]) for key in ("small_local_pinned", "small_s3_pinned")}
+        return {key: Rate(key, errors=[reason]) for key in keys}
+    rates = {}
     with pinned({0}):
-        local = measure("(11) local, core 0", repeats, lambda: steady_rate(steady_batches(str(shards))))
-        s3 = measure_with(
-            "(12) S3, reader core 0",
-            repeats,
-            lambda: s3_copy(shards, "small-flac", server_cores="1"),
-            lambda where: steady_rate(steady_batches(where[0], storage_options=where[1])),
-        )
-    return {"small_local_pinned": local, "small_s3_pinned": s3}
+        for cache_mb, (local_key, s3_key, label) in ((None, (*keys[:2], "")), (0, (*keys[2:], ", cache off"))):
+            rates[local_key] = measure(f"(11) local, core 0{label}", repeats, lambda c=cache_mb: steady_rate(steady_batches(str(shards), cache_mb=c)))
+            rates[s3_key] = measure_with(
+                f"(12) S3, reader core 0{label}",
+                repeats,
+                lambda: s3_copy(shards, "small-flac", server_cores="1"),
+                lambda where, c=cache_mb: steady_rate(steady_batches(where[0], storage_options=where[1], cache_mb=c)),
+            )
+    return rates
 
 
 # --------------------------------------------------------------------------- the run
@@ -1281,6 +1300,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"recordings of {SMALL_SECONDS[0]}-{SMALL_SECONDS[1]} s in the small split's corpus (default {full['small_files']})",
     )
     parser.add_argument("--train-epochs", type=_positive_int, help=f"epochs of the small split's train run (default {full['train_epochs']})")
+    parser.add_argument(
+        "--boundary-rounds", type=_positive_int, help=f"rounds of the epoch-boundary figures (7), (8), (9) (default {PRESETS['full']['boundary_rounds']})"
+    )
     parser.add_argument("--small-only", action="store_true", help="measure only the small split (epoch boundaries, train's waits, on-the-fly, pinned S3)")
     parser.add_argument("--seed", type=int, default=0, help="corpus seed (default 0)")
     parser.add_argument("--repeats", type=_positive_int, default=1, help="runs per rate; the best is kept (default 1)")
