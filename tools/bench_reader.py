@@ -1001,10 +1001,10 @@ def pinned_rates(shards: Path, repeats: int, cores: int) -> dict[str, Rate]:
         return {key: Rate(key, errors=[reason]) for key in keys}
     rates = {}
     with pinned({0}):
-        for cache_mb, (local_key, s3_key, label) in ((None, (*keys[:2], "")), (0, (*keys[2:], ", cache off"))):
-            rates[local_key] = measure(f"(11) local, core 0{label}", repeats, lambda c=cache_mb: steady_rate(steady_batches(str(shards), cache_mb=c)))
+        for cache_mb, (local_key, s3_key, local_label, s3_label) in ((None, (*keys[:2], "(11)", "(12)")), (0, (*keys[2:], "(16)", "(17)"))):
+            rates[local_key] = measure(f"{local_label} local, core 0", repeats, lambda c=cache_mb: steady_rate(steady_batches(str(shards), cache_mb=c)))
             rates[s3_key] = measure_with(
-                f"(12) S3, reader core 0{label}",
+                f"{s3_label} S3, reader core 0",
                 repeats,
                 lambda: s3_copy(shards, "small-flac", server_cores="1"),
                 lambda where, c=cache_mb: steady_rate(steady_batches(where[0], storage_options=where[1], cache_mb=c)),
