@@ -55,12 +55,22 @@ def stft_magnitude(chunks: tf.Tensor, config: FrontendConfig, n_frames: int | tf
     return tf.transpose(magnitude, [0, 2, 1])
 
 
-def minmax(features: tf.Tensor) -> tf.Tensor:
-    """Scale each chunk of a batch to [0, 1]."""
+def minmax(features: tf.Tensor, valid: tf.Tensor | None = None) -> tf.Tensor:
+    """Scale each chunk of a batch ``[B, rows, W]`` to [0, 1].
+
+    ``valid``: frames per chunk that are audio, not bucket padding (``[B]``); the range is
+    taken over those only and the padded frames become 0, so a chunk's features do not
+    depend on how far its bucket padded it.
+    """
     axes = list(range(1, len(features.shape)))
-    low = tf.reduce_min(features, axis=axes, keepdims=True)
-    high = tf.reduce_max(features, axis=axes, keepdims=True)
-    return (features - low) / (high - low + NORM_EPS)
+    if valid is None:
+        low = tf.reduce_min(features, axis=axes, keepdims=True)
+        high = tf.reduce_max(features, axis=axes, keepdims=True)
+        return (features - low) / (high - low + NORM_EPS)
+    inside = (tf.range(tf.shape(features)[2])[tf.newaxis, :] < tf.cast(valid, tf.int32)[:, tf.newaxis])[:, tf.newaxis, :]
+    low = tf.reduce_min(tf.where(inside, features, features.dtype.max), axis=axes, keepdims=True)
+    high = tf.reduce_max(tf.where(inside, features, features.dtype.min), axis=axes, keepdims=True)
+    return tf.where(inside, (features - low) / (high - low + NORM_EPS), 0.0)
 
 
 def floored_log(magnitude: tf.Tensor, floor_db: float) -> tf.Tensor:
@@ -89,24 +99,24 @@ def _mel_magnitude(chunks: tf.Tensor, config: FrontendConfig, n_frames: int | tf
     return tf.einsum("mf,bfw->bmw", filters, stft_magnitude(chunks, config, n_frames))
 
 
-def hybrid(chunks: tf.Tensor, config: FrontendConfig, n_frames: int | tf.Tensor | None = None) -> tf.Tensor:
+def hybrid(chunks: tf.Tensor, config: FrontendConfig, n_frames: int | tf.Tensor | None = None, valid: tf.Tensor | None = None) -> tf.Tensor:
     """Magnitude spectrogram, compressed and min-max normalised: ``[B, n_fft/2, W]``."""
-    return minmax(compress(stft_magnitude(chunks, config, n_frames), config))
+    return minmax(compress(stft_magnitude(chunks, config, n_frames), config), valid)
 
 
-def mel(chunks: tf.Tensor, config: FrontendConfig, n_frames: int | tf.Tensor | None = None) -> tf.Tensor:
+def mel(chunks: tf.Tensor, config: FrontendConfig, n_frames: int | tf.Tensor | None = None, valid: tf.Tensor | None = None) -> tf.Tensor:
     """Slaney mel magnitude spectrogram, compressed and min-max normalised: ``[B, n_mels, W]``."""
-    return minmax(compress(_mel_magnitude(chunks, config, n_frames), config))
+    return minmax(compress(_mel_magnitude(chunks, config, n_frames), config), valid)
 
 
-def mfcc(chunks: tf.Tensor, config: FrontendConfig, n_frames: int | tf.Tensor | None = None) -> tf.Tensor:
+def mfcc(chunks: tf.Tensor, config: FrontendConfig, n_frames: int | tf.Tensor | None = None, valid: tf.Tensor | None = None) -> tf.Tensor:
     """MFCC (DCT-II of log mel power), min-max normalised: ``[B, n_mfcc, W]``."""
     log_mel = tf.math.log(tf.square(_mel_magnitude(chunks, config, n_frames)) + LOG_EPS)
     basis = tf.constant(dct_matrix(config.n_mfcc, config.n_mels), dtype=tf.float32)
-    return minmax(tf.einsum("km,bmw->bkw", basis, log_mel))
+    return minmax(tf.einsum("km,bmw->bkw", basis, log_mel), valid)
 
 
-def raw(chunks: tf.Tensor, config: FrontendConfig, n_frames: int | tf.Tensor | None = None) -> tf.Tensor:
+def raw(chunks: tf.Tensor, config: FrontendConfig, n_frames: int | tf.Tensor | None = None, valid: tf.Tensor | None = None) -> tf.Tensor:
     """The waveforms themselves: ``[B, N]``."""
     return tf.convert_to_tensor(chunks, dtype=tf.float32)
 
@@ -114,14 +124,16 @@ def raw(chunks: tf.Tensor, config: FrontendConfig, n_frames: int | tf.Tensor | N
 TF_FRONTENDS: dict[str, Callable[..., tf.Tensor]] = {"hybrid": hybrid, "mel": mel, "mfcc": mfcc, "raw": raw}
 
 
-def tf_frontend(chunks: tf.Tensor | np.ndarray, config: FrontendConfig, variable_length: bool = False) -> tf.Tensor:
+def tf_frontend(chunks: tf.Tensor | np.ndarray, config: FrontendConfig, variable_length: bool = False, valid: tf.Tensor | None = None) -> tf.Tensor:
     """Apply the configured frontend to a batch ``[B, N]`` of chunks.
 
     With ``variable_length`` the batch may be longer or shorter than the contract's chunk:
     the hop stays ``chunk_samples // n_frames`` and the width becomes ``N // hop``.
+    ``valid`` (``[B]``, a padded batch's frames of audio per chunk) keeps the padding out of
+    the min-max normalisation and zeroes the padded frames (`minmax`).
     """
     chunks = tf.convert_to_tensor(chunks, dtype=tf.float32)
     if chunks.shape.rank != 2:
         raise ValueError(f"tf_frontend expects a batch [B, N] of chunks; got shape {chunks.shape}")
     n_frames = tf.shape(chunks)[1] // config.hop_length if variable_length else None
-    return TF_FRONTENDS[config.name](chunks, config, n_frames)
+    return TF_FRONTENDS[config.name](chunks, config, n_frames, valid)

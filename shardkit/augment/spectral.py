@@ -118,13 +118,19 @@ def mix_teacher(soft: tf.Tensor, mask: tf.Tensor, config: MixupConfig, seed: Any
     return _combine(soft, plan, tf.maximum) * mask_out, mask_out
 
 
-def _band_mask(batch: tf.Tensor, size: tf.Tensor, masks: int, max_width: int, seed: Any) -> tf.Tensor:
+def _band_mask(batch: tf.Tensor, size: tf.Tensor, masks: int, max_width: int, seed: Any, limit: tf.Tensor | None = None) -> tf.Tensor:
     """Bool ``[B, size]``: the union of ``masks`` bands per row, each of width uniform in
-    ``[0, min(max_width, size)]`` starting uniformly so the band lies inside ``[0, size)``."""
+    ``[0, min(max_width, size)]`` starting uniformly so the band lies inside ``[0, size)``.
+
+    ``limit`` (``[B]``): each row's bands lie inside its first ``limit`` cells instead (the
+    frames of a padded row that hold audio), so padding neither draws nor hides a mask.
+    """
     covered = tf.zeros([batch, size], tf.bool)
     if masks == 0:
         return covered
     width_seed, start_seed = split_seed(seed, 2)
+    if limit is not None:
+        size = tf.cast(limit, tf.int32)[:, tf.newaxis]
     widest = tf.minimum(max_width, size)
     # floor(u * (m + 1)) with u in [0, 1) is uniform on {0..m}; clamp guards float rounding
     u_width = tf.random.stateless_uniform([batch, masks], seed=width_seed)
@@ -132,18 +138,20 @@ def _band_mask(batch: tf.Tensor, size: tf.Tensor, masks: int, max_width: int, se
     u_start = tf.random.stateless_uniform([batch, masks], seed=start_seed)
     room = size - width  # starts in [0, room]
     start = tf.minimum(tf.cast(u_start * tf.cast(room + 1, tf.float32), tf.int32), room)
-    index = tf.range(size)[tf.newaxis, tf.newaxis, :]
+    index = tf.range(tf.shape(covered)[1])[tf.newaxis, tf.newaxis, :]
     inside = (index >= start[:, :, tf.newaxis]) & (index < (start + width)[:, :, tf.newaxis])
     return tf.reduce_any(inside, axis=1)
 
 
-def spec_augment(s: tf.Tensor, config: SpecAugmentConfig, seed: Any) -> tf.Tensor:
+def spec_augment(s: tf.Tensor, config: SpecAugmentConfig, seed: Any, lengths: tf.Tensor | None = None) -> tf.Tensor:
     """Mask random frequency bands (full-width) and time bands (full-height) of each spectrogram.
 
     Args:
         s: float32 ``[B, F, T]`` spectrograms (frequency rows, time frames).
         config: mask counts, widest masks and the fill value.
         seed: stateless seed, int tensor of shape ``[2]``.
+        lengths: frames of each spectrogram that hold audio (``[B]``, a bucketed batch's);
+            time masks are drawn inside them and padded frames stay as they are.
 
     Returns:
         float32 ``[B, F, T]``; masked cells hold ``config.mask_value``, all others are unchanged.
@@ -154,6 +162,8 @@ def spec_augment(s: tf.Tensor, config: SpecAugmentConfig, seed: Any) -> tf.Tenso
     freq_seed, time_seed = split_seed(seed, 2)
     shape = tf.shape(s)
     freq = _band_mask(shape[0], shape[1], config.freq_masks, config.freq_mask_max, freq_seed)
-    time = _band_mask(shape[0], shape[2], config.time_masks, config.time_mask_max, time_seed)
+    time = _band_mask(shape[0], shape[2], config.time_masks, config.time_mask_max, time_seed, lengths)
     masked = freq[:, :, tf.newaxis] | time[:, tf.newaxis, :]
+    if lengths is not None:
+        masked &= (tf.range(shape[2])[tf.newaxis, :] < tf.cast(lengths, tf.int32)[:, tf.newaxis])[:, tf.newaxis, :]
     return tf.where(masked, tf.constant(config.mask_value, tf.float32), s)

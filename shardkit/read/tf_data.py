@@ -128,12 +128,13 @@ def finish_batch(batch: dict, config: ReaderConfig, bucketed: bool) -> tuple:
         if config.soft_labels:
             soft, mask = mix_teacher(soft, mask, config.mixup, mixup_seed)
     if config.placement == "pipeline" and config.frontend.name != "raw":
-        features = tf_frontend(audio, config.frontend, variable_length=bucketed)
+        hop = config.frontend.hop_length
+        lengths = tf.minimum((batch["length"] + hop - 1) // hop, tf.shape(audio, out_type=batch["length"].dtype)[1] // hop) if bucketed else None
+        features = tf_frontend(audio, config.frontend, variable_length=bucketed, valid=lengths)
         if config.training and config.spec_augment is not None:
             from shardkit.augment import spec_augment
 
-            features = spec_augment(features, config.spec_augment, stage_seed(config.seed, epoch, first, SPEC))
-        lengths = (batch["length"] + config.frontend.hop_length - 1) // config.frontend.hop_length if bucketed else None
+            features = spec_augment(features, config.spec_augment, stage_seed(config.seed, epoch, first, SPEC), lengths=lengths)
         features = features[..., tf.newaxis]
     else:
         features, lengths = audio, (batch["length"] if bucketed else None)

@@ -165,3 +165,18 @@ def test_config_messages(kwargs, message):
 def test_wrong_chunk_length_is_named():
     with pytest.raises(ValueError, match="expects chunks of 72000 samples .*got 100"):
         reference_frontend(np.zeros(100), FrontendConfig())
+
+
+@pytest.mark.parametrize("name, compression", [("hybrid", "none"), ("hybrid", "log"), ("mel", "sqrt"), ("mfcc", "none")])
+def test_padding_leaves_a_chunks_features_alone_when_the_valid_frames_are_given(name, compression):
+    """A padded chunk's first frames equal the chunk's own (the min-max skips the padding), the rest are 0."""
+    config = FrontendConfig(name=name, compression=compression)
+    hop = config.hop_length
+    chunk = (np.random.default_rng(5).normal(size=(1, 150 * hop)) * 0.1).astype(np.float32)
+    alone = tf_frontend(chunk, config, variable_length=True, valid=tf.constant([150])).numpy()
+    padded_chunk = np.concatenate([chunk, np.zeros((1, 70 * hop), np.float32)], axis=1)
+    padded = tf_frontend(padded_chunk, config, variable_length=True, valid=tf.constant([150])).numpy()
+    assert padded.shape[2] == 220 and alone.shape[2] == 150
+    assert np.max(np.abs(padded[:, :, :150] - alone)) <= 1e-6 and np.all(padded[:, :, 150:] == 0)
+    unmasked = tf_frontend(padded_chunk, config, variable_length=True).numpy()
+    assert np.max(np.abs(unmasked[:, :, :150] - alone)) > 1e-3, "without the valid frames the padding shifts the range (the bad case)"

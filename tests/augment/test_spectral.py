@@ -246,3 +246,20 @@ def test_spec_augment_config_errors(settings: dict, message: str) -> None:
 def test_configs_round_trip_through_dicts() -> None:
     assert MixupConfig(**MixupConfig(prob=0.2).to_dict()) == MixupConfig(prob=0.2)
     assert SpecAugmentConfig(**SpecAugmentConfig(time_masks=1).to_dict()) == SpecAugmentConfig(time_masks=1)
+
+
+def test_spec_augment_time_masks_stay_inside_each_rows_valid_frames() -> None:
+    cfg = SpecAugmentConfig(freq_masks=1, time_masks=2, freq_mask_max=4, time_mask_max=30, mask_value=-1.0)
+    s = np.ones((32, 16, 120), np.float32)
+    lengths = np.arange(32) * 3 + 20  # 20 .. 113 frames of audio
+    for row in range(32):
+        s[row, :, lengths[row] :] = 0.0
+    out = spec_augment(s, cfg, [3, 4], lengths=tf.constant(lengths)).numpy()
+    for row, length in enumerate(lengths):
+        assert np.all(out[row, :, length:] == 0.0), f"row {row}: padding untouched"
+        full_cols = np.flatnonzero(np.all(out[row] == -1.0, axis=0))
+        assert np.all(full_cols < length), f"row {row}: a time mask in the padding"
+    assert np.any(out[:, :, :20] == -1.0)
+    same = spec_augment(s, cfg, [3, 4]).numpy()
+    full = spec_augment(s, cfg, [3, 4], lengths=tf.fill([32], 120)).numpy()
+    assert np.array_equal(same, full), "rows without padding get the draws of a batch without lengths"
