@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shardkit.checks import DictConfig, check, integer, number, one_of
 from shardkit.errors import is_int, is_number
+
+if TYPE_CHECKING:
+    from shardkit.audio.frontends import FrontendConfig
 
 
 @dataclass(frozen=True)
@@ -110,3 +114,12 @@ def round_channels(channels: float, divisor: int = 8) -> int:
     """Round a channel count to the nearest multiple of ``divisor`` (never below it, never 10% under)."""
     rounded = max(divisor, int(channels + divisor / 2) // divisor * divisor)
     return rounded + divisor if rounded < 0.9 * channels else rounded
+
+
+def variable_length_problem(frontend: FrontendConfig, config: ModelConfig) -> str | None:
+    """Why this frontend and model cannot train on a free time axis, or None."""
+    if frontend.name == "raw":
+        return "the raw frontend's learned filterbank has no frame lengths to mask; use hybrid, mel or mfcc"
+    if config.mag_scale == "pcen":
+        return "mag_scale 'pcen' smooths along time, so padding would leak into the last valid frames; use pwl, db or none"
+    return None

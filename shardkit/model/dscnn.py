@@ -16,7 +16,7 @@ import keras
 
 from shardkit.audio.frontends import FrontendConfig, mel_filters
 from shardkit.errors import ConfigError
-from shardkit.model.config import ARCHITECTURES, ModelConfig, round_channels
+from shardkit.model.config import ARCHITECTURES, ModelConfig, round_channels, variable_length_problem
 from shardkit.model.masking import MaskedPool, PadTime, TimeAxis
 from shardkit.model.mixer import MEL_MIXER_LAYER, MelMixer
 from shardkit.model.scaling import magnitude_scaling
@@ -194,15 +194,6 @@ def _raw_input(frontend: FrontendConfig, config: ModelConfig, variable_length: b
 
 
 INPUT_ADAPTERS: dict[str, Callable] = {"hybrid": _hybrid_input, "mel": _spectrogram_input, "mfcc": _spectrogram_input, "raw": _raw_input}
-
-
-def variable_length_problem(frontend: FrontendConfig, config: ModelConfig) -> str | None:
-    """Why this frontend and model cannot train on a free time axis, or None."""
-    if frontend.name == "raw":
-        return "the raw frontend's learned filterbank has no frame lengths to mask; use hybrid, mel or mfcc"
-    if config.mag_scale == "pcen":
-        return "mag_scale 'pcen' smooths along time, so padding would leak into the last valid frames; use pwl, db or none"
-    return None
 
 
 def time_stride(config: ModelConfig) -> int:

@@ -13,7 +13,7 @@ from shardkit.errors import ConfigError
 from shardkit.jsonio import dumps
 from shardkit.model.config import ARCHITECTURES, MAG_SCALES, POOLINGS, ModelConfig
 from shardkit.read.config import BALANCE_MODES, PLACEMENTS
-from shardkit.train.config import DISTRIBUTIONS, LOSSES, MONITORS, OPTIMIZERS, TrainConfig
+from shardkit.train.config import BATCHINGS, DISTRIBUTIONS, LOSSES, MONITORS, OPTIMIZERS, TrainConfig
 
 #: what a person without the ``tf`` extra is told
 NEEDS_TF = "shardkit train needs TensorFlow; run: pip install 'shardkit[tf]'"
@@ -82,6 +82,13 @@ TRAIN_OPTIONS = [
     _opt("--distribute", _TRAIN, "distribute", "mirrored: every GPU of this machine.", type=_choice(DISTRIBUTIONS)),
     _opt("--balance", _TRAIN, "balance", "Per-epoch class caps.", type=_choice(BALANCE_MODES)),
     _opt("--shuffle-buffer", _TRAIN, "shuffle_buffer", "Sample shuffle buffer.", type=int),
+    _opt(
+        "--batching",
+        _TRAIN,
+        "batching",
+        "fixed: every chunk cropped to the frontend's chunk; bucketed: length buckets, padding masked, deployed at the chunk.",
+        type=_choice(BATCHINGS),
+    ),
     _opt(
         "--distill-weight",
         _TRAIN,

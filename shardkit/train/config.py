@@ -9,7 +9,7 @@ from shardkit.audio.frontends import FrontendConfig
 from shardkit.augment.config import MixupConfig, SpecAugmentConfig, WaveAugmentConfig
 from shardkit.checks import DictConfig, Need, check, check_needs, ignored_unless, integer, number, one_of, optional, positive
 from shardkit.errors import ConfigError, is_int, is_number
-from shardkit.model.config import ModelConfig
+from shardkit.model.config import ModelConfig, variable_length_problem
 from shardkit.read.config import BALANCE_MODES, PLACEMENTS
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -17,6 +17,8 @@ LOSSES = ("bce", "focal")
 #: validation metrics a checkpoint can be chosen by, and whether higher is better
 MONITORS = {"val_roc_auc": "max", "val_cmap": "max", "val_loss": "min"}
 DISTRIBUTIONS = ("none", "mirrored")
+#: how training batches are made: every chunk cropped/padded to the frontend's chunk, or length buckets
+BATCHINGS = ("fixed", "bucketed")
 #: settings that must be numbers (ints or floats)
 NUMBERS = ("learning_rate", "final_lr_ratio", "weight_decay", "momentum", "focal_gamma", "label_smoothing")
 
@@ -64,6 +66,11 @@ class TrainConfig(DictConfig):
         balance: ``none`` or ``cap`` (per-epoch class caps from the manifest; Keras
             class_weight is wrong for multi-hot labels).
         shuffle_buffer: reader sample shuffle buffer.
+        batching: ``fixed`` (every chunk cropped or padded to the frontend's chunk) or
+            ``bucketed`` (length buckets planned from the manifest, each batch about
+            ``batch_size x chunk_s`` seconds of audio; the model trains on a free time axis
+            with padding masked out, and the saved model is its fixed-length copy at the
+            frontend's chunk, the deployed shape: see README "Variable-length training").
         augment: waveform augmentation settings (WaveAugmentConfig) or None.
         mixup: mixup settings (MixupConfig) or None.
         spec_augment: SpecAugment settings (SpecAugmentConfig, pipeline placement) or None.
@@ -102,6 +109,7 @@ class TrainConfig(DictConfig):
     distribute: str = "none"
     balance: str = "none"
     shuffle_buffer: int = 1000
+    batching: str = "fixed"
     augment: Any = None
     mixup: Any = None
     spec_augment: Any = None
@@ -148,6 +156,7 @@ class TrainConfig(DictConfig):
                 ("distribute", self.distribute, one_of(DISTRIBUTIONS), f"one of {list(DISTRIBUTIONS)}"),
                 ("balance", self.balance, one_of(BALANCE_MODES), f"one of {list(BALANCE_MODES)}"),
                 ("shuffle_buffer", self.shuffle_buffer, integer(0), "an integer >= 0"),
+                ("batching", self.batching, one_of(BATCHINGS), f"one of {list(BATCHINGS)}"),
                 ("val_split", self.val_split, lambda v: v != self.train_split, f"a split other than train_split={self.train_split!r}"),
                 ("distill_weight", self.distill_weight, number(0, 1), "a number in [0, 1]"),
                 ("distill_temperature", self.distill_temperature, positive, "a positive number"),
@@ -160,6 +169,20 @@ class TrainConfig(DictConfig):
         spectrogram = self.placement == "pipeline" and self.frontend.name != "raw"
         found = f"placement={self.placement!r}, frontend={self.frontend.name!r}"
         check_needs("train", [("spec_augment", self.spec_augment is None or spectrogram, "placement='pipeline' and a spectrogram frontend", found)])
+        if self.batching == "bucketed":
+            problem = variable_length_problem(self.frontend, self.model)
+            bucketed = [
+                ("batching='bucketed'", spectrogram, "placement='pipeline' and a spectrogram frontend", found),
+                ("batching='bucketed'", problem is None, "a frontend and scaling that can mask padding", problem),
+                (
+                    "batching='bucketed'",
+                    self.distill_weight == 0,
+                    "distill_weight=0 (distillation takes fixed-length batches)",
+                    f"distill_weight={self.distill_weight}",
+                ),
+                ("batching='bucketed'", self.distribute == "none", "distribute='none'", f"distribute={self.distribute!r}"),
+            ]
+            check_needs("train", bucketed)
         needs_weight = (self.distill_weight > 0, "distill_weight > 0", f"distill_weight={self.distill_weight}")
         set_here = [
             name for name, is_set in (("distill_temperature", self.distill_temperature != 1.0), ("teacher_model", self.teacher_model is not None)) if is_set

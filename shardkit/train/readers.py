@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from shardkit.errors import ConfigError
-from shardkit.read.config import ReaderConfig
+from shardkit.read.config import BucketConfig, ReaderConfig
 from shardkit.read.dataset import ShardReader
 from shardkit.train.config import TrainConfig
 from shardkit.train.distill import require_teacher
@@ -29,6 +29,9 @@ def make_readers(source: str, config: TrainConfig, storage_options: dict[str, An
         "seed": config.seed,
         "epochs": 1,
         "storage_options": storage_options or {},
+        "batching": config.batching,
+        # a bucketed batch holds about the audio of a fixed one: batch_size chunks' worth
+        "bucket": BucketConfig(seconds_per_batch=config.batch_size * config.frontend.chunk_s),
     }
     train = ShardReader(
         source,
@@ -63,6 +66,9 @@ def stored_soft_labels(config: TrainConfig) -> bool:
 def steps_per_epoch(reader: ShardReader, config: TrainConfig) -> int:
     """Expected batches per training epoch, from the manifest (the schedule's unit)."""
     split = ((reader.manifest or {}).get("splits") or {}).get(config.train_split, {})
+    if config.batching == "bucketed" and split.get("seconds"):
+        steps = max(1, round(float(split["seconds"]) / reader.config.bucket.seconds_per_batch))
+        return min(steps, config.max_steps_per_epoch) if config.max_steps_per_epoch else steps
     samples = int(split.get("samples", 0))
     if reader.keep:
         counts = split.get("classes", {})

@@ -22,7 +22,7 @@ import tensorflow as tf
 from shardkit.audio.frontends import FrontendConfig
 from shardkit.console import keras_verbosity
 from shardkit.errors import ConfigError
-from shardkit.model.dscnn import EMBEDDINGS_LAYER, HEAD_LAYER, build_model, with_frontend
+from shardkit.model.dscnn import EMBEDDINGS_LAYER, HEAD_LAYER, build_model, fixed_length_copy, with_frontend
 from shardkit.model.inference import inference_function
 from shardkit.model.n6 import check_n6
 from shardkit.read.dataset import ReaderPosition
@@ -243,6 +243,7 @@ def _write_model_config(store: Store, files: dict, core: keras.Model, config: Tr
             "frontend": config.frontend.to_dict(),
             "spectrogram_contract": config.frontend.contract_version,
             "placement": config.placement,
+            "batching": config.batching,
             "input": {"name": core.inputs[0].name, "shape": list(core.input_shape[1:]), "dtype": "float32"},
             "output": {"shape": [len(context["classes"])], "activation": "sigmoid"},
             "model": context["probe_model"] or config.model.to_dict(),
@@ -335,10 +336,12 @@ def train(
                 fit_model = artifacts.load_model(store.location(state["checkpoint"]), storage_options)
             else:
                 if context["probe_from"]:
+                    if config.batching == "bucketed":
+                        raise ConfigError("a linear probe trains on the base model's fixed-length input; use --batching fixed with --base-model")
                     _check_probe_frontend(context["probe_from"], config, storage_options)
                     core = probe_model(artifacts.load_model(context["probe_from"], storage_options), len(context["classes"]), config.model.dropout)
                 else:
-                    core = build_model(config.frontend, len(context["classes"]), config.model, name=config.name)
+                    core = build_model(config.frontend, len(context["classes"]), config.model, name=config.name, variable_length=config.batching == "bucketed")
                 fit_model = _fit_model(core, config)
                 fit_model.compile(optimizer=make_optimizer(config, steps), loss=make_loss(config))
         core = _core(fit_model, config)
@@ -453,15 +456,25 @@ def _fit_epoch(fit_model, dataset, epoch: int, config: TrainConfig, timer: StepT
     }
 
 
+def deployable(core: keras.Model, config: TrainConfig) -> keras.Model:
+    """The model a run saves: ``core``, or under bucketed batching its fixed-length copy at the frontend's chunk (the deployed shape).
+
+    The free-time-axis model masks padding with layers that hold no weights; the copy has the
+    same weights in plain N6 layers, and QAT, conversion and evaluation take it as any other.
+    """
+    return fixed_length_copy(core, config.frontend, config.model) if config.batching == "bucketed" else core
+
+
 def _end_epoch(store, files, fit_model, core, config, state, context, row, epoch_hook) -> bool:
     """After an epoch: its history row, the best model, the checkpoint and the train state. Returns whether to stop early."""
     epoch = row["epoch"] - 1
     state["history"].append(row)
     value = row[config.monitor]
     if is_better(value, state["best"], config.monitor_mode):
-        digest = artifacts.save_model(store, core, files["model"])
+        deployed = deployable(core, config)
+        digest = artifacts.save_model(store, deployed, files["model"])
         state.update(best=value, best_epoch=epoch + 1, wait=0)
-        _write_model_config(store, files, core, config, context, {"epoch": epoch + 1, "monitor": config.monitor, **row}, digest)
+        _write_model_config(store, files, deployed, config, context, {"epoch": epoch + 1, "monitor": config.monitor, **row}, digest)
     else:
         state["wait"] += 1
     checkpoint = f"{files['checkpoints']}/epoch-{epoch + 1:04d}.keras"

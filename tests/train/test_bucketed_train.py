@@ -1,0 +1,74 @@
+"""`shardkit train --batching bucketed`: variable-length shards, a free time axis, a fixed-length saved model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+from factories import make_class_corpus
+from helpers.training import TINY_FRONTEND, tiny_config
+
+from shardkit.errors import ConfigError
+from shardkit.ingest.config import BuildConfig
+from shardkit.ingest.runner import build
+from shardkit.model.dscnn import is_variable_length
+from shardkit.model.n6 import check_n6
+from shardkit.train.artifacts import load_model
+from shardkit.train.runner import train
+
+
+@pytest.fixture(scope="module")
+def variable_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three tone classes and noise cut into segments of 0.5-2 s (the tiny frontend's chunk is 1 s)."""
+    root = tmp_path_factory.mktemp("variable_shards")
+    corpus = make_class_corpus(root / "corpus")
+    config = BuildConfig(workers=2, codec="pcm16", shard_max_samples=8, val_fraction=0.25, variable_length=True, min_segment_s=0.5, max_segment_s=2.0)
+    build(str(corpus), str(root / "shards"), config, progress=False)
+    return root / "shards"
+
+
+@pytest.fixture(scope="module")
+def bucketed_run(variable_shards: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bucketed_run")
+    train(str(variable_shards), str(out), tiny_config(batching="bucketed", epochs=2))
+    return out
+
+
+def test_a_bucketed_run_trains_on_a_free_time_axis_and_saves_the_fixed_length_model(bucketed_run: Path):
+    rows = json.loads((bucketed_run / "tiny_train_state.json").read_text())["history"]
+    assert len(rows) == 2 and all(np.isfinite(row["val_roc_auc"]) for row in rows)
+    saved = load_model(str(bucketed_run / "tiny.keras"))
+    assert not is_variable_length(saved) and saved.input_shape == (None, *TINY_FRONTEND.output_shape, 1)
+    assert check_n6(saved) == []
+    model_config = json.loads((bucketed_run / "tiny_model_config.json").read_text())
+    assert model_config["batching"] == "bucketed" and model_config["input"]["shape"] == [*TINY_FRONTEND.output_shape, 1]
+    checkpoints = sorted((bucketed_run / "tiny_checkpoints").glob("*.keras"))
+    assert checkpoints and is_variable_length(load_model(str(checkpoints[-1]))), "the checkpoint (what --resume loads) keeps the free time axis"
+
+
+def test_the_trained_model_scores_a_padded_and_an_unpadded_copy_alike(bucketed_run: Path):
+    checkpoint = sorted((bucketed_run / "tiny_checkpoints").glob("*.keras"))[-1]
+    model = load_model(str(checkpoint))
+    rows = TINY_FRONTEND.output_shape[0]
+    sample = np.random.default_rng(0).uniform(0, 1, (1, rows, 27, 1)).astype(np.float32)
+    wider = np.zeros((1, rows, 45, 1), np.float32)
+    wider[:, :, :27] = sample
+    alone = model.predict({"features": sample, "lengths": np.array([27])}, verbose=0)
+    padded = model.predict({"features": wider, "lengths": np.array([27])}, verbose=0)
+    assert np.max(np.abs(alone - padded)) <= 1e-5
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"placement": "deferred"}, "batching='bucketed' needs placement='pipeline' and a spectrogram frontend"),
+        ({"distill_weight": 0.5}, "batching='bucketed' needs distill_weight=0"),
+    ],
+)
+def test_bucketed_batching_refuses_what_it_cannot_mask_by_name(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        tiny_config(batching="bucketed", **overrides)
