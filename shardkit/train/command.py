@@ -89,6 +89,7 @@ TRAIN_OPTIONS = [
         "fixed: every chunk cropped to the frontend's chunk; bucketed: length buckets, padding masked, deployed at the chunk.",
         type=_choice(BATCHINGS),
     ),
+    _opt("--deploy-chunk-s", _TRAIN, "deploy_chunk_s", "Seconds the saved model takes under --batching bucketed (None: the frontend's chunk).", type=float),
     _opt(
         "--distill-weight",
         _TRAIN,

@@ -71,6 +71,10 @@ class TrainConfig(DictConfig):
             ``batch_size x chunk_s`` seconds of audio; the model trains on a free time axis
             with padding masked out, and the saved model is its fixed-length copy at the
             frontend's chunk, the deployed shape: see README "Variable-length training").
+        deploy_chunk_s: under bucketed batching, the chunk the saved (deployed) model takes,
+            rounded to whole frames of the training hop; None: the frontend's chunk. The model
+            config's frontend is the deployed one, so QAT, conversion and evaluation read
+            chunks of this length.
         augment: waveform augmentation settings (WaveAugmentConfig) or None.
         mixup: mixup settings (MixupConfig) or None.
         spec_augment: SpecAugment settings (SpecAugmentConfig, pipeline placement) or None.
@@ -110,6 +114,7 @@ class TrainConfig(DictConfig):
     balance: str = "none"
     shuffle_buffer: int = 1000
     batching: str = "fixed"
+    deploy_chunk_s: float | None = None
     augment: Any = None
     mixup: Any = None
     spec_augment: Any = None
@@ -157,6 +162,7 @@ class TrainConfig(DictConfig):
                 ("balance", self.balance, one_of(BALANCE_MODES), f"one of {list(BALANCE_MODES)}"),
                 ("shuffle_buffer", self.shuffle_buffer, integer(0), "an integer >= 0"),
                 ("batching", self.batching, one_of(BATCHINGS), f"one of {list(BATCHINGS)}"),
+                ("deploy_chunk_s", self.deploy_chunk_s, optional(positive), "None or a positive number of seconds"),
                 ("val_split", self.val_split, lambda v: v != self.train_split, f"a split other than train_split={self.train_split!r}"),
                 ("distill_weight", self.distill_weight, number(0, 1), "a number in [0, 1]"),
                 ("distill_temperature", self.distill_temperature, positive, "a positive number"),
@@ -183,6 +189,8 @@ class TrainConfig(DictConfig):
                 ("batching='bucketed'", self.distribute == "none", "distribute='none'", f"distribute={self.distribute!r}"),
             ]
             check_needs("train", bucketed)
+        deploy = (self.batching == "bucketed", "batching='bucketed'", f"batching={self.batching!r}")
+        check_needs("train", ignored_unless(["deploy_chunk_s"] if self.deploy_chunk_s is not None else [], {"deploy_chunk_s": deploy}))
         needs_weight = (self.distill_weight > 0, "distill_weight > 0", f"distill_weight={self.distill_weight}")
         set_here = [
             name for name, is_set in (("distill_temperature", self.distill_temperature != 1.0), ("teacher_model", self.teacher_model is not None)) if is_set
@@ -193,6 +201,15 @@ class TrainConfig(DictConfig):
     def scheduled(self) -> bool:
         """Whether the batch size, epochs and warm-up are all set (none left to choose from the data)."""
         return None not in (self.batch_size, self.epochs, self.warmup_epochs)
+
+    @property
+    def deploy_frontend(self) -> FrontendConfig:
+        """The frontend of the saved model: the training frontend, or under ``deploy_chunk_s`` the same hop over that many seconds."""
+        if self.deploy_chunk_s is None:
+            return self.frontend
+        hop = self.frontend.hop_length
+        frames = max(1, round(self.deploy_chunk_s * self.frontend.sample_rate_hz / hop))
+        return replace(self.frontend, chunk_s=frames * hop / self.frontend.sample_rate_hz, n_frames=frames)
 
     @property
     def monitor_mode(self) -> str:

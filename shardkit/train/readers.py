@@ -30,9 +30,9 @@ def make_readers(source: str, config: TrainConfig, storage_options: dict[str, An
         "epochs": 1,
         "storage_options": storage_options or {},
         "batching": config.batching,
-        # a bucketed batch holds about the audio of a fixed one: batch_size chunks' worth
-        "bucket": BucketConfig(seconds_per_batch=config.batch_size * config.frontend.chunk_s),
     }
+    if config.batching == "bucketed":  # a bucketed batch holds about the audio of a fixed one: batch_size chunks' worth
+        common["bucket"] = BucketConfig(seconds_per_batch=config.batch_size * config.frontend.chunk_s)
     train = ShardReader(
         source,
         ReaderConfig(

@@ -240,8 +240,8 @@ def _write_model_config(store: Store, files: dict, core: keras.Model, config: Tr
             "name": config.name,
             "classes": context["classes"],
             "negative_classes": context["negative_classes"],
-            "frontend": config.frontend.to_dict(),
-            "spectrogram_contract": config.frontend.contract_version,
+            "frontend": config.deploy_frontend.to_dict(),
+            "spectrogram_contract": config.deploy_frontend.contract_version,
             "placement": config.placement,
             "batching": config.batching,
             "input": {"name": core.inputs[0].name, "shape": list(core.input_shape[1:]), "dtype": "float32"},
@@ -457,12 +457,12 @@ def _fit_epoch(fit_model, dataset, epoch: int, config: TrainConfig, timer: StepT
 
 
 def deployable(core: keras.Model, config: TrainConfig) -> keras.Model:
-    """The model a run saves: ``core``, or under bucketed batching its fixed-length copy at the frontend's chunk (the deployed shape).
+    """The model a run saves: ``core``, or under bucketed batching its fixed-length copy at the deployed chunk (``config.deploy_frontend``).
 
     The free-time-axis model masks padding with layers that hold no weights; the copy has the
     same weights in plain N6 layers, and QAT, conversion and evaluation take it as any other.
     """
-    return fixed_length_copy(core, config.frontend, config.model) if config.batching == "bucketed" else core
+    return fixed_length_copy(core, config.deploy_frontend, config.model) if config.batching == "bucketed" else core
 
 
 def _end_epoch(store, files, fit_model, core, config, state, context, row, epoch_hook) -> bool:

@@ -72,3 +72,23 @@ def test_the_trained_model_scores_a_padded_and_an_unpadded_copy_alike(bucketed_r
 def test_bucketed_batching_refuses_what_it_cannot_mask_by_name(overrides, message):
     with pytest.raises(ConfigError, match=message):
         tiny_config(batching="bucketed", **overrides)
+
+
+def test_deploy_chunk_s_keeps_the_training_hop_and_needs_bucketed_batching():
+    config = tiny_config(batching="bucketed", deploy_chunk_s=1.5)
+    deployed, trained = config.deploy_frontend, config.frontend
+    assert deployed.hop_length == trained.hop_length and deployed.n_frames == round(1.5 * trained.sample_rate_hz / trained.hop_length)
+    assert abs(deployed.chunk_s - 1.5) <= trained.hop_length / trained.sample_rate_hz
+    assert tiny_config(batching="bucketed").deploy_frontend == trained
+    with pytest.raises(ConfigError, match="deploy_chunk_s needs batching='bucketed'"):
+        tiny_config(deploy_chunk_s=1.5)
+
+
+def test_a_bucketed_run_deploys_at_deploy_chunk_s(variable_shards: Path, tmp_path: Path):
+    config = tiny_config(batching="bucketed", epochs=1, deploy_chunk_s=2.0)
+    train(str(variable_shards), str(tmp_path), config)
+    saved = load_model(str(tmp_path / "tiny.keras"))
+    assert saved.input_shape == (None, *config.deploy_frontend.output_shape, 1) and config.deploy_frontend.n_frames == 64
+    model_config = json.loads((tmp_path / "tiny_model_config.json").read_text())
+    assert model_config["frontend"]["n_frames"] == 64 and model_config["frontend"]["chunk_s"] == config.deploy_frontend.chunk_s
+    assert check_n6(saved) == []
