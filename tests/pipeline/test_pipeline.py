@@ -53,7 +53,7 @@ def test_bad_stage_settings_fail_before_any_stage_runs(tmp_path: Path, small_cor
     assert result.exit_code == 2 and "cannot read pipeline file" in result.output
 
 
-@pytest.mark.parametrize("name", ["demo.toml", "birdnet-n6.toml"])
+@pytest.mark.parametrize("name", ["demo.toml", "birdnet-n6.toml", "variable-length.toml"])
 def test_shipped_pipelines_are_valid(name: str):
     from shardkit.pipeline.runner import check_pipeline
 
@@ -148,3 +148,31 @@ def test_pipeline_with_its_work_on_s3(tmp_path: Path, s3_env: str):
         assert fs.exists(f"{s3_env}/work/{relative}"), relative
     again = {r.stage: r.status for r in run_pipeline(load_pipeline(str(path)))}
     assert again == {"build": "skipped", "train": "skipped", "qat": "disabled", "convert": "skipped", "evaluate": "skipped"}
+
+
+@pytest.mark.slow
+def test_a_variable_length_pipeline_trains_on_buckets_and_deploys_a_fixed_length_int8_model(tmp_path: Path):
+    """pipelines/variable-length.toml's chain on the tiny corpus: variable-length shards, bucketed training, QAT, INT8, evaluation."""
+    from factories import make_class_corpus
+
+    from shardkit.model.n6 import check_n6
+    from shardkit.pipeline.runner import run_pipeline
+    from shardkit.train.artifacts import load_model
+
+    corpus = make_class_corpus(tmp_path / "corpus")
+    text = TINY.format(input=corpus, work=tmp_path / "work", qat_epochs=1)
+    text = text.replace('[build]\ncodec = "pcm16"', '[build]\ncodec = "pcm16"\nvariable_length = true\nmin_segment_s = 0.5\nmax_segment_s = 2.0')
+    text = text.replace("[train]\n", '[train]\nbatching = "bucketed"\n')
+    path = tmp_path / "variable.toml"
+    path.write_text(text)
+    results = run_pipeline(load_pipeline(str(path)))
+    assert {r.stage: r.status for r in results} == dict.fromkeys(STAGES, "ran")
+    work = tmp_path / "work"
+    manifest = json.loads((work / "shards" / "manifest.json").read_text())
+    assert manifest["settings"]["variable_length"] is True
+    trained = json.loads((work / "model" / "tiny_model_config.json").read_text())
+    assert trained["batching"] == "bucketed" and trained["input"]["shape"] == [64, 32, 1]
+    assert check_n6(load_model(str(work / "model" / "tiny.keras"))) == []
+    int8 = json.loads((work / "int8" / "tiny_qat_int8_model_config.json").read_text())
+    assert int8["batching"] == "bucketed" and int8["quantization"]["scheme"] == "full-int8"
+    assert 0 <= json.loads((work / "eval" / "tiny_qat_int8_eval_val.json").read_text())["models"][0]["roc_auc"] <= 1
