@@ -86,6 +86,7 @@ def load_model(path: str, storage_options: dict | None = None) -> keras.Model:
     mixer (same weights; see `shardkit.model.mixer`), so it runs on every CPU.
     """
     import shardkit.audio.frontend_layer
+    import shardkit.model.masking  # the free time axis of a bucketed run's checkpoint
     import shardkit.model.scaling
     import shardkit.train.optim  # noqa: F401 - registers WarmupCosine
     from shardkit.model.mixer import mixers_to_matmul

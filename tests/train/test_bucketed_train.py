@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +50,9 @@ def test_a_bucketed_run_trains_on_a_free_time_axis_and_saves_the_fixed_length_mo
     assert model_config["batching"] == "bucketed" and model_config["input"]["shape"] == [*TINY_FRONTEND.output_shape, 1]
     checkpoints = sorted((bucketed_run / "tiny_checkpoints").glob("*.keras"))
     assert checkpoints and is_variable_length(load_model(str(checkpoints[-1]))), "the checkpoint (what --resume loads) keeps the free time axis"
+    fresh = "import sys; from shardkit.train.artifacts import load_model; print(sorted(load_model(sys.argv[1]).input))"
+    loaded = subprocess.run([sys.executable, "-c", fresh, str(checkpoints[-1])], capture_output=True, text=True, timeout=300)
+    assert loaded.returncode == 0 and "['features', 'lengths']" in loaded.stdout, f"a new process (--resume) loads it: {loaded.stderr[-500:]}"
 
 
 def test_the_trained_model_scores_a_padded_and_an_unpadded_copy_alike(bucketed_run: Path):
@@ -92,3 +97,34 @@ def test_a_bucketed_run_deploys_at_deploy_chunk_s(variable_shards: Path, tmp_pat
     model_config = json.loads((tmp_path / "tiny_model_config.json").read_text())
     assert model_config["frontend"]["n_frames"] == 64 and model_config["frontend"]["chunk_s"] == config.deploy_frontend.chunk_s
     assert check_n6(saved) == []
+
+
+class Interrupted(Exception):
+    """Stands in for a crash in the middle of an epoch."""
+
+
+class InterruptIn(keras.callbacks.Callback):
+    """Raise after the first batch of epoch ``epoch`` (0-based)."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__()
+        self.epoch, self.current = epoch, -1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.current == self.epoch:
+            raise Interrupted(f"interrupted in epoch {self.epoch}")
+
+
+def test_an_interrupted_bucketed_run_resumed_ends_like_the_uninterrupted_one(bucketed_run: Path, variable_shards: Path, tmp_path: Path):
+    """The run restarts at its last finished epoch (the reader refuses mid-epoch positions of buckets) and replays the rest exactly."""
+    full = json.loads((bucketed_run / "tiny_train_state.json").read_text())["history"]
+    with pytest.raises(Interrupted):
+        train(str(variable_shards), str(tmp_path), tiny_config(batching="bucketed", epochs=2), callbacks=[InterruptIn(epoch=1)])
+    resumed = train(str(variable_shards), str(tmp_path), resume=True)
+    assert [row["epoch"] for row in resumed.history] == [1, 2]
+    assert [row["steps"] for row in resumed.history] == [row["steps"] for row in full]
+    assert resumed.history[-1]["loss"] == pytest.approx(full[-1]["loss"], rel=1e-3)
+    assert resumed.history[-1]["val_loss"] == pytest.approx(full[-1]["val_loss"], rel=1e-3)
