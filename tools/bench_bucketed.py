@@ -27,12 +27,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import shutil
 import sys
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -54,19 +52,18 @@ OPEN_GATES = {
 }
 
 
+def defaults_tool():
+    """tools/bench_defaults.py, whose demo settings and tool loader this benchmark shares."""
+    if str(TOOLS_DIR) not in sys.path:
+        sys.path.insert(0, str(TOOLS_DIR))
+    import bench_defaults
+
+    return bench_defaults
+
+
 def demo_train_settings() -> dict:
     """The demo pipeline's ``[train]`` table, as flat train options."""
-    from shardkit.demo.run import demo_pipeline_file
-
-    return dict(tomllib.loads(demo_pipeline_file().read_text(encoding="utf-8"))["train"])
-
-
-def _tool(name: str):
-    spec = importlib.util.spec_from_file_location(name, TOOLS_DIR / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return defaults_tool().demo_train_settings()
 
 
 def variable_shards(corpus: Path, shards: Path, codec: str) -> Path:
@@ -95,7 +92,7 @@ def corpus_shards(work: Path, name: str, demo_files: int | None = None) -> Path 
             make_demo_corpus(corpus, spec)
         return variable_shards(corpus, work / f"demo{spec.files_per_class}-shards", "pcm16")
     corpus = work / f"{name}-corpus"
-    if not corpus.exists() and _tool("real_corpus").main([str(corpus)]) != 0:
+    if not corpus.exists() and defaults_tool()._tool("real_corpus").main([str(corpus)]) != 0:
         return None
     return variable_shards(corpus, work / "real-shards", "flac")
 
