@@ -62,7 +62,8 @@ class EpochStream:
         signature = dataset.element_spec if keep_position else dataset.element_spec[:-1]
         # one dataset for every epoch: building a generator dataset per epoch cost more than the iterator over it
         view = tf.data.Dataset.from_generator(self._current_batches, output_signature=signature)
-        self._view = view.with_options(view_options())
+        # tracked too: a script that ends mid-epoch holds an iterator over the view, released at exit like the rest
+        self._view = track_dataset(view.with_options(view_options()))
 
     def epoch(self, epoch: int) -> tf.data.Dataset:
         """The batches of ``epoch`` as a dataset, read from the shared iterator (epochs must be asked for in order).
