@@ -27,6 +27,13 @@ class Buckets:
         upper = np.asarray(self.upper_s)[np.minimum(which, len(self.upper_s) - 1)]
         return float(np.sum(counts * (upper - centres)) / max(np.sum(counts * upper), 1e-12))
 
+    def expected_batches(self, histogram: dict) -> int:
+        """Batches an epoch of the histogram's samples makes: each bucket's samples over its batch size, its last batch partial."""
+        centres, counts, _ = _bins(histogram)
+        which = np.minimum(np.searchsorted(np.asarray(self.upper_s), centres, side="left"), len(self.upper_s) - 1)
+        per_bucket = np.bincount(which, weights=counts, minlength=len(self.upper_s))
+        return int(sum(int(np.ceil(n / size)) for n, size in zip(per_bucket, self.batch_sizes, strict=True) if n > 0))
+
 
 def _bins(histogram: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     edges = np.asarray(histogram["edges_s"], dtype=np.float64)

@@ -66,8 +66,8 @@ def stored_soft_labels(config: TrainConfig) -> bool:
 def steps_per_epoch(reader: ShardReader, config: TrainConfig) -> int:
     """Expected batches per training epoch, from the manifest (the schedule's unit)."""
     split = ((reader.manifest or {}).get("splits") or {}).get(config.train_split, {})
-    if config.batching == "bucketed" and split.get("seconds"):
-        steps = max(1, round(float(split["seconds"]) / reader.config.bucket.seconds_per_batch))
+    if config.batching == "bucketed" and reader.buckets is not None:
+        steps = max(1, reader.buckets.expected_batches(split["duration_histogram"]))
         return min(steps, config.max_steps_per_epoch) if config.max_steps_per_epoch else steps
     samples = int(split.get("samples", 0))
     if reader.keep:

@@ -41,8 +41,10 @@ def bucketed_run(variable_shards: Path, tmp_path_factory: pytest.TempPathFactory
 
 
 def test_a_bucketed_run_trains_on_a_free_time_axis_and_saves_the_fixed_length_model(bucketed_run: Path):
-    rows = json.loads((bucketed_run / "tiny_train_state.json").read_text())["history"]
+    state = json.loads((bucketed_run / "tiny_train_state.json").read_text())
+    rows = state["history"]
     assert len(rows) == 2 and all(np.isfinite(row["val_roc_auc"]) for row in rows)
+    assert all(row["steps"] == state["steps_per_epoch"] for row in rows), "the schedule is sized by the batches the buckets make"
     saved = load_model(str(bucketed_run / "tiny.keras"))
     assert not is_variable_length(saved) and saved.input_shape == (None, *TINY_FRONTEND.output_shape, 1)
     assert check_n6(saved) == []
