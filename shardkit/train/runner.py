@@ -311,6 +311,11 @@ def train(
     config, state = _start_state(store, config, resume, name)
     files = artifacts.names(config.name)
     train_reader, val_reader = make_readers(shards, config, storage_options)
+    if config.batching == "bucketed":
+        log.warning(
+            "bucketed batching trained clearly worse models than fixed crops on every corpus measured so far (README, "
+            "'Bucketed or fixed batching'); compare both on your data (tools/bench_bucketed.py) before deploying this one"
+        )
     _check_val_split(val_reader, config)
     import matplotlib  # noqa: F401 - fail now, not after the first epoch, if the curves cannot be drawn
 
