@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 
 import keras
 
@@ -90,7 +91,7 @@ def depthwise_separable_block(x, channels: int, strides: int, name: str, config:
 def inverted_residual_block(x, channels: int, strides: int, name: str, config: ModelConfig, time: TimeAxis = FIXED):
     """1x1 expand, 3x3 depthwise, (SE), 1x1 linear projection; residual when shapes allow. ``time``: after the stride."""
     inputs = x
-    before = TimeAxis(time.lengths, time.axis, time.factor // strides) if time.free else time
+    before = replace(time, factor=time.factor // strides)  # the 1x1 expansion runs before the stride
     x = _conv_bn_relu(x, round_channels(inputs.shape[-1] * config.expansion), 1, 1, f"{name}_expand", config, time=before)
     x = _depthwise_bn_relu(x, strides, name, config, time)
     if config.se:

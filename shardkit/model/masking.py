@@ -163,10 +163,6 @@ class TimeAxis:
         """Whether the time axis is free (the model masks padding)."""
         return self.lengths is not None
 
-    def at(self, axis: int) -> TimeAxis:
-        """The same lengths with time along ``axis``."""
-        return TimeAxis(self.lengths, axis, self.factor)
-
     def strided(self, strides: int | tuple[int, int]) -> TimeAxis:
         """After a layer of ``strides``: the time stride so far grows by its time component."""
         step = strides if isinstance(strides, int) else strides[self.axis - 1]

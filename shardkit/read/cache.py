@@ -96,11 +96,3 @@ class SplitCache:
             self._members[(shard, key)] = UNDECODABLE if decoded is None else decoded
             self.decodes += 1
         return decoded, False
-
-    @property
-    def size_bytes(self) -> int:
-        """Bytes held: shard bytes plus decoded samples."""
-        with self._lock:
-            shards = sum(len(data) for data in self._shards.values())
-            members = sum(m.nbytes for m in self._members.values() if isinstance(m, np.ndarray))
-        return shards + members
